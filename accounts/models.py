@@ -1,0 +1,59 @@
+"""Identity only: the user model. Customers and providers are separate accounts (role)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+
+
+class Role(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    PROVIDER = "provider", "Provider"
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    """Email is the login; there is no username.
+
+    `role` is fixed when the account is made: sign-up through allauth makes customers,
+    providers are made by staff (admin) or the demo data, and later by provider sign-up.
+    """
+
+    username = None  # type: ignore[assignment]
+    email = models.EmailField("email address", unique=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.CUSTOMER)
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()  # type: ignore[misc]
+
+    def __str__(self) -> str:
+        return self.email
+
+    @property
+    def is_provider(self) -> bool:
+        return self.role == Role.PROVIDER

@@ -1,0 +1,94 @@
+"""Shared foundations: the base model, domain errors and the "who is this request" helper.
+
+This module sits at the bottom of the dependency graph: it imports no app of ours.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import models
+from django.http import HttpRequest
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
+
+class BaseModel(models.Model):
+    """Timestamps every row carries; saves still name their fields."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class DomainError(Exception):
+    """A rule of the domain refused the request; the message is safe to show to the user."""
+
+
+class Kind(enum.StrEnum):
+    ANONYMOUS = "anonymous"
+    CUSTOMER = "customer"
+    PROVIDER = "provider"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is making a request. `provider` is the profile, None until onboarding step 1."""
+
+    kind: Kind
+    user: Any = None
+    provider: Any = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.kind is Kind.ANONYMOUS
+
+    @property
+    def is_customer(self) -> bool:
+        return self.kind is Kind.CUSTOMER
+
+    @property
+    def is_provider(self) -> bool:
+        return self.kind is Kind.PROVIDER
+
+    @property
+    def is_onboarded(self) -> bool:
+        return self.provider is not None and self.provider.is_onboarded
+
+
+def identity_for_user(user: AbstractBaseUser | AnonymousUser | None) -> Identity:
+    if user is None or not user.is_authenticated:
+        return Identity(kind=Kind.ANONYMOUS)
+    if getattr(user, "role", None) == Kind.PROVIDER:
+        try:
+            provider = user.provider  # type: ignore[union-attr]
+        except ObjectDoesNotExist:
+            provider = None
+        return Identity(kind=Kind.PROVIDER, user=user, provider=provider)
+    return Identity(kind=Kind.CUSTOMER, user=user)
+
+
+def who(request: HttpRequest) -> Identity:
+    """The one answer to "who is this request?", cached on the request.
+
+    Used by views, templates (as `identity`) and the API alike.
+    """
+    cached: Identity | None = getattr(request, "_appointly_identity", None)
+    if cached is None:
+        cached = identity_for_user(getattr(request, "user", None))
+        request._appointly_identity = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def identity_context(request: HttpRequest) -> dict[str, Any]:
+    """Template context processor: `{{ identity.kind }}` etc. Lazy: no query unless used."""
+    from django.utils.functional import SimpleLazyObject
+
+    return {"identity": SimpleLazyObject(lambda: who(request))}

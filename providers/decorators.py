@@ -1,0 +1,38 @@
+"""The single guard for provider pages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from appointly.core import who
+
+View = Callable[..., HttpResponse]
+
+
+def provider_required(*, onboarded: bool = True) -> Callable[[View], View]:
+    """Anonymous -> provider login; customer -> 403; provider mid-onboarding -> the wizard.
+
+    `onboarded=False` is for the wizard itself.
+    """
+
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            identity = who(request)
+            if identity.is_anonymous:
+                return redirect_to_login(request.get_full_path(), login_url="provider_login")
+            if not identity.is_provider:
+                return render(request, "providers/not_a_provider.html", status=403)
+            if onboarded and not identity.is_onboarded:
+                return redirect("onboarding")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

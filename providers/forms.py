@@ -1,0 +1,292 @@
+"""Forms of the provider pages: onboarding steps and the service form."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import available_timezones
+
+import phonenumbers
+from django import forms
+from django.core.exceptions import ValidationError
+
+from providers.models import CURRENCY_EXPONENT, Category, Provider, Service, Weekday
+from providers.services import ProviderHours, service_shape
+from providers.slots import Interval, wall_clock_capacity
+
+TIMEZONE_CHOICES = [("", "Choose your time zone")] + [(z, z) for z in sorted(available_timezones()) if "/" in z]
+
+_INTERVAL_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def validate_timezone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError("Choose a time zone from the list, e.g. Europe/Berlin.")
+
+
+def normalise_phone(value: str) -> str:
+    """E.164 or a ValidationError that says what is wrong."""
+    raw = value.strip()
+    if not raw.startswith("+"):
+        raise ValidationError("Enter the number in international format, starting with + and the country code.")
+    try:
+        number = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValidationError("This is not a phone number we can read.") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationError("This phone number is not valid for its country.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _parse_time(hours: str, minutes: str) -> time:
+    h, m = int(hours), int(minutes)
+    if not (0 <= h <= 23 and 0 <= m <= 59):
+        raise ValidationError(f"{hours}:{minutes} is not a time of day (use 00:00 to 23:59).")
+    return time(h, m)
+
+
+def parse_intervals(text: str) -> list[Interval]:
+    """`09:00-12:00, 13:00-17:00` -> sorted intervals; refuses inverted and overlapping ones."""
+    intervals: list[Interval] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        match = _INTERVAL_RE.match(part)
+        if not match:
+            raise ValidationError(f"“{part}” is not an interval like 09:00-17:00.")
+        start = _parse_time(match[1], match[2])
+        end = _parse_time(match[3], match[4])
+        if end <= start:
+            raise ValidationError(f"“{part}” ends before it starts.")
+        intervals.append((start, end))
+    intervals.sort()
+    for (s1, e1), (s2, e2) in zip(intervals, intervals[1:], strict=False):
+        if s2 < e1:
+            raise ValidationError(f"{s1:%H:%M}-{e1:%H:%M} and {s2:%H:%M}-{e2:%H:%M} overlap.")
+    return intervals
+
+
+def format_intervals(intervals: list[Interval]) -> str:
+    return ", ".join(f"{s:%H:%M}-{e:%H:%M}" for s, e in intervals)
+
+
+class ProfileForm(forms.Form):
+    business_name = forms.CharField(max_length=120)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, help_text="Your hours are read in this zone.")
+    phone = forms.CharField(max_length=32, help_text="International format, e.g. +49 151 12345678.")
+    address = forms.CharField(max_length=255)
+
+    def clean_timezone(self) -> str:
+        value: str = self.cleaned_data["timezone"]
+        validate_timezone(value)
+        return value
+
+    def clean_phone(self) -> str:
+        return normalise_phone(self.cleaned_data["phone"])
+
+
+class HoursForm(forms.Form):
+    """Weekly hours as text per weekday, plus closed days / special hours, one per line."""
+
+    exceptions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "2026-12-24 09:00-13:00\n2026-12-25 closed"}),
+        label="Closed days and special hours",
+        help_text="One date per line: “2026-12-25 closed” or “2026-12-24 09:00-13:00”.",
+    )
+
+    def __init__(self, *args: Any, provider: Provider | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.provider = provider
+        fields: dict[str, forms.Field] = {}
+        for day in Weekday:
+            fields[f"day_{day.value}"] = forms.CharField(
+                required=False,
+                label=day.label,
+                widget=forms.TextInput(attrs={"placeholder": "closed", "inputmode": "text"}),
+                help_text="e.g. 09:00-12:00, 13:00-17:00 — leave empty when closed",
+            )
+        # Weekdays first, in order, then the exceptions.
+        self.fields = {**fields, "exceptions": self.fields["exceptions"]}
+
+    @classmethod
+    def initial_for(cls, provider: Provider) -> dict[str, str]:
+        hours = ProviderHours.load(provider)
+        initial = {f"day_{d}": format_intervals(hours.weekly.get(d, [])) for d in range(7)}
+        lines = []
+        for day, intervals in sorted(hours.exceptions.items()):
+            lines.append(f"{day.isoformat()} {format_intervals(intervals) if intervals else 'closed'}")
+        initial["exceptions"] = "\n".join(lines)
+        return initial
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        weekly: list[tuple[int, time, time]] = []
+        per_day: dict[int, list[Interval]] = {}
+        for d in range(7):
+            key = f"day_{d}"
+            if key in self.errors:
+                continue
+            try:
+                intervals = parse_intervals(cleaned.get(key, ""))
+            except ValidationError as exc:
+                self.add_error(key, exc)
+                continue
+            per_day[d] = intervals
+            weekly.extend((d, s, e) for s, e in intervals)
+        if not self.errors and not weekly:
+            raise ValidationError("Open on at least one day of the week, so customers can book you.")
+        cleaned["weekly"] = weekly
+        cleaned["exception_rows"] = self._parse_exceptions(cleaned.get("exceptions", ""))
+        if self.provider is not None and not self.errors:
+            self._check_services_fit(per_day)
+        return cleaned
+
+    def _parse_exceptions(self, text: str) -> list[tuple[date, time | None, time | None]]:
+        rows: list[tuple[date, time | None, time | None]] = []
+        seen: set[date] = set()
+        for line in filter(None, (raw.strip() for raw in text.splitlines())):
+            day_text, _, rest = line.partition(" ")
+            try:
+                day = datetime.strptime(day_text, "%Y-%m-%d").date()
+            except ValueError:
+                self.add_error("exceptions", f"“{day_text}” is not a date like 2026-12-25.")
+                continue
+            if day in seen:
+                self.add_error("exceptions", f"{day.isoformat()} is listed twice; put its intervals on one line.")
+                continue
+            seen.add(day)
+            rest = rest.strip()
+            if rest.lower() in {"", "closed"}:
+                rows.append((day, None, None))
+                continue
+            try:
+                rows.extend((day, s, e) for s, e in parse_intervals(rest))
+            except ValidationError as exc:
+                self.add_error("exceptions", f"{day.isoformat()}: {exc.messages[0]}")
+        return rows
+
+    def _check_services_fit(self, per_day: dict[int, list[Interval]]) -> None:
+        assert self.provider is not None
+        for service in self.provider.services.filter(is_active=True):
+            best = max((wall_clock_capacity(iv, service_shape(service)) for iv in per_day.values()), default=0)
+            if best < service.max_appointments_per_day:
+                self.add_error(
+                    None,
+                    f"“{service.name}” allows {service.max_appointments_per_day} appointments a day, "
+                    f"but these hours fit at most {best} on your longest day. "
+                    "Extend the hours or lower that service's daily limit first.",
+                )
+
+
+class ServiceForm(forms.ModelForm):
+    price = forms.CharField(label="Price", help_text="In the currency below, e.g. 35.00.")
+
+    class Meta:
+        model = Service
+        fields = (
+            "name",
+            "category",
+            "description",
+            "duration_minutes",
+            "price",
+            "currency",
+            "max_appointments_per_day",
+            "buffer_before_minutes",
+            "buffer_after_minutes",
+            "min_notice_minutes",
+            "booking_window_days",
+            "refund_full_hours",
+            "refund_partial_hours",
+            "refund_partial_percent",
+            "location",
+        )
+        labels = {
+            "duration_minutes": "Duration (minutes)",
+            "max_appointments_per_day": "Most appointments per day",
+            "buffer_before_minutes": "Buffer before (minutes)",
+            "buffer_after_minutes": "Buffer after (minutes)",
+            "min_notice_minutes": "Minimum notice (minutes)",
+            "booking_window_days": "Booking window (days ahead)",
+            "refund_full_hours": "Full refund if cancelled at least (hours before)",
+            "refund_partial_hours": "Partial refund if cancelled at least (hours before)",
+            "refund_partial_percent": "Partial refund (%)",
+        }
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args: Any, provider: Provider, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.provider = provider
+        self.fields["category"].queryset = Category.objects.all()  # type: ignore[attr-defined]
+        if self.instance.pk and not self.is_bound:
+            exponent = CURRENCY_EXPONENT.get(self.instance.currency, 2)
+            self.initial["price"] = str(Decimal(self.instance.price_minor) / (10**exponent))
+        for name in ("duration_minutes", "max_appointments_per_day", "booking_window_days"):
+            self.fields[name].widget.attrs["min"] = 1
+
+    def clean_duration_minutes(self) -> int:
+        value: int = self.cleaned_data["duration_minutes"]
+        if value <= 0:
+            raise ValidationError("The duration must be more than zero minutes.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        self._clean_price(cleaned)
+        full, partial = cleaned.get("refund_full_hours"), cleaned.get("refund_partial_hours")
+        if full is not None and partial is not None and partial > full:
+            self.add_error("refund_partial_hours", "The partial-refund limit must not be earlier than the full one.")
+        if not self.errors:
+            self._check_fits_hours(cleaned)
+        return cleaned
+
+    def _clean_price(self, cleaned: dict[str, Any]) -> None:
+        raw = (self.data.get(self.add_prefix("price")) or "").strip().replace(",", ".")
+        currency = cleaned.get("currency") or "EUR"
+        exponent = CURRENCY_EXPONENT.get(currency, 2)
+        try:
+            amount = Decimal(raw)
+        except InvalidOperation:
+            self.add_error("price", "Enter a price like 35.00.")
+            return
+        if not amount.is_finite() or amount <= 0:
+            self.add_error("price", "The price must be more than zero.")
+            return
+        quantum = Decimal(1).scaleb(-exponent)
+        if amount != amount.quantize(quantum, rounding=ROUND_HALF_UP):
+            self.add_error("price", f"{currency} has {exponent} decimal places at most.")
+            return
+        minor = int(amount.scaleb(exponent))
+        if minor > 100_000_000:
+            self.add_error("price", "That price is too high for one appointment.")
+            return
+        self.instance.price_minor = minor
+        cleaned["price_minor"] = minor
+
+    def _check_fits_hours(self, cleaned: dict[str, Any]) -> None:
+        hours = ProviderHours.load(self.provider)
+        probe = Service(
+            duration_minutes=cleaned["duration_minutes"],
+            buffer_before_minutes=cleaned.get("buffer_before_minutes") or 0,
+            buffer_after_minutes=cleaned.get("buffer_after_minutes") or 0,
+            max_appointments_per_day=cleaned["max_appointments_per_day"],
+        )
+        best = max((wall_clock_capacity(iv, service_shape(probe)) for iv in hours.weekly.values()), default=0)
+        if best == 0:
+            self.add_error(
+                "duration_minutes",
+                "No appointment of this length (with its buffers) fits in any of your business hours.",
+            )
+        elif best < probe.max_appointments_per_day:
+            self.add_error(
+                "max_appointments_per_day",
+                f"Your longest day fits at most {best} appointments of this length (with buffers). "
+                "Lower the limit or extend your business hours.",
+            )
+
+    def service_fields(self) -> dict[str, Any]:
+        """The cleaned values as keyword arguments for service_create / service_update."""
+        data = {name: self.cleaned_data[name] for name in self.Meta.fields if name != "price"}
+        data["price_minor"] = self.cleaned_data["price_minor"]
+        return data

@@ -1,0 +1,121 @@
+"""Demo data for `make run`: providers in three time zones, services, 30 days of slots, logins.
+
+Idempotent: running it again changes nothing that already exists.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+
+from allauth.account.models import EmailAddress
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import Role, User
+from providers.models import Category, Provider
+from providers.services import provider_hours_set, provider_profile_save, service_create
+
+PASSWORD = "appointly-demo"
+
+PROVIDERS: list[dict[str, Any]] = [
+    {
+        "email": "provider@appointly.test",
+        "business_name": "Lisbon Cut & Colour",
+        "timezone_name": "Europe/Lisbon",
+        "phone": "+351912345678",
+        "address": "Rua Augusta 120, 1100-053 Lisboa",
+        "description": "Neighbourhood salon in Baixa: cuts, colour and beard trims.",
+        "weekly": {d: [(time(9), time(13)), (time(14), time(19))] for d in range(0, 5)} | {5: [(time(9), time(14))]},
+        "services": [
+            ("Haircut", "hair-beauty", 45, 3500, "EUR", 8, 0, 15, "Wash, cut and style."),
+            ("Beard trim", "hair-beauty", 20, 1500, "EUR", 10, 0, 10, "Shape-up and hot towel."),
+        ],
+    },
+    {
+        "email": "physio@appointly.test",
+        "business_name": "Brooklyn Physio",
+        "timezone_name": "America/New_York",
+        "phone": "+12125550123",
+        "address": "245 Court St, Brooklyn, NY 11201",
+        "description": "Sports injuries, back pain and post-surgery rehab.",
+        "weekly": {d: [(time(8), time(12)), (time(13), time(18))] for d in range(0, 5)},
+        "services": [
+            ("Physiotherapy session", "health-therapy", 50, 9500, "USD", 8, 5, 5, "Assessment and treatment."),
+            ("Sports massage", "health-therapy", 30, 6000, "USD", 6, 0, 10, "Deep-tissue massage."),
+        ],
+    },
+    {
+        "email": "tutor@appointly.test",
+        "business_name": "Harbour Maths Tutoring",
+        "timezone_name": "Australia/Sydney",
+        "phone": "+61412345678",
+        "address": "1 Macquarie St, Sydney NSW 2000",
+        "description": "Maths and physics for high-school and first-year university.",
+        "weekly": {d: [(time(15), time(20))] for d in range(0, 5)} | {5: [(time(9), time(12))]},
+        "services": [
+            ("Maths lesson (60 min)", "tutoring-lessons", 60, 8000, "AUD", 4, 0, 0, "One-to-one, online or in person."),
+        ],
+    },
+]
+
+CUSTOMER_EMAIL = "customer@appointly.test"
+NEW_PROVIDER_EMAIL = "newprovider@appointly.test"
+ADMIN_EMAIL = "admin@appointly.test"
+
+
+def _user(email: str, role: str, **extra: Any) -> User:
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(email=email, password=PASSWORD, role=role, **extra)
+    EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+    return user
+
+
+class Command(BaseCommand):
+    help = "Load demo providers, services, slots and logins (idempotent)."
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        _user(ADMIN_EMAIL, Role.CUSTOMER, is_staff=True, is_superuser=True)
+        _user(CUSTOMER_EMAIL, Role.CUSTOMER, first_name="Casey")
+        _user(NEW_PROVIDER_EMAIL, Role.PROVIDER)
+        for spec in PROVIDERS:
+            user = _user(spec["email"], Role.PROVIDER)
+            if Provider.objects.filter(user=user).exists():
+                continue
+            provider = provider_profile_save(
+                user=user,
+                business_name=spec["business_name"],
+                timezone_name=spec["timezone_name"],
+                phone=spec["phone"],
+                address=spec["address"],
+                description=spec["description"],
+            )
+            provider_hours_set(
+                provider=provider,
+                weekly=[(d, s, e) for d, intervals in spec["weekly"].items() for s, e in intervals],
+                exceptions=[],
+            )
+            for name, category, minutes, price, currency, per_day, before, after, desc in spec["services"]:
+                service_create(
+                    provider=provider,
+                    category=Category.objects.get(slug=category),
+                    name=name,
+                    description=desc,
+                    duration_minutes=minutes,
+                    price_minor=price,
+                    currency=currency,
+                    max_appointments_per_day=per_day,
+                    buffer_before_minutes=before,
+                    buffer_after_minutes=after,
+                )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready. Password for every demo login: {PASSWORD}\n"
+                f"  customer: {CUSTOMER_EMAIL}\n"
+                f"  providers: {', '.join(p['email'] for p in PROVIDERS)} (onboarded), "
+                f"{NEW_PROVIDER_EMAIL} (starts the onboarding wizard)\n"
+                f"  admin: {ADMIN_EMAIL}"
+            )
+        )

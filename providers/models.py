@@ -1,0 +1,248 @@
+"""Providers, their business hours, services and stored slots.
+
+Wall-clock availability (WeeklyInterval, HoursException) is provider-local time interpreted
+in the provider's IANA zone; slot instants are stored in UTC. See docs/adr/0001.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from appointly.core import BaseModel
+
+
+def new_qr_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class OnboardingStep(models.TextChoices):
+    PROFILE = "profile", "Profile"
+    HOURS = "hours", "Business hours"
+    SERVICE = "service", "First service"
+    DONE = "done", "Done"
+
+
+class Provider(BaseModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider")
+    business_name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=140, unique=True)
+    description = models.TextField(blank=True)
+    timezone = models.CharField(max_length=64, help_text="IANA zone, e.g. Europe/Berlin")
+    phone = models.CharField(max_length=20, help_text="E.164, e.g. +4915112345678")
+    address = models.CharField(max_length=255)
+    qr_token = models.CharField(max_length=64, unique=True, default=new_qr_token, editable=False)
+    # The wizard's saved position: after each step the next one is stored here, so a provider
+    # who leaves at step 2 comes back to step 2.
+    onboarding_step = models.CharField(max_length=16, choices=OnboardingStep.choices, default=OnboardingStep.HOURS)
+
+    class Meta:
+        ordering = ("business_name",)
+
+    def __str__(self) -> str:
+        return self.business_name
+
+    @property
+    def is_onboarded(self) -> bool:
+        return self.onboarding_step == OnboardingStep.DONE
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, "Monday"
+    TUESDAY = 1, "Tuesday"
+    WEDNESDAY = 2, "Wednesday"
+    THURSDAY = 3, "Thursday"
+    FRIDAY = 4, "Friday"
+    SATURDAY = 5, "Saturday"
+    SUNDAY = 6, "Sunday"
+
+
+class WeeklyInterval(models.Model):
+    """One opening interval on a weekday, in provider-local wall-clock time.
+
+    Several per weekday make lunch breaks; intervals of one weekday never overlap
+    (checked by the form, which knows all of them at once).
+    """
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="weekly_intervals")
+    weekday = models.PositiveSmallIntegerField(choices=Weekday.choices)
+    start_time = models.TimeField()
+    end_time = models.TimeField()
+
+    class Meta:
+        ordering = ("weekday", "start_time")
+        constraints = [
+            models.CheckConstraint(condition=Q(end_time__gt=F("start_time")), name="weeklyinterval_end_after_start"),
+            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="weeklyinterval_weekday_valid"),
+            models.UniqueConstraint(fields=("provider", "weekday", "start_time"), name="weeklyinterval_unique_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
+
+
+class HoursException(models.Model):
+    """A date whose hours differ from the week: closed (no times) or special intervals.
+
+    When any exception row exists for a date, it replaces that weekday's intervals.
+    """
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="hours_exceptions")
+    date = models.DateField()
+    start_time = models.TimeField(null=True, blank=True)
+    end_time = models.TimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("date", "start_time")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(start_time__isnull=True, end_time__isnull=True)
+                | Q(start_time__isnull=False, end_time__isnull=False, end_time__gt=F("start_time")),
+                name="hoursexception_closed_or_valid_interval",
+            ),
+            models.UniqueConstraint(fields=("provider", "date", "start_time"), name="hoursexception_unique_start"),
+        ]
+
+    @property
+    def is_closed(self) -> bool:
+        return self.start_time is None
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=80, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+
+    class Meta:
+        ordering = ("name",)
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+CURRENCIES = [
+    ("EUR", "EUR — Euro"),
+    ("USD", "USD — US dollar"),
+    ("GBP", "GBP — Pound sterling"),
+    ("CHF", "CHF — Swiss franc"),
+    ("JPY", "JPY — Japanese yen"),
+    ("AUD", "AUD — Australian dollar"),
+    ("CAD", "CAD — Canadian dollar"),
+    ("INR", "INR — Indian rupee"),
+    ("BRL", "BRL — Brazilian real"),
+    ("SEK", "SEK — Swedish krona"),
+]
+# Digits after the decimal point of each currency's minor unit (ISO 4217).
+CURRENCY_EXPONENT = {"JPY": 0}
+
+
+class Service(BaseModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="services")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="services")
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=160, unique=True)
+    description = models.TextField(blank=True)
+    duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(5), MaxValueValidator(12 * 60)])
+    price_minor = models.PositiveIntegerField(help_text="Price in minor units (cents).")
+    currency = models.CharField(max_length=3, choices=CURRENCIES, default="EUR")
+    max_appointments_per_day = models.PositiveIntegerField(validators=[MinValueValidator(1)], default=8)
+    buffer_before_minutes = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(240)])
+    buffer_after_minutes = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(240)])
+    min_notice_minutes = models.PositiveIntegerField(default=60, validators=[MaxValueValidator(60 * 24 * 14)])
+    booking_window_days = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(90)]
+    )
+    # Cancellation/refund policy: full refund at least `refund_full_hours` before the start,
+    # `refund_partial_percent` at least `refund_partial_hours` before, nothing after that.
+    refund_full_hours = models.PositiveIntegerField(default=24)
+    refund_partial_hours = models.PositiveIntegerField(default=2)
+    refund_partial_percent = models.PositiveIntegerField(default=50, validators=[MaxValueValidator(100)])
+    location = models.CharField(max_length=255, blank=True, help_text="Blank means the provider's address.")
+    is_active = models.BooleanField(default=True)
+    # Slots exist for every provider-local date up to and including this one (top-up marker).
+    slots_generated_until = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("name",)
+        constraints = [
+            models.CheckConstraint(condition=Q(duration_minutes__gt=0), name="service_duration_positive"),
+            models.CheckConstraint(condition=Q(price_minor__gt=0), name="service_price_positive"),
+            models.CheckConstraint(condition=Q(max_appointments_per_day__gt=0), name="service_per_day_positive"),
+            models.CheckConstraint(
+                condition=Q(refund_full_hours__gte=F("refund_partial_hours")), name="service_refund_tiers_ordered"
+            ),
+        ]
+        indexes = [models.Index(fields=("is_active", "name"), name="service_active_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def where(self) -> str:
+        return self.location or self.provider.address
+
+    @property
+    def price_display(self) -> str:
+        exponent = CURRENCY_EXPONENT.get(self.currency, 2)
+        if exponent == 0:
+            return f"{self.price_minor} {self.currency}"
+        major, minor = divmod(self.price_minor, 10**exponent)
+        return f"{major:,}.{minor:0{exponent}d} {self.currency}"
+
+    @property
+    def refund_policy_text(self) -> list[str]:
+        lines = [f"Cancel at least {self.refund_full_hours} hours before the start: full refund."]
+        if self.refund_partial_percent and self.refund_partial_hours < self.refund_full_hours:
+            lines.append(
+                f"Cancel between {self.refund_partial_hours} and {self.refund_full_hours} hours before: "
+                f"{self.refund_partial_percent} % refund."
+            )
+        lines.append(
+            f"Cancel less than {self.refund_partial_hours} hours before, or after the start: no refund."
+            if self.refund_partial_percent and self.refund_partial_hours < self.refund_full_hours
+            else f"Cancel less than {self.refund_full_hours} hours before, or after the start: no refund."
+        )
+        lines.append("If the provider cancels, you always get a full refund.")
+        return lines
+
+
+class SlotStatus(models.TextChoices):
+    FREE = "free", "Free"
+    HELD = "held", "Held"
+    BOOKED = "booked", "Booked"
+
+
+class Slot(models.Model):
+    """A bookable stretch of time of one service. Instants in UTC; `slot_date` is provider-local."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="slots")
+    # Denormalised from service so that provider-wide overlap rules are one index away.
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="slots")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    slot_date = models.DateField(help_text="Provider-local date of the start.")
+    status = models.CharField(max_length=8, choices=SlotStatus.choices, default=SlotStatus.FREE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("start",)
+        constraints = [
+            # Makes generation idempotent: a second run cannot add the same slot again.
+            models.UniqueConstraint(fields=("service", "start"), name="slot_service_start_unique"),
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_end_after_start"),
+        ]
+        indexes = [
+            models.Index(fields=("service", "slot_date", "start"), name="slot_service_day_idx"),
+            models.Index(fields=("provider", "start"), name="slot_provider_start_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service_id} {self.start.isoformat()}"
+

@@ -1,0 +1,341 @@
+"""Writes of the providers domain: profile, hours, services and their stored slots."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.models import Role, User
+from appointly.core import DomainError
+from providers.models import (
+    Category,
+    HoursException,
+    OnboardingStep,
+    Provider,
+    Service,
+    Slot,
+    SlotStatus,
+    WeeklyInterval,
+)
+from providers.slots import Interval, SlotShape, Span, day_slots
+
+BULK_BATCH = 2000
+
+# Fields of Service whose change makes the stored future slots wrong.
+SCHEDULE_FIELDS = frozenset(
+    {
+        "duration_minutes",
+        "buffer_before_minutes",
+        "buffer_after_minutes",
+        "max_appointments_per_day",
+        "booking_window_days",
+        "is_active",
+    }
+)
+
+
+# --- Hours as the slot generator sees them ----------------------------------------------------
+
+
+class ProviderHours:
+    """A provider's weekly intervals and date exceptions, loaded once for many days."""
+
+    def __init__(self, weekly: Iterable[WeeklyInterval], exceptions: Iterable[HoursException]) -> None:
+        self.weekly: dict[int, list[Interval]] = defaultdict(list)
+        for w in weekly:
+            self.weekly[w.weekday].append((w.start_time, w.end_time))
+        self.exceptions: dict[date, list[Interval]] = {}
+        for e in exceptions:
+            day = self.exceptions.setdefault(e.date, [])
+            if e.start_time is not None and e.end_time is not None:
+                day.append((e.start_time, e.end_time))
+
+    @classmethod
+    def load(cls, provider: Provider) -> ProviderHours:
+        return cls(provider.weekly_intervals.all(), provider.hours_exceptions.all())
+
+    def intervals_for(self, day: date) -> list[Interval]:
+        if day in self.exceptions:
+            return self.exceptions[day]
+        return self.weekly.get(day.weekday(), [])
+
+
+def service_shape(service: Service) -> SlotShape:
+    return SlotShape(
+        duration=timedelta(minutes=service.duration_minutes),
+        buffer_before=timedelta(minutes=service.buffer_before_minutes),
+        buffer_after=timedelta(minutes=service.buffer_after_minutes),
+        max_per_day=service.max_appointments_per_day,
+    )
+
+
+def provider_today(provider: Provider, now: datetime | None = None) -> date:
+    return (now or timezone.now()).astimezone(ZoneInfo(provider.timezone)).date()
+
+
+def service_horizon(service: Service, now: datetime | None = None) -> tuple[date, date]:
+    """First and last provider-local date for which this service has slots."""
+    today = provider_today(service.provider, now)
+    return today, today + timedelta(days=service.booking_window_days - 1)
+
+
+def _build_slots(
+    *,
+    service: Service,
+    hours: ProviderHours,
+    days: Iterable[date],
+    now: datetime,
+    blocked: Sequence[Span] = (),
+    kept_per_day: dict[date, int] | None = None,
+) -> list[Slot]:
+    shape = service_shape(service)
+    tz_key = service.provider.timezone
+    kept_per_day = kept_per_day or {}
+    rows: list[Slot] = []
+    for day in days:
+        intervals = hours.intervals_for(day)
+        if not intervals:
+            continue
+        for start, end in day_slots(
+            day,
+            intervals,
+            tz_key,
+            shape,
+            after=now,
+            blocked=blocked,
+            already_on_day=kept_per_day.get(day, 0),
+        ):
+            rows.append(
+                Slot(
+                    service_id=service.pk,
+                    provider_id=service.provider_id,
+                    start=start,
+                    end=end,
+                    slot_date=day,
+                    status=SlotStatus.FREE,
+                )
+            )
+    return rows
+
+
+def _insert(rows: list[Slot]) -> int:
+    # ignore_conflicts: the (service, start) unique constraint makes a concurrent or repeated
+    # run harmless instead of an error.
+    Slot.objects.bulk_create(rows, batch_size=BULK_BATCH, ignore_conflicts=True)
+    return len(rows)
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+# --- Slots ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Regeneration:
+    deleted: int
+    created: int
+
+
+@transaction.atomic
+def slots_regenerate(*, service: Service, now: datetime | None = None) -> Regeneration:
+    """Replace the service's future free slots with ones computed from its current settings.
+
+    Past slots and held/booked slots are never touched; new slots avoid overlapping the
+    provider's held/booked slots and respect the per-day limit together with what is kept.
+    Takes the service row lock so that two regenerations of one service run one at a time.
+    """
+    now = now or timezone.now()
+    service = Service.objects.select_for_update(of=("self",)).select_related("provider").get(pk=service.pk)
+    deleted, _ = Slot.objects.filter(service=service, status=SlotStatus.FREE, start__gt=now).delete()
+    first, last = service_horizon(service, now)
+    if not service.is_active:
+        Service.objects.filter(pk=service.pk).update(slots_generated_until=None)
+        return Regeneration(deleted=deleted, created=0)
+
+    kept = list(
+        Slot.objects.filter(provider_id=service.provider_id, end__gt=now, slot_date__lte=last + timedelta(days=1))
+        .filter(~Q(status=SlotStatus.FREE) | Q(service=service))
+        .values_list("service_id", "start", "end", "slot_date")
+    )
+    blocked = [(start, end) for _sid, start, end, _d in kept]
+    kept_per_day: dict[date, int] = defaultdict(int)
+    for sid, _s, _e, day in kept:
+        if sid == service.pk:
+            kept_per_day[day] += 1
+    rows = _build_slots(
+        service=service,
+        hours=ProviderHours.load(service.provider),
+        days=_days(first, last),
+        now=now,
+        blocked=blocked,
+        kept_per_day=kept_per_day,
+    )
+    created = _insert(rows)
+    Service.objects.filter(pk=service.pk).update(slots_generated_until=last)
+    return Regeneration(deleted=deleted, created=created)
+
+
+def slots_topup(*, services: Iterable[Service] | None = None, now: datetime | None = None) -> int:
+    """Add the missing days so that every active service has slots for its whole window.
+
+    Only days after `slots_generated_until` are computed, so a second run creates nothing.
+    Each service commits on its own, so one bad row cannot hold back the rest.
+    """
+    now = now or timezone.now()
+    if services is None:
+        services = (
+            Service.objects.filter(is_active=True, provider__onboarding_step=OnboardingStep.DONE)
+            .select_related("provider")
+            .order_by("provider_id", "pk")
+        )
+    created = 0
+    hours_cache: dict[Any, ProviderHours] = {}
+    for service in services:
+        first, last = service_horizon(service, now)
+        if service.slots_generated_until is not None:
+            first = max(first, service.slots_generated_until + timedelta(days=1))
+        if first > last:
+            continue
+        hours = hours_cache.get(service.provider_id)
+        if hours is None:
+            hours = hours_cache[service.provider_id] = ProviderHours.load(service.provider)
+        with transaction.atomic():
+            rows = _build_slots(service=service, hours=hours, days=_days(first, last), now=now)
+            created += _insert(rows)
+            Service.objects.filter(pk=service.pk).update(slots_generated_until=last)
+    return created
+
+
+def slots_regenerate_for_provider(*, provider: Provider, now: datetime | None = None) -> Regeneration:
+    deleted = created = 0
+    for service in provider.services.filter(is_active=True).order_by("pk"):
+        result = slots_regenerate(service=service, now=now)
+        deleted += result.deleted
+        created += result.created
+    return Regeneration(deleted=deleted, created=created)
+
+
+# --- Provider profile and hours ---------------------------------------------------------------
+
+
+def _unique_slug(model: type[Provider] | type[Service], base: str, *, exclude_pk: Any = None) -> str:
+    root = slugify(base)[:100] or "item"
+    candidate, n = root, 2
+    qs = model.objects.all()
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    while qs.filter(slug=candidate).exists():
+        candidate, n = f"{root}-{n}", n + 1
+    return candidate
+
+
+@transaction.atomic
+def provider_account_create(*, email: str, password: str | None) -> User:
+    """A provider login; the profile is filled in by the onboarding wizard."""
+    return User.objects.create_user(email=email, password=password, role=Role.PROVIDER)
+
+
+@transaction.atomic
+def provider_profile_save(
+    *,
+    user: User,
+    business_name: str,
+    timezone_name: str,
+    phone: str,
+    address: str,
+    description: str = "",
+) -> Provider:
+    """Create or update the profile (onboarding step 1). A new profile moves on to hours."""
+    if user.role != Role.PROVIDER:
+        raise DomainError("Only provider accounts have a business profile.")
+    provider = Provider.objects.select_for_update().filter(user=user).first()
+    if provider is None:
+        return Provider.objects.create(
+            user=user,
+            business_name=business_name,
+            slug=_unique_slug(Provider, business_name),
+            timezone=timezone_name,
+            phone=phone,
+            address=address,
+            description=description,
+            onboarding_step=OnboardingStep.HOURS,
+        )
+    zone_changed = provider.timezone != timezone_name
+    provider.business_name = business_name
+    provider.timezone = timezone_name
+    provider.phone = phone
+    provider.address = address
+    provider.description = description
+    provider.save(update_fields=["business_name", "timezone", "phone", "address", "description", "updated_at"])
+    if zone_changed:
+        # Wall-clock hours now mean other instants: recompute the future free slots.
+        slots_regenerate_for_provider(provider=provider)
+    return provider
+
+
+@transaction.atomic
+def provider_hours_set(
+    *,
+    provider: Provider,
+    weekly: Sequence[tuple[int, time, time]],
+    exceptions: Sequence[tuple[date, time | None, time | None]],
+) -> Regeneration:
+    """Replace the provider's hours and regenerate every service's future free slots."""
+    WeeklyInterval.objects.filter(provider=provider).delete()
+    HoursException.objects.filter(provider=provider).delete()
+    WeeklyInterval.objects.bulk_create(
+        [WeeklyInterval(provider=provider, weekday=d, start_time=s, end_time=e) for d, s, e in weekly]
+    )
+    HoursException.objects.bulk_create(
+        [HoursException(provider=provider, date=d, start_time=s, end_time=e) for d, s, e in exceptions]
+    )
+    if provider.onboarding_step == OnboardingStep.HOURS:
+        provider.onboarding_step = OnboardingStep.SERVICE
+        provider.save(update_fields=["onboarding_step", "updated_at"])
+    return slots_regenerate_for_provider(provider=provider)
+
+
+# --- Services ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def service_create(*, provider: Provider, category: Category, name: str, **fields: Any) -> Service:
+    """Create a service and its slots for the booking window; finishes onboarding."""
+    service = Service.objects.create(
+        provider=provider,
+        category=category,
+        name=name,
+        slug=_unique_slug(Service, f"{name} {provider.business_name}"),
+        **fields,
+    )
+    if provider.onboarding_step == OnboardingStep.SERVICE:
+        provider.onboarding_step = OnboardingStep.DONE
+        provider.save(update_fields=["onboarding_step", "updated_at"])
+    slots_regenerate(service=service)
+    service.refresh_from_db()
+    return service
+
+
+@transaction.atomic
+def service_update(*, service: Service, **fields: Any) -> Regeneration | None:
+    """Change a service; if its schedule changed, regenerate its future free slots."""
+    changed = [name for name, value in fields.items() if getattr(service, name) != value]
+    for name in changed:
+        setattr(service, name, fields[name])
+    if not changed:
+        return None
+    service.save(update_fields=[*changed, "updated_at"])
+    if SCHEDULE_FIELDS.intersection(changed):
+        return slots_regenerate(service=service)
+    return None

@@ -1,0 +1,230 @@
+"""Public catalogue pages, the onboarding wizard and the provider sign-in page."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import Role
+from appointly.core import who
+from providers import selectors
+from providers.decorators import provider_required
+from providers.forms import HoursForm, ProfileForm, ServiceForm
+from providers.models import OnboardingStep
+from providers.services import provider_hours_set, provider_profile_save, provider_today, service_create
+
+PAGE_SIZE = 24
+DAY_STRIP = 7
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "")[:100]
+    category = request.GET.get("category", "")[:80]
+    provider = request.GET.get("provider", "")[:140]
+    paginator = Paginator(selectors.services_search(q=q, category=category, provider=provider), PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "q": q,
+        "category": category,
+        "provider": provider,
+        "categories": list(selectors.categories_in_use()),
+        "providers": list(selectors.providers_public()),
+        "filtered": bool(q or category or provider),
+    }
+    template = "providers/home.html#results" if request.htmx else "providers/home.html"
+    return render(request, template, context)
+
+
+def _parse_day(raw: str | None) -> date | None:
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+@require_GET
+def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    service = selectors.service_get_public(slug=slug)
+    days = selectors.service_days(service=service)
+    counts = {d.day: d.free for d in days}
+    today = provider_today(service.provider)
+    last = today + timedelta(days=service.booking_window_days - 1)
+    requested = _parse_day(request.GET.get("day"))
+    if requested is not None and not today <= requested <= last:
+        requested = None
+    day = requested or (days[0].day if days else today)
+    # A week-long strip starting at the chosen day (or earlier near the end of the window).
+    strip_start = max(today, min(day, last - timedelta(days=DAY_STRIP - 1)))
+    strip = [
+        {"day": strip_start + timedelta(days=i), "free": counts.get(strip_start + timedelta(days=i), 0)}
+        for i in range(DAY_STRIP)
+        if strip_start + timedelta(days=i) <= last
+    ]
+    context = {
+        "service": service,
+        "provider": service.provider,
+        "day": day,
+        "slots": selectors.service_day_slots(service=service, day=day),
+        "strip": strip,
+        "prev_day": day - timedelta(days=1) if day > today else None,
+        "next_day": day + timedelta(days=1) if day < last else None,
+        "next_free": next((d.day for d in days if d.day > day), None),
+        "total_free": sum(counts.values()),
+    }
+    template = "providers/service_detail.html#availability" if request.htmx else "providers/service_detail.html"
+    return render(request, template, context)
+
+
+# --- Provider sign-in (password step; the emailed code is added by the OTP issue) ------------
+
+
+@require_http_methods(["GET", "POST"])
+def provider_login(request: HttpRequest) -> HttpResponse:
+    form = AuthenticationForm(request, data=request.POST or None)
+    form.fields["username"].label = "Email"
+    error = None
+    if request.method == "POST":
+        user = authenticate(
+            request, username=request.POST.get("username", ""), password=request.POST.get("password", "")
+        )
+        # One message for unknown email, wrong password and customer accounts alike.
+        if user is None or getattr(user, "role", None) != Role.PROVIDER:
+            error = "That email and password do not match a provider account."
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            target = request.GET.get("next", "")
+            if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+                target = reverse("dashboard")
+            return redirect(target)
+    return render(request, "providers/login.html", {"form": form, "error": error}, status=400 if error else 200)
+
+
+@require_POST
+def provider_logout(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    messages.info(request, "You are signed out.")
+    return redirect("provider_login")
+
+
+# --- Onboarding wizard ------------------------------------------------------------------------
+
+STEP_URLS = {
+    OnboardingStep.PROFILE: "onboarding_profile",
+    OnboardingStep.HOURS: "onboarding_hours",
+    OnboardingStep.SERVICE: "onboarding_service",
+    OnboardingStep.DONE: "dashboard",
+}
+STEP_ORDER = [OnboardingStep.PROFILE, OnboardingStep.HOURS, OnboardingStep.SERVICE]
+
+
+def _current_step(request: HttpRequest) -> OnboardingStep:
+    provider = who(request).provider
+    return OnboardingStep.PROFILE if provider is None else OnboardingStep(provider.onboarding_step)
+
+
+def _step_allowed(request: HttpRequest, step: OnboardingStep) -> bool:
+    """A provider may revisit finished steps but not skip ahead."""
+    current = _current_step(request)
+    if current == OnboardingStep.DONE:
+        return True
+    return STEP_ORDER.index(step) <= STEP_ORDER.index(current)
+
+
+def _wizard_context(request: HttpRequest, step: OnboardingStep) -> dict[str, object]:
+    current = _current_step(request)
+    return {
+        "step": step,
+        "steps": [
+            {
+                "key": s,
+                "label": s.label,
+                "url": reverse(STEP_URLS[s]),
+                "done": current == OnboardingStep.DONE or STEP_ORDER.index(s) < STEP_ORDER.index(current),
+                "reachable": current == OnboardingStep.DONE or STEP_ORDER.index(s) <= STEP_ORDER.index(current),
+            }
+            for s in STEP_ORDER
+        ],
+    }
+
+
+@require_GET
+@provider_required(onboarded=False)
+def onboarding(request: HttpRequest) -> HttpResponse:
+    """Resume the wizard where the provider left it."""
+    return redirect(STEP_URLS[_current_step(request)])
+
+
+@require_http_methods(["GET", "POST"])
+@provider_required(onboarded=False)
+def onboarding_profile(request: HttpRequest) -> HttpResponse:
+    provider = who(request).provider
+    initial = {}
+    if provider is not None:
+        initial = {
+            "business_name": provider.business_name,
+            "description": provider.description,
+            "timezone": provider.timezone,
+            "phone": provider.phone,
+            "address": provider.address,
+        }
+    form = ProfileForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        provider = provider_profile_save(
+            user=request.user,  # type: ignore[arg-type]
+            business_name=form.cleaned_data["business_name"],
+            timezone_name=form.cleaned_data["timezone"],
+            phone=form.cleaned_data["phone"],
+            address=form.cleaned_data["address"],
+            description=form.cleaned_data["description"],
+        )
+        return redirect(STEP_URLS[OnboardingStep(provider.onboarding_step)])
+    return render(request, "providers/onboarding_profile.html", {"form": form, **_wizard_context(request, OnboardingStep.PROFILE)})
+
+
+@require_http_methods(["GET", "POST"])
+@provider_required(onboarded=False)
+def onboarding_hours(request: HttpRequest) -> HttpResponse:
+    if not _step_allowed(request, OnboardingStep.HOURS):
+        return redirect("onboarding")
+    provider = who(request).provider
+    form = HoursForm(request.POST or None, provider=provider, initial=HoursForm.initial_for(provider))
+    if request.method == "POST" and form.is_valid():
+        result = provider_hours_set(
+            provider=provider, weekly=form.cleaned_data["weekly"], exceptions=form.cleaned_data["exception_rows"]
+        )
+        provider.refresh_from_db()
+        if provider.is_onboarded:
+            messages.success(request, f"Hours saved; {result.created} future slots recomputed.")
+        return redirect(STEP_URLS[OnboardingStep(provider.onboarding_step)])
+    return render(request, "providers/onboarding_hours.html", {"form": form, **_wizard_context(request, OnboardingStep.HOURS)})
+
+
+@require_http_methods(["GET", "POST"])
+@provider_required(onboarded=False)
+def onboarding_service(request: HttpRequest) -> HttpResponse:
+    if not _step_allowed(request, OnboardingStep.SERVICE):
+        return redirect("onboarding")
+    provider = who(request).provider
+    form = ServiceForm(request.POST or None, provider=provider)
+    if request.method == "POST" and form.is_valid():
+        fields = form.service_fields()
+        service = service_create(
+            provider=provider, category=fields.pop("category"), name=fields.pop("name"), **fields
+        )
+        messages.success(request, f"“{service.name}” is live with {service.slots.count()} slots to book.")
+        return redirect("dashboard")
+    return render(request, "providers/onboarding_service.html", {"form": form, **_wizard_context(request, OnboardingStep.SERVICE)})
+

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import time_machine
+from django.db import connection
+
+from tests.factories import ProviderFactory, ServiceFactory
+
+# A fixed "now" that is an ordinary Wednesday: 2026-11-25 08:00 UTC.
+NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://... (CI runs it)")
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def frozen_now() -> Any:
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def provider(db: None) -> Any:
+    return ProviderFactory()
+
+
+@pytest.fixture
+def service(provider: Any) -> Any:
+    return ServiceFactory(provider=provider)
+
+
+@pytest.fixture
+def count_queries() -> Callable[[Callable[[], Any]], int]:
+    from django.test.utils import CaptureQueriesContext
+
+    def run(fn: Callable[[], Any]) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            fn()
+        return len(ctx.captured_queries)
+
+    return run

@@ -1,0 +1,83 @@
+"""factory_boy factories. Services are made through the real service so slots exist."""
+
+from __future__ import annotations
+
+from datetime import time
+from typing import Any
+
+import factory
+from allauth.account.models import EmailAddress
+
+from accounts.models import Role, User
+from providers.models import Category, OnboardingStep, Provider, Service, WeeklyInterval
+from providers.services import service_create
+
+PASSWORD = "correct-horse-battery"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"customer{n}@example.com")
+    role = Role.CUSTOMER
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def verified(obj: User, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create:
+            obj.save()
+            EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
+
+
+class ProviderUserFactory(UserFactory):
+    email = factory.Sequence(lambda n: f"provider{n}@example.com")
+    role = Role.PROVIDER
+
+
+class ProviderFactory(factory.django.DjangoModelFactory):
+    """An onboarded provider open Mon-Fri 09:00-12:00 and 13:00-17:00 (Europe/Berlin)."""
+
+    class Meta:
+        model = Provider
+        skip_postgeneration_save = True
+
+    user = factory.SubFactory(ProviderUserFactory)
+    business_name = factory.Sequence(lambda n: f"Studio {n}")
+    slug = factory.Sequence(lambda n: f"studio-{n}")
+    timezone = "Europe/Berlin"
+    phone = "+4915112345678"
+    address = "Hauptstraße 1, Berlin"
+    onboarding_step = OnboardingStep.DONE
+
+    @factory.post_generation
+    def hours(obj: Provider, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if not create:
+            return
+        intervals = extracted if extracted is not None else [(time(9), time(12)), (time(13), time(17))]
+        WeeklyInterval.objects.bulk_create(
+            [WeeklyInterval(provider=obj, weekday=d, start_time=s, end_time=e) for d in range(5) for s, e in intervals]
+        )
+
+
+def category(slug: str = "hair-beauty") -> Category:
+    return Category.objects.get(slug=slug)
+
+
+class ServiceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Service
+
+    provider = factory.SubFactory(ProviderFactory)
+    category = factory.LazyFunction(category)
+    name = factory.Sequence(lambda n: f"Haircut {n}")
+    duration_minutes = 30
+    price_minor = 3500
+    currency = "EUR"
+    max_appointments_per_day = 14
+    min_notice_minutes = 0
+
+    @classmethod
+    def _create(cls, model_class: type[Service], *args: Any, **kwargs: Any) -> Service:
+        return service_create(**kwargs)

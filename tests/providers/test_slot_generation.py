@@ -1,0 +1,182 @@
+"""Stored slots: generation on create, top-up, regeneration on change."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core.management import call_command
+
+from providers.models import Service, Slot, SlotStatus
+from providers.services import (
+    provider_hours_set,
+    provider_profile_save,
+    service_update,
+    slots_regenerate,
+    slots_topup,
+)
+from providers.tasks import slots_topup_task
+from tests.factories import ServiceFactory
+
+pytestmark = pytest.mark.django_db
+
+# NOW is Wed 2026-11-25 08:00 UTC = 09:00 in Berlin. Window: 25 Nov .. 24 Dec = 22 weekdays;
+# a slot starting exactly now is not generated, so today has one fewer.
+WEEKDAYS_IN_WINDOW = 22
+PER_DAY = 14  # 09-12 + 13-17 in 30-minute slots
+
+
+def test_creating_a_service_stores_30_days_of_slots(frozen_now: object) -> None:
+    # When a service is created
+    service = ServiceFactory()
+    # Then 30 provider-local days of free slots exist, weekdays only, 14 a day
+    slots = Slot.objects.filter(service=service)
+    assert slots.count() == WEEKDAYS_IN_WINDOW * PER_DAY - 1
+    assert set(slots.values_list("status", flat=True)) == {SlotStatus.FREE}
+    dates = sorted(set(slots.values_list("slot_date", flat=True)))
+    assert dates[0] == date(2026, 11, 25)
+    assert dates[-1] == date(2026, 12, 24)
+    assert all(d.weekday() < 5 for d in dates)
+    service.refresh_from_db()
+    assert service.slots_generated_until == date(2026, 12, 24)
+    # Instants are UTC; the first one is 09:30 Berlin (CET, UTC+1), 09:00 being "now"
+    first = slots.order_by("start").first()
+    assert first is not None
+    assert first.start == datetime(2026, 11, 25, 8, 30, tzinfo=UTC)
+    assert first.end == datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+def test_topup_adds_only_missing_days_and_is_idempotent(frozen_now: time_machine.Coordinates) -> None:
+    # Given a service generated today
+    service = ServiceFactory()
+    before = Slot.objects.filter(service=service).count()
+    # When three days pass (Fri 25 Dec, Sat, Sun enter the window) and top-up runs twice
+    frozen_now.shift(timedelta(days=3))
+    first_run = slots_topup()
+    second_run = slots_topup()
+    # Then only Friday 25 Dec was added, and the second run created nothing
+    assert first_run == PER_DAY
+    assert second_run == 0
+    assert Slot.objects.filter(service=service).count() == before + PER_DAY
+    assert Slot.objects.filter(service=service, slot_date=date(2026, 12, 25)).count() == PER_DAY
+    service.refresh_from_db()
+    assert service.slots_generated_until == date(2026, 12, 27)
+
+
+def test_topup_command_and_beat_task_share_the_service(frozen_now: time_machine.Coordinates) -> None:
+    # Given a service generated today, and one day passes (Fri 25 Dec enters the window)
+    service = ServiceFactory()
+    frozen_now.shift(timedelta(days=1))
+    # When the management command runs
+    out = StringIO()
+    call_command("topup_slots", stdout=out)
+    # Then it adds that Friday, and the beat task right after finds nothing to do
+    assert out.getvalue().strip() == f"Created {PER_DAY} slots."
+    assert Slot.objects.filter(service=service, slot_date=date(2026, 12, 25)).count() == PER_DAY
+    assert slots_topup_task.delay().get() == 0
+
+
+def test_regeneration_keeps_past_held_and_booked_slots(frozen_now: time_machine.Coordinates) -> None:
+    # Given a service with one booked and one held slot on Monday 30 Nov, and time moves on a day
+    service = ServiceFactory()
+    monday = list(Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start"))
+    booked, held = monday[2], monday[5]  # 10:00 and 11:30 Berlin
+    Slot.objects.filter(pk=booked.pk).update(status=SlotStatus.BOOKED)
+    Slot.objects.filter(pk=held.pk).update(status=SlotStatus.HELD)
+    frozen_now.shift(timedelta(days=1))  # Thu 26 Nov 08:00 UTC; all of 25 Nov is past
+    past_ids = set(Slot.objects.filter(service=service, slot_date=date(2026, 11, 25)).values_list("id", flat=True))
+
+    # When the duration changes to 60 minutes
+    result = service_update(service=service, duration_minutes=60)
+
+    # Then past, booked and held slots are the same rows
+    assert result is not None
+    assert set(Slot.objects.filter(id__in=past_ids).values_list("id", flat=True)) == past_ids
+    assert Slot.objects.get(pk=booked.pk).status == SlotStatus.BOOKED
+    assert Slot.objects.get(pk=held.pk).status == SlotStatus.HELD
+    # Future free slots are new 60-minute ones that do not overlap the kept ones
+    future_free = Slot.objects.filter(service=service, status=SlotStatus.FREE, start__gt=datetime.now(tz=UTC))
+    assert future_free.exists()
+    assert all(s.end - s.start == timedelta(minutes=60) for s in future_free)
+    monday_after = list(Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start"))
+    for a, b in zip(monday_after, monday_after[1:], strict=False):
+        assert a.end <= b.start
+    assert booked.pk in {s.pk for s in monday_after}
+    assert len(monday_after) <= service.max_appointments_per_day
+    assert result.deleted > 0 and result.created == future_free.count()
+
+
+def test_per_day_limit_counts_kept_slots(frozen_now: object) -> None:
+    # Given a limit of 3 a day and one booked slot on Monday
+    service = ServiceFactory(max_appointments_per_day=3)
+    monday = Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start")
+    assert monday.count() == 3
+    Slot.objects.filter(pk=monday.first().pk).update(status=SlotStatus.BOOKED)  # type: ignore[union-attr]
+    # When regenerated
+    slots_regenerate(service=service)
+    # Then Monday still has 3 in all (1 booked + 2 free), never 4
+    assert Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).count() == 3
+    assert Slot.objects.filter(service=service, slot_date=date(2026, 11, 30), status=SlotStatus.FREE).count() == 2
+
+
+def test_changing_hours_regenerates_every_service(frozen_now: object) -> None:
+    # Given two services of one provider
+    service = ServiceFactory()
+    other = ServiceFactory(provider=service.provider)
+    # When the provider opens only on Mondays 10:00-12:00, and closes on Monday 30 Nov
+    provider_hours_set(
+        provider=service.provider,
+        weekly=[(0, time(10), time(12))],
+        exceptions=[(date(2026, 11, 30), None, None)],
+    )
+    # Then both services only have Monday slots (3 Mondays left in the window), none on the 30th
+    for s in (service, other):
+        dates = set(Slot.objects.filter(service=s).values_list("slot_date", flat=True))
+        assert dates == {date(2026, 12, 7), date(2026, 12, 14), date(2026, 12, 21)}
+        assert Slot.objects.filter(service=s).count() == 3 * 4
+
+
+def test_special_hours_replace_the_weekday(frozen_now: object) -> None:
+    service = ServiceFactory()
+    provider_hours_set(
+        provider=service.provider,
+        weekly=[(d, time(9), time(17)) for d in range(5)],
+        exceptions=[(date(2026, 12, 24), time(9), time(11))],
+    )
+    assert Slot.objects.filter(service=service, slot_date=date(2026, 12, 24)).count() == 4
+    assert Slot.objects.filter(service=service, slot_date=date(2026, 12, 23)).count() == PER_DAY
+
+
+def test_deactivating_removes_future_free_slots_and_topup_skips_it(frozen_now: object) -> None:
+    service = ServiceFactory()
+    service_update(service=service, is_active=False)
+    assert Slot.objects.filter(service=service).count() == 0
+    assert slots_topup() == 0
+    service_update(service=Service.objects.get(pk=service.pk), is_active=True)
+    assert Slot.objects.filter(service=service).count() == WEEKDAYS_IN_WINDOW * PER_DAY - 1
+
+
+def test_non_schedule_change_keeps_slots(frozen_now: object) -> None:
+    service = ServiceFactory()
+    ids = set(Slot.objects.filter(service=service).values_list("id", flat=True))
+    assert service_update(service=service, description="New words", price_minor=4000) is None
+    assert set(Slot.objects.filter(service=service).values_list("id", flat=True)) == ids
+
+
+def test_timezone_change_moves_future_slots(frozen_now: object) -> None:
+    # Given a Berlin provider, when it moves to New York (same wall-clock hours)
+    service = ServiceFactory()
+    provider = service.provider
+    provider_profile_save(
+        user=provider.user,
+        business_name=provider.business_name,
+        timezone_name="America/New_York",
+        phone=provider.phone,
+        address=provider.address,
+    )
+    # Then the first Monday slot starts at 09:00 New York = 14:00 UTC
+    first_monday = Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start").first()
+    assert first_monday is not None
+    assert first_monday.start == datetime(2026, 11, 30, 14, 0, tzinfo=UTC)
