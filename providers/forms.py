@@ -227,8 +227,8 @@ class ServiceForm(forms.ModelForm):
 
     def clean_duration_minutes(self) -> int:
         value: int = self.cleaned_data["duration_minutes"]
-        if value <= 0:
-            raise ValidationError("The duration must be more than zero minutes.")
+        if value < 5:
+            raise ValidationError("An appointment lasts at least 5 minutes.")
         return value
 
     def clean(self) -> dict[str, Any]:

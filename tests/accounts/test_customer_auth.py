@@ -1,0 +1,157 @@
+"""Customer sign-up and login through allauth (email only), and the provider password step."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core import mail
+from django.test import Client
+
+from accounts.models import Role, User
+from appointly.core import Kind, identity_for_user
+from tests.factories import PASSWORD, ProviderFactory, ProviderUserFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+NEW_PASSWORD = "a-long-and-unusual-passphrase"
+
+
+def test_signup_makes_an_unverified_customer_and_sends_a_verification_email(client: Client) -> None:
+    # When a visitor signs up with just an email and a password
+    response = client.post(
+        "/accounts/signup/", {"email": "Ana@Example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    )
+    # Then a customer account exists, with no username, and must verify the address
+    assert response.status_code == 302
+    user = User.objects.get(email__iexact="ana@example.com")
+    assert user.role == Role.CUSTOMER
+    assert not hasattr(user, "username") or user.username is None  # type: ignore[attr-defined]
+    assert not EmailAddress.objects.get(user=user).verified
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["ana@example.com"]
+    # Following the link in the email verifies the address and signs the customer in
+    link = re.search(r"http://testserver(/accounts/confirm-email/[^\s]+)", mail.outbox[0].body)
+    assert link is not None
+    client.post(link.group(1))
+    assert EmailAddress.objects.get(user=user).verified
+
+
+def test_signup_rejects_bad_input_without_creating_anyone(client: Client) -> None:
+    UserFactory(email="taken@example.com")
+    cases = [
+        ({"email": "not-an-email", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}, "email"),
+        ({"email": "new@example.com", "password1": NEW_PASSWORD, "password2": "different-one-x"}, "password2"),
+        ({"email": "new@example.com", "password1": "123", "password2": "123"}, "password1"),
+    ]
+    for data, field in cases:
+        response = client.post("/accounts/signup/", data)
+        assert response.status_code == 200
+        assert response.context["form"].errors[field]
+    assert User.objects.count() == 1
+    assert len(mail.outbox) == 0
+
+
+def test_signup_with_a_taken_email_does_not_reveal_it(client: Client) -> None:
+    # allauth's enumeration protection: the same "check your inbox" answer, and the owner is told
+    UserFactory(email="taken@example.com")
+    response = client.post(
+        "/accounts/signup/", {"email": "taken@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    )
+    assert response.status_code == 302
+    assert User.objects.count() == 1
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["taken@example.com"]
+
+
+def test_verified_customer_logs_in_with_email(client: Client) -> None:
+    user = UserFactory(email="casey@example.com")
+    response = client.post("/accounts/login/", {"login": "casey@example.com", "password": PASSWORD})
+    assert response.status_code == 302
+    assert int(client.session["_auth_user_id"]) == user.pk
+
+
+def test_wrong_password_is_refused(client: Client) -> None:
+    UserFactory(email="casey@example.com")
+    response = client.post("/accounts/login/", {"login": "casey@example.com", "password": "wrong-password"})
+    assert response.status_code == 200
+    assert "_auth_user_id" not in client.session
+
+
+def test_password_reset_sends_an_email(client: Client) -> None:
+    UserFactory(email="casey@example.com")
+    response = client.post("/accounts/password/reset/", {"email": "casey@example.com"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    assert "/accounts/password/reset/key/" in mail.outbox[0].body
+
+
+def test_failed_logins_are_rate_limited(client: Client) -> None:
+    UserFactory(email="casey@example.com")
+    statuses = [
+        client.post("/accounts/login/", {"login": "casey@example.com", "password": f"wrong-{i}"}).status_code
+        for i in range(8)
+    ]
+    assert statuses == [200] * 8
+    # 5 failures per 5 minutes per account: now even the right password is not checked
+    response = client.post("/accounts/login/", {"login": "casey@example.com", "password": PASSWORD})
+    assert "Too many failed login attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_provider_account_cannot_log_in_as_a_customer(client: Client) -> None:
+    provider_user = ProviderUserFactory(email="barber@example.com")
+    response = client.post("/accounts/login/", {"login": provider_user.email, "password": PASSWORD}, follow=True)
+    assert "_auth_user_id" not in client.session
+    assert "This is a provider account" in response.content.decode()
+
+
+def test_provider_signs_in_with_password_and_reaches_the_dashboard(client: Client) -> None:
+    provider = ProviderFactory()
+    response = client.post("/login-provider", {"username": provider.user.email, "password": PASSWORD})
+    assert response.status_code == 302 and response.url == "/dashboard"
+    assert client.get("/dashboard").status_code == 200
+
+
+@pytest.mark.parametrize("who", ["unknown", "customer", "wrong-password"])
+def test_provider_login_gives_one_answer_for_every_failure(client: Client, who: str) -> None:
+    ProviderFactory(user=ProviderUserFactory(email="barber@example.com"))
+    UserFactory(email="casey@example.com")
+    email, password = {
+        "unknown": ("nobody@example.com", PASSWORD),
+        "customer": ("casey@example.com", PASSWORD),
+        "wrong-password": ("barber@example.com", "nope-nope-nope"),
+    }[who]
+    response = client.post("/login-provider", {"username": email, "password": password})
+    assert response.status_code == 400
+    assert "That email and password do not match a provider account." in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_provider_login_ignores_an_offsite_next(client: Client) -> None:
+    provider = ProviderFactory()
+    response = client.post(
+        "/login-provider?next=https://evil.example/", {"username": provider.user.email, "password": PASSWORD}
+    )
+    assert response.url == "/dashboard"
+
+
+def test_who_helper_tells_the_three_kinds_apart(db: None) -> None:
+    from django.contrib.auth.models import AnonymousUser
+
+    assert identity_for_user(AnonymousUser()).kind is Kind.ANONYMOUS
+    customer = identity_for_user(UserFactory())
+    assert customer.kind is Kind.CUSTOMER and customer.provider is None
+    provider = ProviderFactory()
+    identity = identity_for_user(User.objects.get(pk=provider.user.pk))
+    assert identity.kind is Kind.PROVIDER and identity.provider == provider and identity.is_onboarded
+    fresh = identity_for_user(ProviderUserFactory())
+    assert fresh.is_provider and fresh.provider is None and not fresh.is_onboarded
+
+
+def test_templates_know_who_is_there(client: Client) -> None:
+    assert "For providers" in client.get("/").content.decode()
+    client.force_login(UserFactory(email="casey@example.com"))
+    body = client.get("/").content.decode()
+    assert "casey@example.com" in body and "Dashboard" not in body
