@@ -12,10 +12,17 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.http import HttpRequest
+from django_htmx.middleware import HtmxDetails
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request that passed django-htmx's middleware (for type checking views)."""
+
+    htmx: HtmxDetails
 
 
 class BaseModel(models.Model):
@@ -68,7 +75,7 @@ def identity_for_user(user: AbstractBaseUser | AnonymousUser | None) -> Identity
         return Identity(kind=Kind.ANONYMOUS)
     if getattr(user, "role", None) == Kind.PROVIDER:
         try:
-            provider = user.provider  # type: ignore[union-attr]
+            provider = user.provider  # type: ignore[union-attr,attr-defined]
         except ObjectDoesNotExist:
             provider = None
         return Identity(kind=Kind.PROVIDER, user=user, provider=provider)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-from datetime import date, datetime, time
+from datetime import date, time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import available_timezones
@@ -60,7 +61,7 @@ def parse_intervals(text: str) -> list[Interval]:
             raise ValidationError(f"“{part}” ends before it starts.")
         intervals.append((start, end))
     intervals.sort()
-    for (s1, e1), (s2, e2) in zip(intervals, intervals[1:], strict=False):
+    for (s1, e1), (s2, e2) in itertools.pairwise(intervals):
         if s2 < e1:
             raise ValidationError(f"{s1:%H:%M}-{e1:%H:%M} and {s2:%H:%M}-{e2:%H:%M} overlap.")
     return intervals
@@ -149,7 +150,7 @@ class HoursForm(forms.Form):
         for line in filter(None, (raw.strip() for raw in text.splitlines())):
             day_text, _, rest = line.partition(" ")
             try:
-                day = datetime.strptime(day_text, "%Y-%m-%d").date()
+                day = date.fromisoformat(day_text)
             except ValueError:
                 self.add_error("exceptions", f"“{day_text}” is not a date like 2026-12-25.")
                 continue
@@ -168,7 +169,8 @@ class HoursForm(forms.Form):
         return rows
 
     def _check_services_fit(self, per_day: dict[int, list[Interval]]) -> None:
-        assert self.provider is not None
+        if self.provider is None:
+            return
         for service in self.provider.services.filter(is_active=True):
             best = max((wall_clock_capacity(iv, service_shape(service)) for iv in per_day.values()), default=0)
             if best < service.max_appointments_per_day:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -107,6 +108,11 @@ class HoursException(models.Model):
             ),
             models.UniqueConstraint(fields=("provider", "date", "start_time"), name="hoursexception_unique_start"),
         ]
+
+    def __str__(self) -> str:
+        if self.start_time is None or self.end_time is None:
+            return f"{self.date:%Y-%m-%d} closed"
+        return f"{self.date:%Y-%m-%d} {self.start_time:%H:%M}-{self.end_time:%H:%M}"
 
     @property
     def is_closed(self) -> bool:
@@ -245,4 +251,3 @@ class Slot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service_id} {self.start.isoformat()}"
-

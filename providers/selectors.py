@@ -67,9 +67,7 @@ class DayAvailability:
 
 def service_days(*, service: Service, now: datetime | None = None) -> list[DayAvailability]:
     """Each provider-local day of the booking window with its number of free slots (one query)."""
-    counts = dict(
-        free_slots(service, now).values("slot_date").annotate(n=Count("id")).values_list("slot_date", "n")
-    )
+    counts = dict(free_slots(service, now).values("slot_date").annotate(n=Count("id")).values_list("slot_date", "n"))
     return [DayAvailability(day=day, free=n) for day, n in sorted(counts.items())]
 
 

@@ -37,6 +37,11 @@ class SlotShape:
         return self.buffer_before + self.duration + self.buffer_after
 
 
+def _offset(instant: datetime, tz: ZoneInfo) -> timedelta:
+    """UTC offset of the zone at this instant (ZoneInfo always has one)."""
+    return instant.astimezone(tz).utcoffset() or timedelta(0)
+
+
 @lru_cache(maxsize=8192)
 def offset_segments(tz_key: str, day: date) -> tuple[tuple[datetime, datetime, timedelta], ...]:
     """UTC spans of constant UTC offset that cover every instant whose local date is `day`."""
@@ -45,25 +50,23 @@ def offset_segments(tz_key: str, day: date) -> tuple[tuple[datetime, datetime, t
     hi = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC) + _MARGIN
     segments: list[tuple[datetime, datetime, timedelta]] = []
     seg_start = lo
-    offset = lo.astimezone(tz).utcoffset()
-    assert offset is not None
+    offset = _offset(lo, tz)
     t = lo
     while t < hi:
         nxt = min(t + _SCAN_STEP, hi)
-        nxt_offset = nxt.astimezone(tz).utcoffset()
+        nxt_offset = _offset(nxt, tz)
         if nxt_offset != offset:
             # Binary search for the transition instant to the second.
             a, b = t, nxt
             while b - a > timedelta(seconds=1):
                 mid = a + (b - a) // 2
-                if mid.astimezone(tz).utcoffset() == offset:
+                if _offset(mid, tz) == offset:
                     a = mid
                 else:
                     b = mid
             segments.append((seg_start, b, offset))
             seg_start = b
-            offset = b.astimezone(tz).utcoffset()
-            assert offset is not None
+            offset = _offset(b, tz)
         t = nxt
     segments.append((seg_start, hi, offset))
     return tuple(segments)

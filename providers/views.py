@@ -15,7 +15,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import Role
-from appointly.core import who
+from appointly.core import HtmxHttpRequest, who
 from providers import selectors
 from providers.decorators import provider_required
 from providers.forms import HoursForm, ProfileForm, ServiceForm
@@ -27,7 +27,7 @@ DAY_STRIP = 7
 
 
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HtmxHttpRequest) -> HttpResponse:
     q = request.GET.get("q", "")[:100]
     category = request.GET.get("category", "")[:80]
     provider = request.GET.get("provider", "")[:140]
@@ -56,7 +56,7 @@ def _parse_day(raw: str | None) -> date | None:
 
 
 @require_GET
-def service_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     service = selectors.service_get_public(slug=slug)
     days = selectors.service_days(service=service)
     counts = {d.day: d.free for d in days}
@@ -191,7 +191,9 @@ def onboarding_profile(request: HttpRequest) -> HttpResponse:
             description=form.cleaned_data["description"],
         )
         return redirect(STEP_URLS[OnboardingStep(provider.onboarding_step)])
-    return render(request, "providers/onboarding_profile.html", {"form": form, **_wizard_context(request, OnboardingStep.PROFILE)})
+    return render(
+        request, "providers/onboarding_profile.html", {"form": form, **_wizard_context(request, OnboardingStep.PROFILE)}
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -209,7 +211,9 @@ def onboarding_hours(request: HttpRequest) -> HttpResponse:
         if provider.is_onboarded:
             messages.success(request, f"Hours saved; {result.created} future slots recomputed.")
         return redirect(STEP_URLS[OnboardingStep(provider.onboarding_step)])
-    return render(request, "providers/onboarding_hours.html", {"form": form, **_wizard_context(request, OnboardingStep.HOURS)})
+    return render(
+        request, "providers/onboarding_hours.html", {"form": form, **_wizard_context(request, OnboardingStep.HOURS)}
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -221,10 +225,9 @@ def onboarding_service(request: HttpRequest) -> HttpResponse:
     form = ServiceForm(request.POST or None, provider=provider)
     if request.method == "POST" and form.is_valid():
         fields = form.service_fields()
-        service = service_create(
-            provider=provider, category=fields.pop("category"), name=fields.pop("name"), **fields
-        )
+        service = service_create(provider=provider, category=fields.pop("category"), name=fields.pop("name"), **fields)
         messages.success(request, f"“{service.name}” is live with {service.slots.count()} slots to book.")
         return redirect("dashboard")
-    return render(request, "providers/onboarding_service.html", {"form": form, **_wizard_context(request, OnboardingStep.SERVICE)})
-
+    return render(
+        request, "providers/onboarding_service.html", {"form": form, **_wizard_context(request, OnboardingStep.SERVICE)}
+    )

@@ -168,7 +168,9 @@ STORAGES = {
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL == "filesystem://":
+    # Embedded default: worker and beat talk through a folder, no broker server needed.
     _broker_dir = str(VAR_DIR / "broker")
+    (VAR_DIR / "broker").mkdir(exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": _broker_dir,
         "data_folder_out": _broker_dir,

@@ -110,7 +110,8 @@ def test_provider_account_cannot_log_in_as_a_customer(client: Client) -> None:
 def test_provider_signs_in_with_password_and_reaches_the_dashboard(client: Client) -> None:
     provider = ProviderFactory()
     response = client.post("/login-provider", {"username": provider.user.email, "password": PASSWORD})
-    assert response.status_code == 302 and response.url == "/dashboard"
+    assert response.status_code == 302
+    assert response.url == "/dashboard"
     assert client.get("/dashboard").status_code == 200
 
 
@@ -142,16 +143,22 @@ def test_who_helper_tells_the_three_kinds_apart(db: None) -> None:
 
     assert identity_for_user(AnonymousUser()).kind is Kind.ANONYMOUS
     customer = identity_for_user(UserFactory())
-    assert customer.kind is Kind.CUSTOMER and customer.provider is None
+    assert customer.kind is Kind.CUSTOMER
+    assert customer.provider is None
     provider = ProviderFactory()
     identity = identity_for_user(User.objects.get(pk=provider.user.pk))
-    assert identity.kind is Kind.PROVIDER and identity.provider == provider and identity.is_onboarded
+    assert identity.kind is Kind.PROVIDER
+    assert identity.provider == provider
+    assert identity.is_onboarded
     fresh = identity_for_user(ProviderUserFactory())
-    assert fresh.is_provider and fresh.provider is None and not fresh.is_onboarded
+    assert fresh.is_provider
+    assert fresh.provider is None
+    assert not fresh.is_onboarded
 
 
 def test_templates_know_who_is_there(client: Client) -> None:
     assert "For providers" in client.get("/").content.decode()
     client.force_login(UserFactory(email="casey@example.com"))
     body = client.get("/").content.decode()
-    assert "casey@example.com" in body and "Dashboard" not in body
+    assert "casey@example.com" in body
+    assert "Dashboard" not in body

@@ -66,18 +66,21 @@ def test_whole_wizard_publishes_a_bookable_service(client: Client, new_provider:
     assert client.get("/dashboard").url == "/onboarding/"
     # Step 1: profile
     response = client.post("/onboarding/profile/", PROFILE)
-    assert response.status_code == 302 and response.url == "/onboarding/hours/"
+    assert response.status_code == 302
+    assert response.url == "/onboarding/hours/"
     provider = Provider.objects.get(user=new_provider)
     assert provider.phone == "+4915112345678"  # stored as E.164
     assert provider.slug == "kiez-barber"
     # Step 2: hours with a lunch break, special hours and a closed day
     response = client.post("/onboarding/hours/", HOURS)
-    assert response.status_code == 302 and response.url == "/onboarding/service/"
+    assert response.status_code == 302
+    assert response.url == "/onboarding/service/"
     assert WeeklyInterval.objects.filter(provider=provider).count() == 6
     assert HoursException.objects.filter(provider=provider).count() == 2
     # Step 3: first service
     response = client.post("/onboarding/service/", service_data())
-    assert response.status_code == 302 and response.url == "/dashboard"
+    assert response.status_code == 302
+    assert response.url == "/dashboard"
     service = Service.objects.get(provider=provider)
     assert service.price_minor == 2550
     assert Slot.objects.filter(service=service).count() > 0
@@ -152,9 +155,7 @@ def test_profile_rejects_bad_input_next_to_the_field(
         ("exceptions", "2026-12-24 11:00-10:00", "ends before it starts"),
     ],
 )
-def test_hours_reject_bad_input(
-    client: Client, new_provider: Any, field: str, value: str, message: str
-) -> None:
+def test_hours_reject_bad_input(client: Client, new_provider: Any, field: str, value: str, message: str) -> None:
     client.post("/onboarding/profile/", PROFILE)
     response = client.post("/onboarding/hours/", {**HOURS, field: value})
     assert response.status_code == 200
@@ -217,7 +218,8 @@ def test_onboarded_provider_can_edit_hours_and_slots_follow(client: Client, froz
     page = client.get("/onboarding/hours/").content.decode()
     assert 'value="09:00-12:00, 13:00-17:00"' in page
     response = client.post("/onboarding/hours/", {"day_0": "10:00-12:00"})
-    assert response.status_code == 302 and response.url == "/dashboard"
+    assert response.status_code == 302
+    assert response.url == "/dashboard"
     dates = set(Slot.objects.filter(service=service).values_list("slot_date", flat=True))
     assert {d.weekday() for d in dates} == {0}
 

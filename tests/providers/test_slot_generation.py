@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from io import StringIO
 
@@ -101,11 +102,12 @@ def test_regeneration_keeps_past_held_and_booked_slots(frozen_now: time_machine.
     assert future_free.exists()
     assert all(s.end - s.start == timedelta(minutes=60) for s in future_free)
     monday_after = list(Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start"))
-    for a, b in zip(monday_after, monday_after[1:], strict=False):
+    for a, b in itertools.pairwise(monday_after):
         assert a.end <= b.start
     assert booked.pk in {s.pk for s in monday_after}
     assert len(monday_after) <= service.max_appointments_per_day
-    assert result.deleted > 0 and result.created == future_free.count()
+    assert result.deleted > 0
+    assert result.created == future_free.count()
 
 
 def test_per_day_limit_counts_kept_slots(frozen_now: object) -> None:

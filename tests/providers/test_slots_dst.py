@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -86,12 +87,13 @@ def test_slots_respect_dst_hours_and_limits(
     # No duplicates (also none in a fall-back overlap: each is a distinct instant).
     assert len(starts) == len(set(starts))
     # Sorted and not overlapping one another (buffers included).
-    for (s1, e1), (s2, _e2) in zip(slots, slots[1:], strict=False):
+    for (_s1, e1), (s2, _e2) in itertools.pairwise(slots):
         assert e1 + shape.buffer_after + shape.buffer_before <= s2
     if shape.max_per_day is not None:
         assert len(slots) <= shape.max_per_day
     for start, end in slots:
-        assert start.tzinfo is not None and start.utcoffset() == timedelta(0)
+        assert start.tzinfo is not None
+        assert start.utcoffset() == timedelta(0)
         assert end - start == shape.duration
         wall_start = local_wall(start, zone)
         # Never starts inside a spring-forward gap: the wall time shown exists in the zone.
@@ -113,7 +115,7 @@ def test_slots_respect_dst_hours_and_limits(
 def test_open_runs_cover_exactly_the_open_wall_clock(zone: str, day: date, hours: list[tuple[time, time]]) -> None:
     runs = open_runs(day, hours, zone)
     # Runs are disjoint and sorted.
-    for (_a1, b1), (a2, _b2) in zip(runs, runs[1:], strict=False):
+    for (_a1, b1), (a2, _b2) in itertools.pairwise(runs):
         assert b1 < a2
     # Sample every 15 minutes of the local day: an instant is in a run iff its wall time is open.
     tz = ZoneInfo(zone)

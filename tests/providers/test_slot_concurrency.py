@@ -1,0 +1,79 @@
+"""Slot generation under real concurrency: threads with their own PostgreSQL connections."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count
+
+from providers.models import Service, Slot
+from providers.services import slots_regenerate, slots_topup
+from tests.factories import ServiceFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_concurrently(n: int, fn: Callable[[], Any]) -> list[BaseException]:
+    barrier = threading.Barrier(n)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            fn()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return errors
+
+
+def test_database_refuses_a_duplicate_slot(frozen_now: object) -> None:
+    service = ServiceFactory()
+    slot = Slot.objects.filter(service=service).first()
+    assert slot is not None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Slot.objects.create(
+            service=service, provider=service.provider, start=slot.start, end=slot.end, slot_date=slot.slot_date
+        )
+
+
+def test_parallel_topups_create_each_slot_once(frozen_now: object) -> None:
+    # Given a service whose slots are gone (as if never generated)
+    service = ServiceFactory()
+    expected = Slot.objects.filter(service=service).count()
+    Slot.objects.filter(service=service).delete()
+    Service.objects.filter(pk=service.pk).update(slots_generated_until=None)
+    # When 8 workers top up at the same moment
+    errors = run_concurrently(8, lambda: slots_topup(services=list(Service.objects.select_related("provider"))))
+    # Then no error, and every slot exists exactly once
+    assert errors == []
+    assert Slot.objects.filter(service=service).count() == expected
+    dupes = Slot.objects.values("service", "start").annotate(n=Count("id")).filter(n__gt=1)
+    assert not dupes.exists()
+
+
+def test_parallel_regenerations_leave_one_consistent_schedule(frozen_now: object) -> None:
+    service = ServiceFactory()
+    expected = Slot.objects.filter(service=service).count()
+    errors = run_concurrently(6, lambda: slots_regenerate(service=service))
+    assert errors == []
+    slots = list(Slot.objects.filter(service=service).order_by("start"))
+    assert len(slots) == expected
+    for a, b in itertools.pairwise(slots):
+        assert a.end <= b.start
+    per_day = Slot.objects.filter(service=service).values("slot_date").annotate(n=Count("id"))
+    assert max(row["n"] for row in per_day) <= service.max_appointments_per_day
+    assert Service.objects.get(pk=service.pk).slots_generated_until == date(2026, 11, 25) + timedelta(days=29)
