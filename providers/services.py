@@ -26,9 +26,8 @@ from providers.models import (
     SlotStatus,
     WeeklyInterval,
 )
+from providers.slot_store import NewSlot, slots_insert
 from providers.slots import Interval, SlotShape, Span, day_slots
-
-BULK_BATCH = 2000
 
 # Fields of Service whose change makes the stored future slots wrong.
 SCHEDULE_FIELDS = frozenset(
@@ -63,6 +62,18 @@ class ProviderHours:
     def load(cls, provider: Provider) -> ProviderHours:
         return cls(provider.weekly_intervals.all(), provider.hours_exceptions.all())
 
+    @classmethod
+    def load_many(cls, provider_ids: Iterable[Any]) -> dict[Any, ProviderHours]:
+        """Hours of many providers in two queries."""
+        ids = list(provider_ids)
+        weekly: dict[Any, list[WeeklyInterval]] = defaultdict(list)
+        exceptions: dict[Any, list[HoursException]] = defaultdict(list)
+        for w in WeeklyInterval.objects.filter(provider_id__in=ids):
+            weekly[w.provider_id].append(w)
+        for e in HoursException.objects.filter(provider_id__in=ids):
+            exceptions[e.provider_id].append(e)
+        return {pid: cls(weekly[pid], exceptions[pid]) for pid in ids}
+
     def intervals_for(self, day: date) -> list[Interval]:
         if day in self.exceptions:
             return self.exceptions[day]
@@ -96,11 +107,11 @@ def _build_slots(
     now: datetime,
     blocked: Sequence[Span] = (),
     kept_per_day: dict[date, int] | None = None,
-) -> list[Slot]:
+) -> list[NewSlot]:
     shape = service_shape(service)
     tz_key = service.provider.timezone
     kept_per_day = kept_per_day or {}
-    rows: list[Slot] = []
+    rows: list[NewSlot] = []
     for day in days:
         intervals = hours.intervals_for(day)
         if not intervals:
@@ -114,24 +125,8 @@ def _build_slots(
             blocked=blocked,
             already_on_day=kept_per_day.get(day, 0),
         ):
-            rows.append(
-                Slot(
-                    service_id=service.pk,
-                    provider_id=service.provider_id,
-                    start=start,
-                    end=end,
-                    slot_date=day,
-                    status=SlotStatus.FREE,
-                )
-            )
+            rows.append(NewSlot(service.pk, service.provider_id, start, end, day))
     return rows
-
-
-def _insert(rows: list[Slot]) -> int:
-    # ignore_conflicts: the (service, start) unique constraint makes a concurrent or repeated
-    # run harmless instead of an error.
-    Slot.objects.bulk_create(rows, batch_size=BULK_BATCH, ignore_conflicts=True)
-    return len(rows)
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -181,39 +176,60 @@ def slots_regenerate(*, service: Service, now: datetime | None = None) -> Regene
         blocked=blocked,
         kept_per_day=kept_per_day,
     )
-    created = _insert(rows)
+    created = slots_insert(rows)
     Service.objects.filter(pk=service.pk).update(slots_generated_until=last)
     return Regeneration(deleted=deleted, created=created)
+
+
+TOPUP_CHUNK = 100
 
 
 def slots_topup(*, services: Iterable[Service] | None = None, now: datetime | None = None) -> int:
     """Add the missing days so that every active service has slots for its whole window.
 
     Only days after `slots_generated_until` are computed, so a second run creates nothing.
-    Each service commits on its own, so one bad row cannot hold back the rest.
+    Services go in chunks, one transaction each, holding their row locks (SKIP LOCKED: a
+    service being regenerated right now is skipped; its regeneration fills the window).
     """
     now = now or timezone.now()
     if services is None:
-        services = (
+        ids = list(
             Service.objects.filter(is_active=True, provider__onboarding_step=OnboardingStep.DONE)
-            .select_related("provider")
             .order_by("provider_id", "pk")
+            .values_list("pk", flat=True)
         )
+    else:
+        ids = [s.pk for s in services]
     created = 0
-    hours_cache: dict[Any, ProviderHours] = {}
+    for i in range(0, len(ids), TOPUP_CHUNK):
+        created += _topup_chunk(ids[i : i + TOPUP_CHUNK], now)
+    return created
+
+
+@transaction.atomic
+def _topup_chunk(service_ids: list[Any], now: datetime) -> int:
+    services = list(
+        Service.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk__in=service_ids, is_active=True)
+        .select_related("provider")
+        .order_by("pk")
+    )
+    hours = ProviderHours.load_many({s.provider_id for s in services})
+    rows: list[NewSlot] = []
+    until: dict[date, list[Any]] = defaultdict(list)
     for service in services:
         first, last = service_horizon(service, now)
         if service.slots_generated_until is not None:
             first = max(first, service.slots_generated_until + timedelta(days=1))
         if first > last:
             continue
-        hours = hours_cache.get(service.provider_id)
-        if hours is None:
-            hours = hours_cache[service.provider_id] = ProviderHours.load(service.provider)
-        with transaction.atomic():
-            rows = _build_slots(service=service, hours=hours, days=_days(first, last), now=now)
-            created += _insert(rows)
-            Service.objects.filter(pk=service.pk).update(slots_generated_until=last)
+        rows.extend(
+            _build_slots(service=service, hours=hours[service.provider_id], days=_days(first, last), now=now)
+        )
+        until[last].append(service.pk)
+    created = slots_insert(rows)
+    for last, pks in until.items():
+        Service.objects.filter(pk__in=pks).update(slots_generated_until=last)
     return created
 
 

@@ -191,9 +191,6 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# --- Appointly ------------------------------------------------------------------------------
-SLOT_HORIZON_DAYS_DEFAULT = env.int("SLOT_HORIZON_DAYS_DEFAULT", default=30)
-
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

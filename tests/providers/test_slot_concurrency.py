@@ -77,3 +77,29 @@ def test_parallel_regenerations_leave_one_consistent_schedule(frozen_now: object
     per_day = Slot.objects.filter(service=service).values("slot_date").annotate(n=Count("id"))
     assert max(row["n"] for row in per_day) <= service.max_appointments_per_day
     assert Service.objects.get(pk=service.pk).slots_generated_until == date(2026, 11, 25) + timedelta(days=29)
+
+
+def test_topup_racing_a_regeneration_never_mixes_old_and_new_slots(frozen_now: object) -> None:
+    # Given a service whose window is missing its last days, and whose duration just changed
+    service = ServiceFactory(max_appointments_per_day=14)
+    Slot.objects.filter(service=service, slot_date__gte=date(2026, 12, 14)).delete()
+    Service.objects.filter(pk=service.pk).update(slots_generated_until=date(2026, 12, 13), duration_minutes=45)
+    fresh = Service.objects.get(pk=service.pk)
+    # When top-ups and regenerations run at the same moment
+    jobs = [lambda: slots_topup(), lambda: slots_regenerate(service=fresh)] * 3
+    barrier_jobs = iter(jobs)
+    lock = threading.Lock()
+
+    def next_job() -> None:
+        with lock:
+            job = next(barrier_jobs)
+        job()
+
+    errors = run_concurrently(len(jobs), next_job)
+    # Then one consistent schedule: 45-minute slots only, none overlapping, limit respected
+    assert errors == []
+    slots = list(Slot.objects.filter(service=service).order_by("start"))
+    assert {s.end - s.start for s in slots} == {timedelta(minutes=45)}
+    for a, b in zip(slots, slots[1:], strict=False):
+        assert a.end <= b.start
+    assert Service.objects.get(pk=service.pk).slots_generated_until == date(2026, 12, 24)

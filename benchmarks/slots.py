@@ -1,0 +1,226 @@
+"""Slot generation benchmark: 1,000 services x 30 days, then regenerate 100 of them.
+
+Runs each backend in a fresh database (a temporary SQLite file; a scratch PostgreSQL database
+`appointly_bench` when PostgreSQL answers on DATABASE_URL_BENCH or 127.0.0.1:5432) and prints
+seconds and slots/s. The baseline, measured in the same run, is the naive approach: one INSERT
+per slot (Slot.objects.create) for a sample of services; the ratio shows what bulk inserts buy.
+
+    python benchmarks/slots.py            # both backends, writes nothing
+    python benchmarks/slots.py --write    # also rewrites the slots section of RESULTS.md
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = 1000
+SERVICES_PER_PROVIDER = 10
+REGENERATE = 100
+BASELINE_SERVICES = 20
+ZONES = ["Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "America/Sao_Paulo"]
+
+
+def child() -> None:
+    """Runs inside a subprocess whose DATABASE_URL points at a fresh database."""
+    sys.path.insert(0, str(ROOT))
+    os.environ["DJANGO_SETTINGS_MODULE"] = "appointly.settings.test"
+    import django
+
+    django.setup()
+    from datetime import time as wall
+
+    from django.core.management import call_command
+    from django.db import connection, transaction
+
+    from accounts.models import Role, User
+    from providers.models import Category, OnboardingStep, Provider, Service, Slot, WeeklyInterval
+    from providers.services import _build_slots, ProviderHours, slots_regenerate, slots_topup
+
+    call_command("migrate", verbosity=0)
+    category = Category.objects.get(slug="hair-beauty")
+    providers = []
+    for p in range(SERVICES // SERVICES_PER_PROVIDER):
+        user = User.objects.create_user(email=f"bench{p}@example.com", password=None, role=Role.PROVIDER)
+        providers.append(
+            Provider(
+                user=user,
+                business_name=f"Bench {p}",
+                slug=f"bench-{p}",
+                timezone=ZONES[p % len(ZONES)],
+                phone="+4915112345678",
+                address="Street 1",
+                onboarding_step=OnboardingStep.DONE,
+            )
+        )
+    Provider.objects.bulk_create(providers)
+    WeeklyInterval.objects.bulk_create(
+        [
+            WeeklyInterval(provider=p, weekday=d, start_time=s, end_time=e)
+            for p in providers
+            for d in range(6)
+            for s, e in ((wall(9), wall(12)), (wall(13), wall(18)))
+        ]
+    )
+    Service.objects.bulk_create(
+        [
+            Service(
+                provider=p,
+                category=category,
+                name=f"Service {i}",
+                slug=f"svc-{p.slug}-{i}",
+                duration_minutes=30,
+                price_minor=3000,
+                max_appointments_per_day=16,
+            )
+            for p in providers
+            for i in range(SERVICES_PER_PROVIDER)
+        ]
+    )
+
+    # Baseline: one INSERT per slot, for a sample of services.
+    sample = list(Service.objects.select_related("provider").order_by("pk")[:BASELINE_SERVICES])
+    t0 = time.perf_counter()
+    naive = 0
+    for service in sample:
+        rows = _build_slots(
+            service=service, hours=ProviderHours.load(service.provider), days=_window(service), now=_now()
+        )
+        with transaction.atomic():
+            for row in rows:
+                Slot(
+                    service_id=row.service_id,
+                    provider_id=row.provider_id,
+                    start=row.start,
+                    end=row.end,
+                    slot_date=row.slot_date,
+                ).save(force_insert=True)
+        naive += len(rows)
+    naive_s = time.perf_counter() - t0
+    Slot.objects.all().delete()
+
+    # Generation: every service, 30 days, through the real top-up service (bulk inserts).
+    t0 = time.perf_counter()
+    created = slots_topup()
+    generate_s = time.perf_counter() - t0
+    assert created == Slot.objects.count(), (created, Slot.objects.count())
+
+    # Regeneration of 100 services (e.g. after a duration change).
+    some = list(Service.objects.order_by("pk")[:REGENERATE])
+    Service.objects.filter(pk__in=[s.pk for s in some]).update(duration_minutes=45)
+    t0 = time.perf_counter()
+    regenerated = 0
+    for service in some:
+        regenerated += slots_regenerate(service=service).created
+    regenerate_s = time.perf_counter() - t0
+
+    # Second top-up: nothing to do, and fast.
+    t0 = time.perf_counter()
+    again = slots_topup()
+    again_s = time.perf_counter() - t0
+
+    print(
+        json.dumps(
+            {
+                "backend": connection.vendor,
+                "slots": created,
+                "generate_s": generate_s,
+                "generate_rate": created / generate_s,
+                "regenerated": regenerated,
+                "regenerate_s": regenerate_s,
+                "regenerate_rate": regenerated / regenerate_s,
+                "naive_slots": naive,
+                "naive_rate": naive / naive_s,
+                "second_topup_created": again,
+                "second_topup_s": again_s,
+            }
+        )
+    )
+
+
+def _now():  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def _window(service):  # type: ignore[no-untyped-def]
+    from providers.services import _days, service_horizon
+
+    return _days(*service_horizon(service))
+
+
+def run_backend(url: str) -> dict[str, float]:
+    env = {**os.environ, "DATABASE_URL": url}
+    out = subprocess.run(
+        [sys.executable, __file__, "--child"], env=env, check=True, capture_output=True, text=True, cwd=ROOT
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def postgres_url() -> str | None:
+    base = os.environ.get("DATABASE_URL_BENCH", "postgres://postgres@127.0.0.1:5432/appointly_bench")
+    try:
+        import psycopg
+
+        admin = base.rsplit("/", 1)[0] + "/postgres"
+        name = base.rsplit("/", 1)[1]
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001 - report and skip the backend
+        print(f"PostgreSQL not available ({exc}); skipping it.")
+        return None
+    return base
+
+
+def main() -> None:
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results.append(run_backend(f"sqlite:///{tmp}/bench.sqlite3"))
+    pg = postgres_url()
+    if pg:
+        results.append(run_backend(pg))
+    lines = [
+        f"Slot generation: {SERVICES} services x 30 days (Mon-Sat, 2 intervals, 30 min, max 16/day), "
+        f"then regenerate {REGENERATE}; baseline = one model save (INSERT) per slot on {BASELINE_SERVICES} services.",
+        "",
+        "| backend | slots | generate s | slots/s | regenerate 100 s | slots/s | per-row baseline slots/s "
+        "| bulk / baseline | second top-up s (created) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['backend']} | {r['slots']:,} | {r['generate_s']:.2f} | {r['generate_rate']:,.0f} "
+            f"| {r['regenerate_s']:.2f} | {r['regenerate_rate']:,.0f} | {r['naive_rate']:,.0f} "
+            f"| {r['generate_rate'] / r['naive_rate']:.1f}x | {r['second_topup_s']:.3f} ({r['second_topup_created']}) |"
+        )
+    report = "\n".join(lines)
+    print(report)
+    if "--write" in sys.argv:
+        write_results("slots", report)
+
+
+def write_results(section: str, body: str) -> None:
+    path = ROOT / "benchmarks" / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
+    block = f"{start}\n## {section} (`python benchmarks/{section}.py --write`, {time.strftime('%Y-%m-%d')})\n\n{body}\n{end}"
+    if start in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    if "--child" in sys.argv:
+        child()
+    else:
+        main()
