@@ -41,7 +41,7 @@ def child() -> None:
 
     from accounts.models import Role, User
     from providers.models import Category, OnboardingStep, Provider, Service, Slot, WeeklyInterval
-    from providers.services import _build_slots, ProviderHours, slots_regenerate, slots_topup
+    from providers.services import ProviderHours, _build_slots, slots_regenerate, slots_topup
 
     call_command("migrate", verbosity=0)
     category = Category.objects.get(slug="hair-beauty")
@@ -158,7 +158,7 @@ def _window(service):  # type: ignore[no-untyped-def]
 
 def run_backend(url: str) -> dict[str, float]:
     env = {**os.environ, "DATABASE_URL": url}
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, __file__, "--child"], env=env, check=True, capture_output=True, text=True, cwd=ROOT
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -174,7 +174,7 @@ def postgres_url() -> str | None:
         with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
             conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception as exc:  # noqa: BLE001 - report and skip the backend
+    except Exception as exc:
         print(f"PostgreSQL not available ({exc}); skipping it.")
         return None
     return base
@@ -211,7 +211,8 @@ def write_results(section: str, body: str) -> None:
     path = ROOT / "benchmarks" / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
-    block = f"{start}\n## {section} (`python benchmarks/{section}.py --write`, {time.strftime('%Y-%m-%d')})\n\n{body}\n{end}"
+    heading = f"## {section} (`python benchmarks/{section}.py --write`, {time.strftime('%Y-%m-%d')})"
+    block = f"{start}\n{heading}\n\n{body}\n{end}"
     if start in text:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
     else:

@@ -223,9 +223,7 @@ def _topup_chunk(service_ids: list[Any], now: datetime) -> int:
             first = max(first, service.slots_generated_until + timedelta(days=1))
         if first > last:
             continue
-        rows.extend(
-            _build_slots(service=service, hours=hours[service.provider_id], days=_days(first, last), now=now)
-        )
+        rows.extend(_build_slots(service=service, hours=hours[service.provider_id], days=_days(first, last), now=now))
         until[last].append(service.pk)
     created = slots_insert(rows)
     for last, pks in until.items():

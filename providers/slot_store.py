@@ -67,12 +67,9 @@ def _insert_postgres(table: str, rows: Sequence[NewSlot], now: datetime) -> int:
         )
         with cursor.cursor.copy(f"COPY slot_staging ({_quoted(staged)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
             copy.write("".join(lines))
-        cursor.execute(
-            f"INSERT INTO {table} ({cols}) "
-            f"SELECT gen_random_uuid(), {_quoted(staged)}, %s, %s FROM slot_staging "
-            "ON CONFLICT (service_id, start) DO NOTHING",
-            [str(SlotStatus.FREE), now],
-        )
+        # Only quoted identifiers are interpolated; values go as parameters.
+        insert = f"INSERT INTO {table} ({cols}) SELECT gen_random_uuid(), {_quoted(staged)}, %s, %s FROM slot_staging"  # noqa: S608
+        cursor.execute(f"{insert} ON CONFLICT (service_id, start) DO NOTHING", [str(SlotStatus.FREE), now])
         created = cursor.rowcount
         cursor.execute("TRUNCATE slot_staging")
     return created
@@ -100,7 +97,7 @@ def _insert_generic(table: str, rows: Sequence[NewSlot], now: datetime) -> int:
     placeholders = ", ".join(["%s"] * len(COLUMNS))
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} ({_quoted(COLUMNS)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING",
+            f"INSERT INTO {table} ({_quoted(COLUMNS)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING",  # noqa: S608
             params,
         )
         return max(cursor.rowcount, 0)

@@ -29,10 +29,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from django.conf import settings
 
     on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://... (CI runs it)")
+    import os
+
+    skip_pg = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://... (CI runs it)")
+    skip_redis = pytest.mark.skip(reason="needs Redis: set REDIS_URL=redis://... (CI runs it)")
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
-            item.add_marker(skip)
+            item.add_marker(skip_pg)
+        elif "redis" in item.keywords and not os.environ.get("REDIS_URL"):
+            item.add_marker(skip_redis)
 
 
 @pytest.fixture(autouse=True)

@@ -100,6 +100,6 @@ def test_topup_racing_a_regeneration_never_mixes_old_and_new_slots(frozen_now: o
     assert errors == []
     slots = list(Slot.objects.filter(service=service).order_by("start"))
     assert {s.end - s.start for s in slots} == {timedelta(minutes=45)}
-    for a, b in zip(slots, slots[1:], strict=False):
+    for a, b in itertools.pairwise(slots):
         assert a.end <= b.start
     assert Service.objects.get(pk=service.pk).slots_generated_until == date(2026, 12, 24)
