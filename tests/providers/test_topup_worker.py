@@ -38,7 +38,9 @@ def test_topup_task_sent_through_redis_creates_the_missing_days(frozen_now: obje
     Service.objects.filter(pk=service.pk).update(slots_generated_until=cutoff)
     assert Slot.objects.filter(service=service).count() == full - 14 * 14
     # When beat's task is sent to the broker and a real worker picks it up
-    slots_topup_task.delay()
+    # (an explicit connection: earlier eager tests cached a producer pool on the memory broker)
+    with app.connection_for_write(os.environ["REDIS_URL"]) as connection:
+        slots_topup_task.apply_async(connection=connection)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if Service.objects.get(pk=service.pk).slots_generated_until != cutoff:
