@@ -40,7 +40,7 @@ def test_topup_task_sent_through_redis_creates_the_missing_days(frozen_now: obje
     # When beat's task is sent to the broker and a real worker picks it up
     # (an explicit connection: earlier eager tests cached a producer pool on the memory broker)
     with app.connection_for_write(os.environ["REDIS_URL"]) as connection:
-        slots_topup_task.apply_async(connection=connection)
+        slots_topup_task.apply_async(connection=connection)  # type: ignore[call-arg]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if Service.objects.get(pk=service.pk).slots_generated_until != cutoff:
