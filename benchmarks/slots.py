@@ -180,13 +180,24 @@ def postgres_url() -> str | None:
     return base
 
 
+def drop_database(url: str) -> None:
+    import psycopg
+
+    admin, name = url.rsplit("/", 1)[0] + "/postgres", url.rsplit("/", 1)[1]
+    with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
 def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         results.append(run_backend(f"sqlite:///{tmp}/bench.sqlite3"))
     pg = postgres_url()
     if pg:
-        results.append(run_backend(pg))
+        try:
+            results.append(run_backend(pg))
+        finally:
+            drop_database(pg)
     lines = [
         f"Slot generation: {SERVICES} services x 30 days (Mon-Sat, 2 intervals, 30 min, max 16/day), "
         f"then regenerate {REGENERATE}; baseline = one model save (INSERT) per slot on {BASELINE_SERVICES} services.",

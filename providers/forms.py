@@ -221,7 +221,7 @@ class ServiceForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.provider = provider
         self.fields["category"].queryset = Category.objects.all()  # type: ignore[attr-defined]
-        if self.instance.pk and not self.is_bound:
+        if not self.instance._state.adding and not self.is_bound:
             exponent = CURRENCY_EXPONENT.get(self.instance.currency, 2)
             self.initial["price"] = str(Decimal(self.instance.price_minor) / (10**exponent))
         for name in ("duration_minutes", "max_appointments_per_day", "booking_window_days"):

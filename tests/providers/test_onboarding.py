@@ -93,6 +93,23 @@ def test_whole_wizard_publishes_a_bookable_service(client: Client, new_provider:
     assert client.get(f"/services/{service.slug}/").status_code == 200
 
 
+def test_each_step_page_renders_its_form(client: Client, new_provider: Any) -> None:
+    # Every step opened with GET shows its form with labelled inputs (no 500 on an empty form)
+    page = client.get("/onboarding/profile/")
+    assert page.status_code == 200
+    assert '<label for="id_timezone">' in page.content.decode()
+    client.post("/onboarding/profile/", PROFILE)
+    page = client.get("/onboarding/hours/")
+    assert page.status_code == 200
+    assert '<label for="id_day_0">Monday</label>' in page.content.decode()
+    client.post("/onboarding/hours/", HOURS)
+    page = client.get("/onboarding/service/")
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert '<label for="id_price">Price:</label>' in body
+    assert 'aria-current="step"' in body
+
+
 def test_leaving_at_step_two_resumes_at_step_two(client: Client, new_provider: Any) -> None:
     # Given a provider who finished the profile and left
     client.post("/onboarding/profile/", PROFILE)

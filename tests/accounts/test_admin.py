@@ -1,0 +1,75 @@
+"""Staff create provider accounts and profiles in the admin (until provider sign-up exists)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from accounts.models import Role, User
+from providers.models import Provider, Service, Slot
+from tests.factories import ProviderFactory, UserFactory, category
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client: Client) -> Client:
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_staff_creates_a_provider_account(staff_client: Client) -> None:
+    assert staff_client.get("/admin/accounts/user/add/").status_code == 200
+    response = staff_client.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "new.barber@example.com",
+            "role": Role.PROVIDER,
+            "password1": "a-long-unusual-pass-1",
+            "password2": "a-long-unusual-pass-1",
+            "usable_password": "true",
+        },
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    user = User.objects.get(email="new.barber@example.com")
+    assert user.role == Role.PROVIDER
+    assert user.check_password("a-long-unusual-pass-1")
+
+
+def test_admin_lists_and_service_save_regenerates_slots(staff_client: Client, frozen_now: object) -> None:
+    provider = ProviderFactory()
+    for url in (
+        "/admin/accounts/user/",
+        "/admin/providers/provider/",
+        "/admin/providers/service/",
+        "/admin/providers/slot/",
+        f"/admin/providers/provider/{provider.pk}/change/",
+    ):
+        assert staff_client.get(url).status_code == 200, url
+    response = staff_client.post(
+        "/admin/providers/service/add/",
+        {
+            "provider": str(provider.pk),
+            "category": str(category().pk),
+            "name": "Admin haircut",
+            "slug": "admin-haircut",
+            "description": "",
+            "duration_minutes": "30",
+            "price_minor": "2000",
+            "currency": "EUR",
+            "max_appointments_per_day": "14",
+            "buffer_before_minutes": "0",
+            "buffer_after_minutes": "0",
+            "min_notice_minutes": "0",
+            "booking_window_days": "30",
+            "refund_full_hours": "24",
+            "refund_partial_hours": "2",
+            "refund_partial_percent": "50",
+            "location": "",
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302
+    service = Service.objects.get(slug="admin-haircut")
+    assert Slot.objects.filter(service=service).count() == 22 * 14 - 1
+    assert Provider.objects.count() == 1
