@@ -6,8 +6,12 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.models import Role
+
+# Set by any page that sends an anonymous visitor to log in and wants them back afterwards.
+RESUME_SESSION_KEY = "resume_after_login"
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -16,6 +20,21 @@ class AccountAdapter(DefaultAccountAdapter):
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
         user.role = Role.CUSTOMER
         return super().save_user(request, user, form, commit=commit)
+
+    def _resume_url(self, request: HttpRequest) -> str | None:
+        # A flow interrupted by login or sign-up (a booking in progress) resumes where it was,
+        # even across the email-verification detour that drops `?next=`. The page that set it
+        # clears it when the visitor arrives back.
+        resume = request.session.get(RESUME_SESSION_KEY)
+        if resume and url_has_allowed_host_and_scheme(resume, allowed_hosts={request.get_host()}):
+            return str(resume)
+        return None
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        return self._resume_url(request) or str(super().get_login_redirect_url(request))
+
+    def get_signup_redirect_url(self, request: HttpRequest) -> str:
+        return self._resume_url(request) or str(super().get_signup_redirect_url(request))
 
     def pre_login(self, request: HttpRequest, user: Any, **kwargs: Any) -> HttpResponse | None:
         # Only reached after the password matched, so saying "provider account" reveals

@@ -25,6 +25,7 @@ urlpatterns = [
     path("onboarding/hours/", provider_views.onboarding_hours, name="onboarding_hours"),
     path("onboarding/service/", provider_views.onboarding_service, name="onboarding_service"),
     path("dashboard", dashboard_views.dashboard, name="dashboard"),
+    path("", include("bookings.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -13,7 +13,8 @@ import phonenumbers
 from django import forms
 from django.core.exceptions import ValidationError
 
-from providers.models import CURRENCY_EXPONENT, Category, Provider, Service, Weekday
+from appointly.money import CURRENCY_EXPONENT
+from providers.models import Category, Provider, Service, Weekday
 from providers.services import ProviderHours, service_shape
 from providers.slots import Interval, wall_clock_capacity
 

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from appointly.core import BaseModel
+from appointly.money import format_money
 
 
 def new_qr_token() -> str:
@@ -143,8 +144,6 @@ CURRENCIES = [
     ("BRL", "BRL — Brazilian real"),
     ("SEK", "SEK — Swedish krona"),
 ]
-# Digits after the decimal point of each currency's minor unit (ISO 4217).
-CURRENCY_EXPONENT = {"JPY": 0}
 
 
 class Service(BaseModel):
@@ -195,11 +194,7 @@ class Service(BaseModel):
 
     @property
     def price_display(self) -> str:
-        exponent = CURRENCY_EXPONENT.get(self.currency, 2)
-        if exponent == 0:
-            return f"{self.price_minor} {self.currency}"
-        major, minor = divmod(self.price_minor, 10**exponent)
-        return f"{major:,}.{minor:0{exponent}d} {self.currency}"
+        return format_money(self.price_minor, self.currency)
 
     @property
     def refund_policy_text(self) -> list[str]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -57,19 +56,3 @@ def bookable_from(service: Service, now: datetime | None = None) -> datetime:
 
 def free_slots(service: Service, now: datetime | None = None) -> QuerySet[Slot]:
     return Slot.objects.filter(service=service, status=SlotStatus.FREE, start__gte=bookable_from(service, now))
-
-
-@dataclass(frozen=True)
-class DayAvailability:
-    day: date
-    free: int
-
-
-def service_days(*, service: Service, now: datetime | None = None) -> list[DayAvailability]:
-    """Each provider-local day of the booking window with its number of free slots (one query)."""
-    counts = dict(free_slots(service, now).values("slot_date").annotate(n=Count("id")).values_list("slot_date", "n"))
-    return [DayAvailability(day=day, free=n) for day, n in sorted(counts.items())]
-
-
-def service_day_slots(*, service: Service, day: date, now: datetime | None = None) -> list[Slot]:
-    return list(free_slots(service, now).filter(slot_date=day).order_by("start").only("id", "start", "end"))

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import Role
 from appointly.core import HtmxHttpRequest, who
+from bookings import selectors as bookings_selectors
 from providers import selectors
 from providers.decorators import provider_required
 from providers.forms import HoursForm, ProfileForm, ServiceForm
@@ -58,14 +59,15 @@ def _parse_day(raw: str | None) -> date | None:
 @require_GET
 def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     service = selectors.service_get_public(slug=slug)
-    days = selectors.service_days(service=service)
-    counts = {d.day: d.free for d in days}
+    # Bookable = free, after the notice period, and not overlapping another booking of the provider.
+    counts = bookings_selectors.bookable_days(service=service)
+    days = sorted(counts)
     today = provider_today(service.provider)
     last = today + timedelta(days=service.booking_window_days - 1)
     requested = _parse_day(request.GET.get("day"))
     if requested is not None and not today <= requested <= last:
         requested = None
-    day = requested or (days[0].day if days else today)
+    day = requested or (days[0] if days else today)
     # A week-long strip starting at the chosen day (or earlier near the end of the window).
     strip_start = max(today, min(day, last - timedelta(days=DAY_STRIP - 1)))
     strip = [
@@ -77,11 +79,11 @@ def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "service": service,
         "provider": service.provider,
         "day": day,
-        "slots": selectors.service_day_slots(service=service, day=day),
+        "slots": bookings_selectors.bookable_day_slots(service=service, day=day),
         "strip": strip,
         "prev_day": day - timedelta(days=1) if day > today else None,
         "next_day": day + timedelta(days=1) if day < last else None,
-        "next_free": next((d.day for d in days if d.day > day), None),
+        "next_free": next((d for d in days if d > day), None),
         "total_free": sum(counts.values()),
     }
     template = "providers/service_detail.html#availability" if request.htmx else "providers/service_detail.html"

@@ -89,3 +89,17 @@ class ServiceFactory(factory.django.DjangoModelFactory[Service]):
     @classmethod
     def _create(cls, model_class: type[Service], *args: Any, **kwargs: Any) -> Service:
         return service_create(**kwargs)
+
+
+def book_confirmed(customer: User, slot: Any, *, card: str = "4242424242424242") -> Any:
+    """A confirmed, paid appointment made through the real services."""
+    import uuid
+
+    from bookings.services import appointment_hold, appointment_pay
+
+    appointment = appointment_hold(customer=customer, slot_id=slot.pk, idempotency_key=str(uuid.uuid4()))
+    outcome = appointment_pay(
+        appointment=appointment, customer=customer, card_number=card, payment_key=str(uuid.uuid4())
+    )
+    assert outcome.succeeded, outcome.payment.failure_message
+    return outcome.appointment

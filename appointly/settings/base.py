@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "allauth.account",
     "accounts",
     "providers",
+    "payments",
+    "bookings",
     "dashboard",
 ]
 
@@ -189,7 +191,16 @@ CELERY_BEAT_SCHEDULE = {
         # that are missing), and a missed run costs an hour, not a day of slots.
         "schedule": 60 * 60,
     },
+    "holds-expire": {"task": "bookings.tasks.holds_expire_task", "schedule": 60},
+    "reschedules-expire": {"task": "bookings.tasks.reschedules_expire_task", "schedule": 5 * 60},
+    "refunds-retry-due": {"task": "payments.tasks.refunds_retry_due_task", "schedule": 60},
 }
+
+# --- Booking and payments -------------------------------------------------------------------
+# How long a slot stays held while the customer pays.
+BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=10)
+# Dotted path of the payment gateway; the sandbox (test cards) is the default.
+PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="payments.gateways.SandboxGateway")
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

@@ -106,7 +106,7 @@ def test_service_page_shows_metadata_policy_and_zone(client: Client, frozen_now:
         assert text in body, text
     # And the first day shown is today with its slots after the 2 h notice, each naming its zone
     assert "Wednesday 25 November 2026" in body
-    times = re.findall(r"<time datetime=\"[^\"]+\" aria-label=\"([^\"]+)\">", body)
+    times = re.findall(r'<a class="slot" href="/book/[0-9a-f-]+/" aria-label="Book ([^"]+)">', body)
     assert times[0] == "Wednesday 25 November 2026, 11:00 CET to 11:30 CET (Europe/Berlin)"
     assert len(times) == 10  # 11:00-12:00 (2) + 13:00-17:00 (8)
 

@@ -1,0 +1,182 @@
+"""Reads of the booking domain, each scoped to who may see the rows."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from accounts.models import User
+from bookings.models import (
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentEvent,
+    AppointmentStatus,
+    RescheduleRequest,
+    RescheduleStatus,
+)
+from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from providers.models import Service, Slot
+from providers.selectors import free_slots
+
+
+def appointment_get_for_customer(*, customer: User, appointment_id: Any) -> Appointment:
+    """The customer's own appointment, or 404 (never reveals that someone else's exists)."""
+    qs = Appointment.objects.select_related("service", "provider", "service__category").prefetch_related(
+        Prefetch(
+            "reschedule_requests",
+            queryset=RescheduleRequest.objects.filter(status=RescheduleStatus.PENDING).select_related("new_slot"),
+            to_attr="pending_requests",
+        )
+    )
+    return get_object_or_404(qs, pk=appointment_id, customer=customer)
+
+
+def appointment_held_for(*, customer: User, slot: Slot) -> Appointment | None:
+    """The customer's unexpired hold on this slot: a reload or return resumes it."""
+    return Appointment.objects.filter(
+        customer=customer, slot=slot, status=AppointmentStatus.HELD, hold_expires_at__gt=timezone.now()
+    ).first()
+
+
+def appointment_events(*, appointment: Appointment) -> list[AppointmentEvent]:
+    return list(appointment.events.select_related("actor").order_by("at", "pk"))
+
+
+def bookable_slots(service: Service, now: datetime | None = None) -> QuerySet[Slot]:
+    """Free slots after the notice period that do not overlap any active appointment of the
+    provider (a booking of another service makes these times unavailable too)."""
+    busy = Appointment.objects.filter(
+        provider_id=OuterRef("provider_id"),
+        status__in=ACTIVE_STATUSES,
+        start__lt=OuterRef("end"),
+        end__gt=OuterRef("start"),
+    )
+    return free_slots(service, now).filter(~Exists(busy))
+
+
+def bookable_days(*, service: Service, now: datetime | None = None) -> dict[date, int]:
+    return dict(bookable_slots(service, now).values("slot_date").annotate(n=Count("id")).values_list("slot_date", "n"))
+
+
+def bookable_day_slots(*, service: Service, day: date, now: datetime | None = None) -> list[Slot]:
+    return list(bookable_slots(service, now).filter(slot_date=day).order_by("start").only("id", "start", "end"))
+
+
+def slot_get_public(*, slot_id: Any) -> Slot:
+    return get_object_or_404(
+        Slot.objects.select_related("service", "service__provider", "service__category"),
+        pk=slot_id,
+        service__is_active=True,
+    )
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    next_appointment: Appointment | None
+    upcoming: int
+    attended: int
+    spent_minor: dict[str, int]
+    refunds_pending_minor: dict[str, int]
+    refunds_received_minor: dict[str, int]
+
+
+def _per_currency(rows: Any) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for currency, amount in rows:
+        totals[currency] += amount or 0
+    return dict(totals)
+
+
+def account_summary(*, customer: User, now: datetime | None = None) -> AccountSummary:
+    """The account page's cards: four queries whatever the history length."""
+    now = now or timezone.now()
+    counts = Appointment.objects.filter(customer=customer).aggregate(
+        upcoming=Count("id", filter=Q(status=AppointmentStatus.CONFIRMED, start__gt=now)),
+        attended=Count("id", filter=Q(status=AppointmentStatus.COMPLETED)),
+    )
+    next_appointment = (
+        Appointment.objects.filter(customer=customer, status=AppointmentStatus.CONFIRMED, start__gt=now)
+        .select_related("service", "provider")
+        .order_by("start")
+        .first()
+    )
+    paid = _per_currency(
+        Payment.objects.filter(customer=customer, status=PaymentStatus.SUCCEEDED)
+        .values("currency")
+        .annotate(total=Sum("amount_minor"))
+        .values_list("currency", "total")
+    )
+    refunds = (
+        Refund.objects.filter(payment__customer=customer)
+        .values("currency", "status")
+        .annotate(total=Sum("amount_minor"))
+        .values_list("currency", "status", "total")
+    )
+    pending: dict[str, int] = defaultdict(int)
+    received: dict[str, int] = defaultdict(int)
+    for currency, status, total in refunds:
+        if status == RefundStatus.SUCCEEDED:
+            received[currency] += total
+        elif status == RefundStatus.PENDING:
+            pending[currency] += total
+    spent = {cur: amount - received.get(cur, 0) for cur, amount in paid.items()}
+    return AccountSummary(
+        next_appointment=next_appointment,
+        upcoming=counts["upcoming"],
+        attended=counts["attended"],
+        spent_minor=spent,
+        refunds_pending_minor=dict(pending),
+        refunds_received_minor=dict(received),
+    )
+
+
+def _with_refunds(appointments: list[Appointment]) -> list[Appointment]:
+    """Attach `refunds` (the ledger rows) to each appointment in one query."""
+    refs = [str(a.pk) for a in appointments]
+    by_ref: dict[str, list[Refund]] = defaultdict(list)
+    for refund in Refund.objects.filter(payment__reference__in=refs).select_related("payment"):
+        by_ref[refund.payment.reference].append(refund)
+    for a in appointments:
+        a.refunds = by_ref.get(str(a.pk), [])  # type: ignore[attr-defined]
+    return appointments
+
+
+def _customer_appointments(customer: User) -> QuerySet[Appointment]:
+    return (
+        Appointment.objects.filter(customer=customer)
+        .exclude(status=AppointmentStatus.EXPIRED)
+        .select_related("service", "provider")
+        .prefetch_related(
+            Prefetch(
+                "reschedule_requests",
+                queryset=RescheduleRequest.objects.filter(status=RescheduleStatus.PENDING).select_related("new_slot"),
+                to_attr="pending_requests",
+            )
+        )
+    )
+
+
+def appointments_upcoming(*, customer: User, now: datetime | None = None, limit: int = 50) -> list[Appointment]:
+    now = now or timezone.now()
+    qs = _customer_appointments(customer).filter(end__gt=now, status__in=ACTIVE_STATUSES).order_by("start")
+    return _with_refunds(list(qs[:limit]))
+
+
+def appointments_past(*, customer: User, now: datetime | None = None, limit: int = 50) -> list[Appointment]:
+    now = now or timezone.now()
+    qs = _customer_appointments(customer).filter(Q(end__lte=now) | ~Q(status__in=ACTIVE_STATUSES)).order_by("-start")
+    return _with_refunds(list(qs[:limit]))
+
+
+def payment_for(*, appointment: Appointment) -> Payment | None:
+    return Payment.objects.filter(reference=str(appointment.pk), status=PaymentStatus.SUCCEEDED).first()
+
+
+def refunds_for(*, appointment: Appointment) -> list[Refund]:
+    return list(Refund.objects.filter(payment__reference=str(appointment.pk)).order_by("created_at"))

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from bookings import views
+
+app_name = "bookings"
+
+urlpatterns = [
+    path("book/<uuid:slot_id>/", views.book, name="book"),
+    path("appointments/<uuid:appointment_id>/", views.appointment_detail, name="appointment"),
+    path("appointments/<uuid:appointment_id>/pay/", views.pay, name="pay"),
+    path("appointments/<uuid:appointment_id>/calendar.ics", views.appointment_calendar, name="calendar"),
+    path("appointments/<uuid:appointment_id>/cancel/", views.appointment_cancel, name="cancel"),
+    path("appointments/<uuid:appointment_id>/reschedule/", views.appointment_reschedule, name="reschedule"),
+    path("account/", views.account, name="account"),
+]

@@ -1,0 +1,257 @@
+"""The customer's booking pages: confirm, pay, result, appointment, cancel, reschedule, account."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.adapter import RESUME_SESSION_KEY
+from appointly.core import DomainError, who
+from bookings import selectors
+from bookings.calendar import appointment_ics
+from bookings.models import AppointmentStatus
+from bookings.services import (
+    BookingNotAllowed,
+    HoldExpired,
+    SlotUnavailable,
+    appointment_cancel_by_customer,
+    appointment_hold,
+    appointment_pay,
+    refund_for_customer_cancel,
+    reschedule_request,
+)
+from payments.services import PaymentInProgress
+from providers.models import Slot
+from providers.services import provider_today
+
+
+def _key(raw: str | None) -> str | None:
+    """Idempotency keys come from our own forms: a UUID, nothing else."""
+    try:
+        return str(uuid.UUID(str(raw)))
+    except ValueError:
+        return None
+
+
+def _customer_only(request: HttpRequest) -> HttpResponse | None:
+    identity = who(request)
+    if identity.is_anonymous:
+        return redirect_to_login(request.get_full_path(), login_url="account_login")
+    if identity.is_provider:
+        return render(request, "bookings/customers_only.html", status=403)
+    return None
+
+
+def _alternatives(slot: Slot, limit: int = 8) -> list[Slot]:
+    return list(selectors.bookable_slots(slot.service).exclude(pk=slot.pk).order_by("start")[:limit])
+
+
+def _taken(request: HttpRequest, slot: Slot, message: str) -> HttpResponse:
+    return render(
+        request,
+        "bookings/taken.html",
+        {
+            "slot": slot,
+            "service": slot.service,
+            "provider": slot.service.provider,
+            "message": message,
+            "alternatives": _alternatives(slot),
+        },
+        status=409,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def book(request: HttpRequest, slot_id: uuid.UUID) -> HttpResponse:
+    """Step 1: confirm the chosen time. Anonymous visitors log in or sign up and come back here."""
+    slot = selectors.slot_get_public(slot_id=slot_id)
+    if who(request).is_anonymous:
+        request.session[RESUME_SESSION_KEY] = request.get_full_path()
+        messages.info(request, "Log in or create an account to book; we'll bring you back to this time.")
+        return redirect_to_login(request.get_full_path(), login_url="account_login")
+    if denied := _customer_only(request):
+        return denied
+    request.session.pop(RESUME_SESSION_KEY, None)
+    held = selectors.appointment_held_for(customer=request.user, slot=slot)  # type: ignore[arg-type]
+    if held is not None:
+        return redirect("bookings:pay", appointment_id=held.pk)
+    context: dict[str, Any] = {"slot": slot, "service": slot.service, "provider": slot.service.provider}
+    if request.method == "POST":
+        key = _key(request.POST.get("idempotency_key"))
+        if key is None:
+            context.update(error="This form expired. Please confirm again.", idempotency_key=uuid.uuid4())
+            return render(request, "bookings/confirm.html", context, status=400)
+        try:
+            appointment = appointment_hold(customer=request.user, slot_id=slot.pk, idempotency_key=key)  # type: ignore[arg-type]
+        except SlotUnavailable as exc:
+            return _taken(request, slot, str(exc))
+        except BookingNotAllowed as exc:
+            context.update(error=str(exc), idempotency_key=uuid.uuid4())
+            return render(request, "bookings/confirm.html", context, status=400)
+        return redirect("bookings:pay", appointment_id=appointment.pk)
+    if not selectors.bookable_slots(slot.service).filter(pk=slot.pk).exists():
+        return _taken(request, slot, "This time is no longer available.")
+    context["idempotency_key"] = uuid.uuid4()
+    return render(request, "bookings/confirm.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def pay(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
+    """Step 2: pay while the slot is held. A reload shows the same page; paying twice is harmless."""
+    if denied := _customer_only(request):
+        return denied
+    appointment = selectors.appointment_get_for_customer(customer=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+    if appointment.status == AppointmentStatus.CONFIRMED:
+        return redirect("bookings:appointment", appointment_id=appointment.pk)
+    expired = appointment.status != AppointmentStatus.HELD or (
+        appointment.hold_expires_at is not None and appointment.hold_expires_at <= timezone.now()
+    )
+    context: dict[str, Any] = {"appointment": appointment, "provider": appointment.provider}
+    if expired:
+        context["message"] = "Your hold on this time ran out before payment. You have not been charged."
+        return render(request, "bookings/payment_failed.html", context, status=410)
+    if request.method == "POST":
+        key = _key(request.POST.get("payment_key"))
+        card = request.POST.get("card_number", "").strip()
+        if key is None or not card:
+            context.update(error="Enter your card number.", payment_key=uuid.uuid4())
+            return render(request, "bookings/pay.html", context, status=400)
+        try:
+            outcome = appointment_pay(
+                appointment=appointment,
+                customer=request.user,  # type: ignore[arg-type]
+                card_number=card,
+                payment_key=key,
+            )
+        except PaymentInProgress as exc:
+            messages.info(request, str(exc))
+            return redirect("bookings:appointment", appointment_id=appointment.pk)
+        except HoldExpired as exc:
+            context["message"] = str(exc)
+            return render(request, "bookings/payment_failed.html", context, status=410)
+        if outcome.succeeded:
+            return redirect(reverse("bookings:appointment", args=[appointment.pk]) + "?booked=1")
+        context.update(message=outcome.payment.failure_message, payment_key=uuid.uuid4(), retry=True)
+        return render(request, "bookings/payment_failed.html", context, status=402)
+    context["payment_key"] = uuid.uuid4()
+    return render(request, "bookings/pay.html", context)
+
+
+@require_GET
+def appointment_detail(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
+    if denied := _customer_only(request):
+        return denied
+    appointment = selectors.appointment_get_for_customer(customer=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+    payment = selectors.payment_for(appointment=appointment)
+    return render(
+        request,
+        "bookings/appointment.html",
+        {
+            "appointment": appointment,
+            "provider": appointment.provider,
+            "service": appointment.service,
+            "events": selectors.appointment_events(appointment=appointment),
+            "payment": payment,
+            "refunds": selectors.refunds_for(appointment=appointment),
+            "just_booked": request.GET.get("booked") == "1" and appointment.status == AppointmentStatus.CONFIRMED,
+            "can_change": appointment.status == AppointmentStatus.CONFIRMED and appointment.start > timezone.now(),
+        },
+    )
+
+
+@require_GET
+def appointment_calendar(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
+    if denied := _customer_only(request):
+        return denied
+    appointment = selectors.appointment_get_for_customer(customer=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+    response = HttpResponse(appointment_ics(appointment), content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="appointly-{appointment.pk}.ics"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def appointment_cancel(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
+    if denied := _customer_only(request):
+        return denied
+    appointment = selectors.appointment_get_for_customer(customer=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+    now = timezone.now()
+    context: dict[str, Any] = {
+        "appointment": appointment,
+        "provider": appointment.provider,
+        "refund_minor": refund_for_customer_cancel(appointment, now),
+    }
+    if request.method == "POST":
+        try:
+            appointment_cancel_by_customer(appointment=appointment, customer=request.user)  # type: ignore[arg-type]
+        except DomainError as exc:
+            context["error"] = str(exc)
+            return render(request, "bookings/cancel.html", context, status=400)
+        messages.success(request, "Your appointment is cancelled.")
+        return redirect("bookings:appointment", appointment_id=appointment.pk)
+    if appointment.status != AppointmentStatus.CONFIRMED or appointment.start <= now:
+        context["error"] = "This appointment can no longer be cancelled."
+    return render(request, "bookings/cancel.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+def appointment_reschedule(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
+    if denied := _customer_only(request):
+        return denied
+    appointment = selectors.appointment_get_for_customer(customer=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+    service = appointment.service
+    error = None
+    if request.method == "POST":
+        slot_key = _key(request.POST.get("slot"))
+        if slot_key is None:
+            error = "Pick a new time."
+        else:
+            try:
+                reschedule_request(appointment=appointment, customer=request.user, new_slot_id=slot_key)  # type: ignore[arg-type]
+            except DomainError as exc:
+                error = str(exc)
+            else:
+                messages.success(request, "Request sent. The new time is held for you until the provider answers.")
+                return redirect("bookings:appointment", appointment_id=appointment.pk)
+    counts = selectors.bookable_days(service=service)
+    today = provider_today(service.provider)
+    try:
+        day = date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        day = min(counts) if counts else today
+    days = [today + timedelta(days=i) for i in range(service.booking_window_days)]
+    context = {
+        "appointment": appointment,
+        "provider": appointment.provider,
+        "service": service,
+        "day": day,
+        "days": [{"day": d, "free": counts.get(d, 0)} for d in days],
+        "slots": selectors.bookable_day_slots(service=service, day=day),
+        "error": error,
+        "blocked": appointment.status != AppointmentStatus.CONFIRMED or bool(appointment.pending_requests),  # type: ignore[attr-defined]
+    }
+    return render(request, "bookings/reschedule.html", context, status=400 if error else 200)
+
+
+@require_GET
+def account(request: HttpRequest) -> HttpResponse:
+    if denied := _customer_only(request):
+        return denied
+    customer = request.user
+    return render(
+        request,
+        "bookings/account.html",
+        {
+            "summary": selectors.account_summary(customer=customer),  # type: ignore[arg-type]
+            "upcoming": selectors.appointments_upcoming(customer=customer),  # type: ignore[arg-type]
+            "past": selectors.appointments_past(customer=customer),  # type: ignore[arg-type]
+        },
+    )

@@ -1,0 +1,29 @@
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from payments.models import Payment, Refund
+from payments.services import refund_requeue
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    list_display = ("reference", "customer", "amount_minor", "currency", "status", "gateway", "created_at")
+    list_filter = ("status", "gateway")
+    search_fields = ("reference", "idempotency_key", "gateway_ref", "customer__email")
+    readonly_fields = [f.name for f in Payment._meta.fields]
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = ("payment", "amount_minor", "currency", "status", "attempts", "next_attempt_at", "last_error")
+    list_filter = ("status",)
+    readonly_fields = [f.name for f in Refund._meta.fields]
+    actions = ("requeue",)
+
+    @admin.action(description="Retry the selected failed refunds")
+    def requeue(self, request: HttpRequest, queryset: QuerySet[Refund]) -> Any:
+        for refund in queryset:
+            refund_requeue(refund=refund)

@@ -1,0 +1,92 @@
+"""The money ledger: payments and refunds in integer minor units, each with an idempotency key.
+
+payments/ never imports bookings/: a payment names what it pays for by `reference` (the
+appointment id as text), so its rows stand on their own.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from appointly.core import BaseModel
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    DECLINED = "declined", "Declined"
+    FAILED = "failed", "Failed"
+
+
+class Payment(BaseModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    reference = models.CharField(max_length=64, db_index=True, help_text="What is paid for (appointment id).")
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.PENDING)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    gateway = models.CharField(max_length=20)
+    gateway_ref = models.CharField(max_length=80, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    failure_message = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            # Nothing is charged twice: at most one payment in flight or succeeded per reference.
+            models.UniqueConstraint(
+                fields=("reference",),
+                condition=Q(status__in=["pending", "succeeded"]),
+                name="payment_one_live_per_reference",
+            ),
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payment_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount_minor} {self.currency} {self.status} ({self.reference})"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Refunded"
+    FAILED = "failed", "Failed (needs attention)"
+
+
+class Refund(BaseModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=255)
+    status = models.CharField(max_length=12, choices=RefundStatus.choices, default=RefundStatus.PENDING)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    gateway_ref = models.CharField(max_length=80, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [models.CheckConstraint(condition=Q(amount_minor__gt=0), name="refund_amount_positive")]
+        indexes = [models.Index(fields=("status", "next_attempt_at"), name="refund_due_idx")]
+
+    def __str__(self) -> str:
+        return f"refund {self.amount_minor} {self.currency} {self.status}"
+
+
+class SandboxOperation(models.Model):
+    """The sandbox gateway's own memory (its "server side"): replays answers by idempotency key."""
+
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    kind = models.CharField(max_length=10)
+    calls = models.PositiveIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.idempotency_key}"

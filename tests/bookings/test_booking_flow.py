@@ -1,0 +1,304 @@
+"""A customer books through the browser flow: confirm -> pay -> success or failure."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.core import mail
+from django.test import Client
+
+from bookings.models import Appointment, AppointmentEvent, AppointmentStatus
+from bookings.services import holds_expire
+from payments.models import Payment, PaymentStatus
+from providers.models import Slot, SlotStatus
+from tests.factories import PASSWORD, ServiceFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+CARD_OK = "4242 4242 4242 4242"
+CARD_DECLINED = "4000 0000 0000 0002"
+CARD_FLAKY = "4000 0000 0000 0119"
+
+
+@pytest.fixture
+def service(frozen_now: object) -> Any:
+    return ServiceFactory(price_minor=4500, min_notice_minutes=60)
+
+
+@pytest.fixture
+def slot(service: Any) -> Slot:
+    # Monday 30 Nov, 10:00 Berlin
+    return Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start")[2]
+
+
+@pytest.fixture
+def customer(client: Client) -> Any:
+    user = UserFactory(email="casey@example.com")
+    client.force_login(user)
+    return user
+
+
+def confirm(client: Client, slot: Slot, key: str | None = None) -> Any:
+    page = client.get(f"/book/{slot.pk}/")
+    key = key or re.search(r'name="idempotency_key" value="([^"]+)"', page.content.decode()).group(1)
+    return client.post(f"/book/{slot.pk}/", {"idempotency_key": key})
+
+
+def pay(client: Client, appointment: Appointment, card: str, key: str | None = None) -> Any:
+    page = client.get(f"/appointments/{appointment.pk}/pay/")
+    found = re.search(r'name="payment_key" value="([^"]+)"', page.content.decode())
+    key = key or (found.group(1) if found else str(uuid.uuid4()))
+    return client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": key, "card_number": card})
+
+
+def test_happy_path_confirm_pay_success_page_and_ics(client: Client, customer: Any, slot: Slot) -> None:
+    # Given the confirm page shows the time with its zone and the price
+    page = client.get(f"/book/{slot.pk}/").content.decode()
+    assert "Monday 30 November 2026, 10:00–10:30 CET" in page
+    assert "45.00 EUR" in page
+    # When the customer confirms
+    response = confirm(client, slot)
+    appointment = Appointment.objects.get()
+    # Then the slot is held and they are asked to pay
+    assert response.status_code == 302
+    assert response.url == f"/appointments/{appointment.pk}/pay/"
+    assert appointment.status == AppointmentStatus.HELD
+    assert Slot.objects.get(pk=slot.pk).status == SlotStatus.HELD
+    # When they pay with a good card
+    response = pay(client, appointment, CARD_OK)
+    # Then the appointment is confirmed, the slot booked, one payment recorded
+    assert response.status_code == 302
+    assert response.url == f"/appointments/{appointment.pk}/?booked=1"
+    appointment.refresh_from_db()
+    assert appointment.status == AppointmentStatus.CONFIRMED
+    assert Slot.objects.get(pk=slot.pk).status == SlotStatus.BOOKED
+    payment = Payment.objects.get()
+    assert (payment.status, payment.amount_minor, payment.currency, payment.card_last4) == (
+        PaymentStatus.SUCCEEDED,
+        4500,
+        "EUR",
+        "4242",
+    )
+    # The success page has the details, the .ics link and next steps
+    success = client.get(response.url).content.decode()
+    for text in (
+        "You're booked!",
+        "Monday 30 November 2026, 10:00–10:30 CET",
+        "45.00 EUR",
+        slot.service.provider.address,
+        f"/appointments/{appointment.pk}/calendar.ics",
+        "full refund",
+        "Timeline",
+        "Paid",
+        "Confirmed",
+    ):
+        assert text in success, text
+    # The calendar file has a stable UID and the UTC times
+    ics = client.get(f"/appointments/{appointment.pk}/calendar.ics")
+    assert ics["Content-Type"].startswith("text/calendar")
+    body = ics.content.decode()
+    assert f"UID:{appointment.pk}@appointly" in body
+    assert "DTSTART;TZID=UTC:20261130T090000" in body or "DTSTART:20261130T090000Z" in body
+    assert [e.kind for e in AppointmentEvent.objects.filter(appointment=appointment)] == [
+        "created",
+        "held",
+        "paid",
+        "confirmed",
+    ]
+
+
+def test_declined_card_shows_failure_and_retry_works(client: Client, customer: Any, slot: Slot) -> None:
+    confirm(client, slot)
+    appointment = Appointment.objects.get()
+    # When the card is declined
+    response = pay(client, appointment, CARD_DECLINED)
+    # Then a failure page says so and offers a retry; nothing is charged; the slot stays held
+    assert response.status_code == 402
+    body = response.content.decode()
+    assert "Your card was declined." in body
+    assert "Try again" in body
+    assert "Pick another time" in body
+    assert not Payment.objects.filter(status=PaymentStatus.SUCCEEDED).exists()
+    assert Appointment.objects.get().status == AppointmentStatus.HELD
+    # When they retry with another card from the failure page
+    key = re.search(r'name="payment_key" value="([^"]+)"', body).group(1)
+    response = client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": key, "card_number": CARD_OK})
+    assert response.status_code == 302
+    assert Appointment.objects.get().status == AppointmentStatus.CONFIRMED
+    assert Payment.objects.filter(status=PaymentStatus.SUCCEEDED).count() == 1
+    assert Payment.objects.filter(status=PaymentStatus.DECLINED).count() == 1
+
+
+def test_network_error_is_retried_with_the_same_key(client: Client, customer: Any, slot: Slot) -> None:
+    confirm(client, slot)
+    response = pay(client, Appointment.objects.get(), CARD_FLAKY)
+    assert response.status_code == 302
+    assert Appointment.objects.get().status == AppointmentStatus.CONFIRMED
+    assert Payment.objects.count() == 1
+
+
+def test_double_submits_make_one_appointment_and_one_charge(client: Client, customer: Any, slot: Slot) -> None:
+    # The same confirm form posted twice (double click) and the same payment form posted twice
+    key = str(uuid.uuid4())
+    first = client.post(f"/book/{slot.pk}/", {"idempotency_key": key})
+    second = client.post(f"/book/{slot.pk}/", {"idempotency_key": key})
+    assert first.url == second.url
+    appointment = Appointment.objects.get()
+    pay_key = str(uuid.uuid4())
+    client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": pay_key, "card_number": CARD_OK})
+    again = client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": pay_key, "card_number": CARD_OK})
+    assert again.status_code == 302
+    assert Appointment.objects.count() == 1
+    assert Payment.objects.count() == 1
+    # A second payment attempt with a fresh key after success charges nothing either
+    pay_again = client.post(
+        f"/appointments/{appointment.pk}/pay/", {"payment_key": str(uuid.uuid4()), "card_number": CARD_OK}
+    )
+    assert pay_again.status_code == 302
+    assert Payment.objects.count() == 1
+
+
+def test_reload_and_coming_back_resume_the_same_hold(client: Client, customer: Any, slot: Slot) -> None:
+    confirm(client, slot)
+    appointment = Appointment.objects.get()
+    assert client.get(f"/appointments/{appointment.pk}/pay/").status_code == 200
+    # Going back to the slot's booking page lands on the same payment step
+    response = client.get(f"/book/{slot.pk}/")
+    assert response.status_code == 302
+    assert response.url == f"/appointments/{appointment.pk}/pay/"
+    assert Appointment.objects.count() == 1
+
+
+def test_anonymous_visitor_logs_in_and_returns_to_the_same_slot(client: Client, slot: Slot) -> None:
+    UserFactory(email="casey@example.com")
+    response = client.get(f"/book/{slot.pk}/")
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/?next=")
+    login = client.post("/accounts/login/", {"login": "casey@example.com", "password": PASSWORD})
+    assert login.status_code == 302
+    assert login.url == f"/book/{slot.pk}/"
+    assert "Confirm your booking" in client.get(login.url).content.decode()
+
+
+def test_anonymous_visitor_signs_up_verifies_and_returns_to_the_same_slot(client: Client, slot: Slot) -> None:
+    client.get(f"/book/{slot.pk}/")
+    client.post(
+        "/accounts/signup/",
+        {"email": "new@example.com", "password1": "a-long-and-unusual-pw", "password2": "a-long-and-unusual-pw"},
+    )
+    link = re.search(r"http://testserver(/accounts/confirm-email/[^\s]+)", mail.outbox[0].body).group(1)
+    response = client.post(link)
+    assert response.status_code == 302
+    assert response.url == f"/book/{slot.pk}/"
+
+
+def test_unpaid_hold_expires_and_the_slot_is_free_again(
+    client: Client, customer: Any, slot: Slot, frozen_now: time_machine.Coordinates
+) -> None:
+    confirm(client, slot)
+    appointment = Appointment.objects.get()
+    frozen_now.shift(timedelta(minutes=11))
+    assert holds_expire() == 1
+    assert Appointment.objects.get().status == AppointmentStatus.EXPIRED
+    assert Slot.objects.get(pk=slot.pk).status == SlotStatus.FREE
+    # Paying now is refused with a clear page and no charge
+    response = pay(client, appointment, CARD_OK)
+    assert response.status_code == 410
+    assert "ran out" in response.content.decode()
+    assert not Payment.objects.exists()
+    # Someone else can book it
+    other = Client()
+    other.force_login(UserFactory())
+    assert confirm(other, slot).status_code == 302
+
+
+def test_taken_slot_gets_a_friendly_page_with_alternatives(client: Client, customer: Any, slot: Slot) -> None:
+    rival = Client()
+    rival.force_login(UserFactory())
+    page = client.get(f"/book/{slot.pk}/").content.decode()
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page).group(1)
+    confirm(rival, slot)  # the rival holds it first
+    response = client.post(f"/book/{slot.pk}/", {"idempotency_key": key})
+    assert response.status_code == 409
+    body = response.content.decode()
+    assert "That time was just taken" in body
+    assert body.count('class="slot"') == 8
+    assert Appointment.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [("past", "in the past"), ("notice", "needs at least 60 minutes"), ("inactive", None)],
+)
+def test_rule_breaking_bookings_change_nothing(
+    client: Client, customer: Any, service: Any, which: str, message: str | None
+) -> None:
+    from django.utils import timezone
+
+    now = timezone.now()
+    if which == "past":
+        slot = Slot.objects.filter(service=service).order_by("start").first()
+        Slot.objects.filter(pk=slot.pk).update(start=now - timedelta(hours=1), end=now - timedelta(minutes=30))
+    elif which == "notice":
+        slot = Slot.objects.filter(service=service, start__gt=now).order_by("start").first()
+        assert slot.start - now < timedelta(minutes=60)
+    else:
+        slot = Slot.objects.filter(service=service).order_by("start").last()
+        service.is_active = False
+        service.save(update_fields=["is_active"])
+    response = client.post(f"/book/{slot.pk}/", {"idempotency_key": str(uuid.uuid4())})
+    if message:
+        assert response.status_code == 400
+        assert message in response.content.decode()
+    else:
+        assert response.status_code == 404
+    assert not Appointment.objects.exists()
+    assert not Payment.objects.exists()
+
+
+def test_tampered_forms_are_refused(client: Client, customer: Any, slot: Slot) -> None:
+    # A made-up price field is ignored; a bad key is refused; an unknown slot is a 404
+    bad_key = client.post(f"/book/{slot.pk}/", {"idempotency_key": "not-a-uuid", "price_minor": "1"})
+    assert bad_key.status_code == 400
+    assert client.post(f"/book/{uuid.uuid4()}/", {"idempotency_key": str(uuid.uuid4())}).status_code == 404
+    confirm(client, slot)
+    assert Appointment.objects.get().price_minor == 4500
+    no_card = client.post(f"/appointments/{Appointment.objects.get().pk}/pay/", {"payment_key": str(uuid.uuid4())})
+    assert no_card.status_code == 400
+    assert not Payment.objects.exists()
+
+
+def test_providers_cannot_book(client: Client, slot: Slot) -> None:
+    client.force_login(slot.service.provider.user)
+    response = client.post(f"/book/{slot.pk}/", {"idempotency_key": str(uuid.uuid4())})
+    assert response.status_code == 403
+    assert not Appointment.objects.exists()
+
+
+def test_another_customers_appointment_is_a_404_everywhere(client: Client, customer: Any, slot: Slot) -> None:
+    confirm(client, slot)
+    appointment = Appointment.objects.get()
+    stranger = Client()
+    stranger.force_login(UserFactory())
+    for url in ("", "pay/", "calendar.ics", "cancel/", "reschedule/"):
+        assert stranger.get(f"/appointments/{appointment.pk}/{url}").status_code == 404, url
+    for url in ("pay/", "cancel/", "reschedule/"):
+        assert stranger.post(f"/appointments/{appointment.pk}/{url}", {}).status_code == 404, url
+    assert Appointment.objects.get().status == AppointmentStatus.HELD
+
+
+def test_booking_hides_overlapping_slots_of_the_providers_other_services(
+    client: Client, customer: Any, service: Any, slot: Slot
+) -> None:
+    other = ServiceFactory(provider=service.provider, duration_minutes=60, max_appointments_per_day=7)
+    overlapping = Slot.objects.get(service=other, start=slot.start)
+    confirm(client, slot)
+    page = client.get(f"/services/{other.slug}/?day=2026-11-30").content.decode()
+    assert f"/book/{overlapping.pk}/" not in page
+    response = client.post(f"/book/{overlapping.pk}/", {"idempotency_key": str(uuid.uuid4())})
+    assert response.status_code == 409
