@@ -57,7 +57,13 @@ def bookable_slots(service: Service, now: datetime | None = None) -> QuerySet[Sl
         start__lt=OuterRef("end"),
         end__gt=OuterRef("start"),
     )
-    return free_slots(service, now).filter(~Exists(busy))
+    held = RescheduleRequest.objects.filter(
+        status=RescheduleStatus.PENDING,
+        new_slot__provider_id=OuterRef("provider_id"),
+        new_slot__start__lt=OuterRef("end"),
+        new_slot__end__gt=OuterRef("start"),
+    )
+    return free_slots(service, now).filter(~Exists(busy), ~Exists(held))
 
 
 def bookable_days(*, service: Service, now: datetime | None = None) -> dict[date, int]:

@@ -77,12 +77,22 @@ def _set_slot(slot: Slot, status: str) -> None:
 
 
 def _provider_busy(provider_id: Any, start: datetime, end: datetime, *, exclude: Any = None) -> bool:
-    """An active appointment of the provider overlaps [start, end) (the SQLite-side check;
-    PostgreSQL also enforces it with the exclusion constraint)."""
+    """An active appointment of the provider, or a time held for a reschedule request,
+    overlaps [start, end). PostgreSQL also enforces the appointment part with the exclusion
+    constraint; on SQLite the IMMEDIATE transaction makes this check race-free."""
     qs = Appointment.objects.filter(provider_id=provider_id, status__in=ACTIVE_STATUSES, start__lt=end, end__gt=start)
     if exclude is not None:
         qs = qs.exclude(pk=exclude)
-    return qs.exists()
+    # A time held for a pending reschedule request is taken too.
+    held = RescheduleRequest.objects.filter(
+        status=RescheduleStatus.PENDING,
+        new_slot__provider_id=provider_id,
+        new_slot__start__lt=end,
+        new_slot__end__gt=start,
+    )
+    if exclude is not None:
+        held = held.exclude(appointment_id=exclude)
+    return qs.exists() or held.exists()
 
 
 def _check_bookable(slot: Slot, now: datetime) -> None:

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 CHARGE_TRIES = 3
 REFUND_MAX_ATTEMPTS = 8
 REFUND_LEASE = timedelta(minutes=2)
+STALE_PENDING = timedelta(minutes=1)
 
 
 class PaymentInProgress(DomainError):
@@ -60,10 +61,15 @@ def payment_charge(
             )
     except IntegrityError as exc:
         raise PaymentInProgress("This appointment is already paid or a payment is in progress.") from exc
-    if not created and payment.status != PaymentStatus.PENDING:
-        return payment
     if payment.reference != reference or payment.customer_id != customer.pk:
         raise DomainError("This payment form does not belong to this booking.")
+    if not created and payment.status != PaymentStatus.PENDING:
+        return payment
+    if not created and payment.updated_at > timezone.now() - STALE_PENDING:
+        # The same form is being processed right now (double click): don't call the gateway
+        # twice at once. A pending row older than that was abandoned mid-call; retrying it
+        # with the same key is safe, the gateway replays the first outcome.
+        raise PaymentInProgress("This payment is already being processed.")
 
     result: GatewayResult | None = None
     for attempt in range(1, CHARGE_TRIES + 1):

@@ -1,0 +1,108 @@
+"""/account/: upcoming and past appointments and cards with real figures."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.test import Client
+
+from bookings.models import Appointment, AppointmentStatus
+from payments.models import Payment, PaymentStatus
+from providers.models import Slot
+from tests.factories import ServiceFactory, UserFactory, book_confirmed
+
+pytestmark = pytest.mark.django_db
+
+
+def test_cards_show_exact_figures(
+    client: Client, frozen_now: time_machine.Coordinates, django_capture_on_commit_callbacks: Any
+) -> None:
+    service = ServiceFactory(price_minor=4000)
+    customer = UserFactory()
+    client.force_login(customer)
+    slots = list(Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start"))
+    first, second, third = (book_confirmed(customer, s) for s in slots[1:4])
+    # Cancel one early (full refund executed) and mark one attended
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/appointments/{third.pk}/cancel/")
+    Appointment.objects.filter(pk=first.pk).update(status=AppointmentStatus.COMPLETED)
+    body = client.get("/account/").content.decode()
+    # Next appointment: the second one (the first is marked attended)
+    assert f'href="/appointments/{second.pk}/">{service.name}</a>' in body
+    assert '<span class="label">Upcoming</span><strong class="figure">1</strong>' in body
+    assert '<span class="label">Total spent</span><strong class="figure">80.00 EUR</strong>' in body
+    assert '<span class="label">Refunds</span><strong class="figure">40.00 EUR</strong>' in body
+    assert "received · 0 pending" in body
+    assert '<span class="label">Attended</span><strong class="figure">1</strong>' in body
+    assert "refund 40.00 EUR · refunded" in body
+
+
+def test_empty_account(client: Client) -> None:
+    client.force_login(UserFactory())
+    body = client.get("/account/").content.decode()
+    assert "None booked" in body
+    assert "No upcoming appointments." in body
+
+
+def test_account_needs_a_customer(client: Client) -> None:
+    assert client.get("/account/").status_code == 302
+    client.force_login(ServiceFactory().provider.user)
+    assert client.get("/account/").status_code == 403
+
+
+def _history(customer: Any, service: Any, n: int) -> None:
+    """n confirmed, paid appointments in the past and future, inserted in bulk."""
+    slots = list(Slot.objects.filter(service=service).order_by("start")[:1])
+    rows, payments = [], []
+    base = slots[0].start - timedelta(days=400)
+    for i in range(n):
+        start = base + timedelta(hours=i)
+        rows.append(
+            Appointment(
+                customer=customer,
+                provider=service.provider,
+                service=service,
+                slot=slots[0],
+                start=start,
+                end=start + timedelta(minutes=30),
+                status=AppointmentStatus.COMPLETED if i % 2 else AppointmentStatus.CANCELLED,
+                price_minor=1000,
+                currency="EUR",
+                idempotency_key=str(uuid.uuid4()),
+            )
+        )
+    Appointment.objects.bulk_create(rows)
+    for a in rows:
+        payments.append(
+            Payment(
+                reference=str(a.pk),
+                customer=customer,
+                amount_minor=1000,
+                currency="EUR",
+                status=PaymentStatus.SUCCEEDED,
+                idempotency_key=str(uuid.uuid4()),
+                gateway="sandbox",
+            )
+        )
+    Payment.objects.bulk_create(payments)
+
+
+def test_account_query_count_is_flat(client: Client, frozen_now: object, django_assert_max_num_queries: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    service = ServiceFactory()
+    customer = UserFactory()
+    client.force_login(customer)
+    _history(customer, service, 5)
+    with CaptureQueriesContext(connection) as small:
+        assert client.get("/account/").status_code == 200
+    _history(customer, service, 495)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        response = client.get("/account/")
+    assert response.status_code == 200
+    assert "5,000.00 EUR" in response.content.decode()

@@ -1,0 +1,143 @@
+"""Cancellation from the account page, the refund policy, and refunds executed by a job."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.test import Client
+
+from bookings.models import Appointment, AppointmentStatus, CancelledBy
+from bookings.services import BookingNotAllowed, appointment_cancel_by_provider
+from payments.models import Payment, Refund, RefundStatus
+from payments.services import REFUND_MAX_ATTEMPTS, refunds_retry_due
+from providers.models import Slot, SlotStatus
+from tests.factories import ServiceFactory, UserFactory, book_confirmed
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def booked(client: Client, frozen_now: object) -> Appointment:
+    # Mon 30 Nov 10:00 Berlin (09:00 UTC); now is Wed 25 Nov 08:00 UTC; price 40.00 EUR
+    service = ServiceFactory(price_minor=4000)
+    customer = UserFactory(email="casey@example.com")
+    client.force_login(customer)
+    slot = Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start")[2]
+    return book_confirmed(customer, slot)
+
+
+@pytest.mark.parametrize(
+    ("before_start", "refund"),
+    [
+        (timedelta(days=5), "40.00 EUR"),
+        (timedelta(hours=24), "40.00 EUR"),
+        (timedelta(hours=23, minutes=59), "20.00 EUR"),
+        (timedelta(hours=2), "20.00 EUR"),
+        (timedelta(hours=1, minutes=59), "0.00 EUR"),
+    ],
+)
+def test_cancel_page_shows_the_exact_refund_before_confirming(
+    client: Client, booked: Appointment, before_start: timedelta, refund: str
+) -> None:
+    with time_machine.travel(booked.start - before_start, tick=False):
+        body = client.get(f"/appointments/{booked.pk}/cancel/").content.decode()
+    assert f"you get back <strong>{refund}</strong>" in body
+    assert Appointment.objects.get(pk=booked.pk).status == AppointmentStatus.CONFIRMED
+
+
+def test_cancelling_frees_the_slot_and_refunds_through_the_gateway(
+    client: Client, booked: Appointment, django_capture_on_commit_callbacks: Any
+) -> None:
+    # Given 30 hours before the start (full refund)
+    # When the customer confirms the cancellation (the refund job runs after commit)
+    with (
+        time_machine.travel(booked.start - timedelta(hours=30), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(f"/appointments/{booked.pk}/cancel/")
+    # Then the appointment is cancelled, the slot free, and the refund executed once
+    assert response.status_code == 302
+    appointment = Appointment.objects.get(pk=booked.pk)
+    assert appointment.status == AppointmentStatus.CANCELLED
+    assert appointment.cancelled_by == CancelledBy.CUSTOMER
+    assert Slot.objects.get(pk=booked.slot_id).status == SlotStatus.FREE
+    refund = Refund.objects.get()
+    assert (refund.amount_minor, refund.status, refund.attempts) == (4000, RefundStatus.SUCCEEDED, 1)
+    assert refund.gateway_ref.startswith("re_")
+    kinds = list(appointment.events.values_list("kind", flat=True))
+    assert kinds[-2:] == ["cancelled", "refunded"]
+    page = client.get(f"/appointments/{booked.pk}/").content.decode()
+    assert "40.00 EUR · Refunded" in page
+
+
+def test_cancelling_twice_is_refused_and_changes_nothing(client: Client, booked: Appointment) -> None:
+    client.post(f"/appointments/{booked.pk}/cancel/")
+    response = client.post(f"/appointments/{booked.pk}/cancel/")
+    assert response.status_code == 400
+    assert "already cancelled" in response.content.decode()
+    assert Refund.objects.count() == 1
+
+
+def test_cancelling_after_the_start_is_refused(client: Client, booked: Appointment) -> None:
+    with time_machine.travel(booked.start + timedelta(minutes=5), tick=False):
+        response = client.post(f"/appointments/{booked.pk}/cancel/")
+    assert response.status_code == 400
+    assert Appointment.objects.get(pk=booked.pk).status == AppointmentStatus.CONFIRMED
+    assert not Refund.objects.exists()
+
+
+def test_late_cancel_records_no_refund(client: Client, booked: Appointment) -> None:
+    with time_machine.travel(booked.start - timedelta(hours=1), tick=False):
+        client.post(f"/appointments/{booked.pk}/cancel/")
+    assert Appointment.objects.get(pk=booked.pk).status == AppointmentStatus.CANCELLED
+    assert not Refund.objects.exists()
+
+
+def test_provider_cancellation_always_refunds_in_full(booked: Appointment) -> None:
+    with time_machine.travel(booked.start - timedelta(minutes=30), tick=False):
+        appointment_cancel_by_provider(appointment=booked, provider=booked.provider, reason="Ill today")
+    refund = Refund.objects.get()
+    assert refund.amount_minor == 4000
+    assert refund.reason == "Cancelled by provider: Ill today"
+    other_provider = ServiceFactory().provider
+    with pytest.raises(BookingNotAllowed):
+        appointment_cancel_by_provider(appointment=booked, provider=other_provider)
+
+
+def test_failed_refund_is_retried_never_doubled_and_dead_lettered_visibly(
+    client: Client, frozen_now: time_machine.Coordinates, django_capture_on_commit_callbacks: Any
+) -> None:
+    # Given a payment whose refunds fail once (sandbox test card), cancelled early
+    service = ServiceFactory(price_minor=4000)
+    customer = UserFactory()
+    slot = Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).first()
+    booked = book_confirmed(customer, slot, card="4000000000005126")
+    client.force_login(customer)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/appointments/{booked.pk}/cancel/")
+    refund = Refund.objects.get()
+    # Then the first attempt failed and a retry is scheduled, not lost
+    assert (refund.status, refund.attempts) == (RefundStatus.PENDING, 1)
+    assert "temporarily unavailable" in refund.last_error
+    assert refunds_retry_due() == 0  # not due yet (backoff)
+    frozen_now.shift(timedelta(minutes=2))
+    assert refunds_retry_due() == 1
+    refund.refresh_from_db()
+    assert (refund.status, refund.attempts) == (RefundStatus.SUCCEEDED, 2)
+    # Running the sweeper again sends nothing more
+    frozen_now.shift(timedelta(hours=2))
+    assert refunds_retry_due() == 0
+    assert Refund.objects.get().attempts == 2
+    assert REFUND_MAX_ATTEMPTS > 2
+
+
+def test_strangers_cannot_cancel(booked: Appointment) -> None:
+    stranger = Client()
+    stranger.force_login(UserFactory())
+    assert stranger.post(f"/appointments/{booked.pk}/cancel/").status_code == 404
+    assert Appointment.objects.get(pk=booked.pk).status == AppointmentStatus.CONFIRMED
+    assert Payment.objects.count() == 1
+    assert not Refund.objects.exists()

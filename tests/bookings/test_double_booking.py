@@ -1,0 +1,206 @@
+"""No double booking, ever: real concurrent PostgreSQL connections against the services."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from bookings.models import ACTIVE_STATUSES, Appointment, AppointmentStatus, RescheduleRequest
+from bookings.services import (
+    SlotUnavailable,
+    appointment_hold,
+    appointment_pay,
+    reschedule_accept,
+    reschedule_request,
+)
+from payments.models import Payment
+from providers.models import Slot
+from tests.factories import ServiceFactory, UserFactory, book_confirmed
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def race(fns: list[Callable[[], Any]]) -> list[Any]:
+    """Run the callables at the same moment, each on its own thread and connection."""
+    barrier = threading.Barrier(len(fns))
+    results: list[Any] = [None] * len(fns)
+
+    def run(i: int, fn: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            results[i] = fn()
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, fn)) for i, fn in enumerate(fns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
+
+
+def outcome_kinds(results: list[Any]) -> Counter[str]:
+    return Counter(type(r).__name__ for r in results)
+
+
+def monday_slot(service: Any, index: int = 2) -> Slot:
+    return Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start")[index]
+
+
+def test_fifty_customers_one_slot_one_appointment(frozen_now: object) -> None:
+    slot = monday_slot(ServiceFactory())
+    customers = [UserFactory() for _ in range(50)]
+    results = race(
+        [
+            lambda c=c: appointment_hold(customer=c, slot_id=slot.pk, idempotency_key=str(uuid.uuid4()))
+            for c in customers
+        ]
+    )
+    assert outcome_kinds(results) == Counter({"Appointment": 1, "SlotUnavailable": 49})
+    assert Appointment.objects.filter(slot=slot, status__in=ACTIVE_STATUSES).count() == 1
+
+
+def test_overlapping_slots_of_two_services_one_survives(frozen_now: object) -> None:
+    # Given a 30-minute and a 60-minute service of one provider, both starting Monday 10:00
+    short = ServiceFactory()
+    long = ServiceFactory(provider=short.provider, duration_minutes=60, max_appointments_per_day=7)
+    a = monday_slot(short)
+    b = Slot.objects.get(service=long, start=a.start)
+    c = Slot.objects.get(service=short, start=a.start + timedelta(minutes=30))  # overlaps b only
+    customers = [UserFactory() for _ in range(12)]
+    jobs = []
+    for i, customer in enumerate(customers):
+        target = (a, b, c)[i % 3]
+        jobs.append(
+            lambda cu=customer, s=target: appointment_hold(customer=cu, slot_id=s.pk, idempotency_key=str(uuid.uuid4()))
+        )
+    results = race(jobs)
+    assert all(isinstance(r, Appointment | SlotUnavailable) for r in results), results
+    active = list(Appointment.objects.filter(provider=short.provider, status__in=ACTIVE_STATUSES).order_by("start"))
+    # Either the 60-minute one alone, or the two 30-minute ones; never an overlap
+    assert len(active) in (1, 2)
+    for x, y in itertools.pairwise(active):
+        assert x.end <= y.start
+
+
+def test_database_refuses_overlap_even_without_the_service(frozen_now: object) -> None:
+    short = ServiceFactory()
+    long = ServiceFactory(provider=short.provider, duration_minutes=60, max_appointments_per_day=7)
+    a = monday_slot(short)
+    b = Slot.objects.get(service=long, start=a.start)
+    customer = UserFactory()
+    appointment_hold(customer=customer, slot_id=a.pk, idempotency_key=str(uuid.uuid4()))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Appointment.objects.create(
+            customer=customer,
+            provider=short.provider,
+            service=long,
+            slot=b,
+            start=b.start,
+            end=b.end,
+            status=AppointmentStatus.CONFIRMED,
+            price_minor=1,
+            currency="EUR",
+            idempotency_key="raw",
+        )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Appointment.objects.create(
+            customer=customer,
+            provider=short.provider,
+            service=short,
+            slot=a,
+            start=a.start,
+            end=a.end,
+            status=AppointmentStatus.HELD,
+            price_minor=1,
+            currency="EUR",
+            idempotency_key="raw2",
+        )
+
+
+def test_reschedule_request_racing_a_new_booking_for_the_same_slot(frozen_now: object) -> None:
+    service = ServiceFactory()
+    owner = UserFactory()
+    booked = book_confirmed(owner, monday_slot(service, 0))
+    target = monday_slot(service, 5)
+    rivals = [UserFactory() for _ in range(5)]
+    jobs: list[Callable[[], Any]] = [
+        lambda: reschedule_request(appointment=booked, customer=owner, new_slot_id=target.pk)
+    ]
+    jobs += [
+        lambda r=r: appointment_hold(customer=r, slot_id=target.pk, idempotency_key=str(uuid.uuid4())) for r in rivals
+    ]
+    results = race(jobs)
+    winners = [r for r in results if isinstance(r, Appointment | RescheduleRequest)]
+    assert len(winners) == 1, results
+    assert (
+        Appointment.objects.filter(slot=target, status__in=ACTIVE_STATUSES).count()
+        + RescheduleRequest.objects.filter(new_slot=target).count()
+        == 1
+    )
+
+
+def test_accept_racing_a_booking_of_an_overlapping_slot(frozen_now: object) -> None:
+    # Given a pending request to move to Monday 12:00 (30 min service) ...
+    short = ServiceFactory()
+    long = ServiceFactory(provider=short.provider, duration_minutes=60, max_appointments_per_day=7)
+    owner = UserFactory()
+    booked = book_confirmed(owner, monday_slot(short, 0))
+    target = Slot.objects.get(service=short, start=monday_slot(short, 0).start + timedelta(hours=2))
+    request = reschedule_request(appointment=booked, customer=owner, new_slot_id=target.pk)
+    overlapping = Slot.objects.get(service=long, start=target.start)
+    # ... when the provider accepts while others book the 60-minute slot over the same time
+    rivals = [UserFactory() for _ in range(5)]
+    jobs: list[Callable[[], Any]] = [lambda: reschedule_accept(request=request, provider=short.provider)]
+    jobs += [
+        lambda r=r: appointment_hold(customer=r, slot_id=overlapping.pk, idempotency_key=str(uuid.uuid4()))
+        for r in rivals
+    ]
+    results = race(jobs)
+    # Then the request's held slot wins or the booking does, never both
+    active = list(
+        Appointment.objects.filter(
+            provider=short.provider, status__in=ACTIVE_STATUSES, start__lt=target.end, end__gt=target.start
+        )
+    )
+    assert len(active) <= 1
+    moved = Appointment.objects.get(pk=booked.pk)
+    rival_wins = [r for r in results[1:] if isinstance(r, Appointment)]
+    assert len(rival_wins) <= 1
+    if moved.start == target.start:
+        assert rival_wins == []
+    else:
+        assert isinstance(results[0], SlotUnavailable)
+
+
+def test_same_confirm_and_same_payment_submitted_concurrently(frozen_now: object) -> None:
+    slot = monday_slot(ServiceFactory())
+    customer = UserFactory()
+    key = str(uuid.uuid4())
+    results = race([lambda: appointment_hold(customer=customer, slot_id=slot.pk, idempotency_key=key)] * 10)
+    ids = {r.pk for r in results if isinstance(r, Appointment)}
+    assert len(ids) == 1, results
+    appointment = Appointment.objects.get()
+    pay_key = str(uuid.uuid4())
+    paid = race(
+        [
+            lambda: appointment_pay(
+                appointment=appointment, customer=customer, card_number="4242424242424242", payment_key=pay_key
+            )
+        ]
+        * 8
+    )
+    assert Payment.objects.count() == 1
+    assert Appointment.objects.get().status == AppointmentStatus.CONFIRMED
+    assert all(not isinstance(r, Exception) or type(r).__name__ in {"PaymentInProgress"} for r in paid), paid
