@@ -73,6 +73,39 @@ def _user(email: str, role: str, **extra: Any) -> User:
 
 
 class Command(BaseCommand):
+    def _demo_bookings(self) -> None:
+        """Two paid bookings for the demo customer (one later cancelled), so /account/ has figures."""
+        import uuid
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from bookings.models import Appointment
+        from bookings.services import appointment_cancel_by_customer, appointment_hold, appointment_pay
+        from providers.models import Slot, SlotStatus
+
+        customer = User.objects.get(email=CUSTOMER_EMAIL)
+        if Appointment.objects.filter(customer=customer).exists():
+            return
+        soon = timezone.now() + timedelta(days=2)
+        slots = list(
+            Slot.objects.filter(status=SlotStatus.FREE, start__gt=soon, service__slug__startswith="haircut").order_by(
+                "start"
+            )[:4:3]
+        )
+        for i, slot in enumerate(slots):
+            appointment = appointment_hold(customer=customer, slot_id=slot.pk, idempotency_key=str(uuid.uuid4()))
+            appointment_pay(
+                appointment=appointment,
+                customer=customer,
+                card_number="4242424242424242",
+                payment_key=str(uuid.uuid4()),
+            )
+            if i == 1:
+                appointment_cancel_by_customer(
+                    appointment=Appointment.objects.get(pk=appointment.pk), customer=customer
+                )
+
     help = "Load demo providers, services, slots and logins (idempotent)."
 
     @transaction.atomic
@@ -110,6 +143,7 @@ class Command(BaseCommand):
                     buffer_before_minutes=before,
                     buffer_after_minutes=after,
                 )
+        self._demo_bookings()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready. Password for every demo login: {PASSWORD}\n"
