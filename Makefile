@@ -41,7 +41,8 @@ migrations-check: install
 	DJANGO_SETTINGS_MODULE=appointly.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
 
 bench: install
-	$(BIN)/python benchmarks/slots.py
+	$(BIN)/python benchmarks/slots.py --write
+	$(BIN)/python benchmarks/booking.py --write
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

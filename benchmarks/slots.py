@@ -158,7 +158,7 @@ def _window(service):  # type: ignore[no-untyped-def]
 
 def run_backend(url: str) -> dict[str, float]:
     env = {**os.environ, "DATABASE_URL": url}
-    out = subprocess.run(  # noqa: S603 - our own interpreter and script
+    out = subprocess.run(
         [sys.executable, __file__, "--child"], env=env, check=True, capture_output=True, text=True, cwd=ROOT
     )
     return json.loads(out.stdout.strip().splitlines()[-1])

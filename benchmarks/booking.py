@@ -1,0 +1,278 @@
+"""Booking under load: N concurrent customers against gunicorn + PostgreSQL.
+
+Each booking is the real browser flow over HTTP: GET the confirm page, POST it (hold), GET the
+pay page, POST a test card (pay). Two rounds: *uncontended* (every customer books a different
+slot) and *contended* (all customers race for the same few slots). Printed: bookings/s,
+p50/p95 latency of one whole booking, 409 "just taken" answers, 5xx answers, and double
+bookings found in the database afterwards (must be 0). The baseline is a bare Django view
+(`/healthz`, one `SELECT 1`) hit by the same clients in the same run.
+
+    python benchmarks/booking.py [--clients 16] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.cookiejar import Cookie, CookieJar
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.slots import drop_database, write_results  # noqa: E402
+
+PORT = 8765
+BASE = f"http://127.0.0.1:{PORT}"
+DB_URL = os.environ.get("DATABASE_URL_BENCH_BOOKING", "postgres://postgres@127.0.0.1:5432/appointly_bench_booking")
+
+
+def django_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": DB_URL,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "bench-" + "x" * 40,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_COOKIES": "false",
+        "LOG_LEVEL": "ERROR",
+        "CELERY_TASK_ALWAYS_EAGER": "true",
+    }
+
+
+def setup(customers: int) -> dict[str, Any]:
+    """Fresh database, demo-like data, one logged-in session per customer (run in a child)."""
+    import psycopg
+
+    admin, name = DB_URL.rsplit("/", 1)[0] + "/postgres", DB_URL.rsplit("/", 1)[1]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    py = str(ROOT / ".venv" / "bin" / "python")
+    env = django_env()
+    subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([py, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    code = f"""
+import json
+from datetime import time
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, BACKEND_SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from accounts.models import Role, User
+from providers.models import Category, Slot
+from providers.services import provider_account_create, provider_hours_set, provider_profile_save, service_create
+sessions, slots = [], []
+for p in range(4):
+    user = provider_account_create(email=f"bench-provider{{p}}@example.com", password=None)
+    provider = provider_profile_save(user=user, business_name=f"Bench {{p}}", timezone_name="Europe/Berlin",
+                                     phone="+4915112345678", address="Street 1")
+    provider_hours_set(provider=provider, weekly=[(d, time(8), time(20)) for d in range(7)], exceptions=[])
+    for s in range(3):
+        service_create(provider=provider, category=Category.objects.first(), name=f"Bench service {{p}}-{{s}}",
+                       duration_minutes=30, price_minor=2500, max_appointments_per_day=24, min_notice_minutes=0)
+for c in range({customers}):
+    user = User.objects.create_user(email=f"bench-customer{{c}}@example.com", password=None, role=Role.CUSTOMER)
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store.create()
+    sessions.append(store.session_key)
+# Uncontended: one service of each of three providers (its slots never overlap one another).
+# Contended: a few slots of the fourth provider, which nobody books otherwise.
+unc = Slot.objects.filter(service__name__endswith="-0").exclude(provider__business_name="Bench 3")
+hot = Slot.objects.filter(provider__business_name="Bench 3", service__name__endswith="-1")
+print(json.dumps({{"sessions": sessions,
+    "uncontended": [str(pk) for pk in unc.order_by("start", "pk").values_list("pk", flat=True)],
+    "hot": [str(pk) for pk in hot.order_by("start").values_list("pk", flat=True)[:5]]}}))
+"""
+    out = subprocess.run(
+        [py, "manage.py", "shell", "-c", code], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class Browser:
+    def __init__(self, session_key: str) -> None:
+        self.jar = CookieJar()
+        self.jar.set_cookie(_cookie("sessionid", session_key))
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
+
+    def get(self, path: str) -> tuple[int, str, str]:
+        return self._open(urllib.request.Request(BASE + path))
+
+    def post(self, path: str, data: dict[str, str]) -> tuple[int, str, str]:
+        csrf = next((c.value or "" for c in self.jar if c.name == "csrftoken"), "")
+        body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": csrf}).encode()
+        req = urllib.request.Request(BASE + path, data=body, headers={"Referer": BASE + path, "X-CSRFToken": csrf})
+        return self._open(req)
+
+    def _open(self, req: urllib.request.Request) -> tuple[int, str, str]:
+        try:
+            with self.opener.open(req, timeout=30) as resp:
+                return resp.status, resp.read().decode(), resp.headers.get("Location", "")
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode(), err.headers.get("Location", "")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _cookie(name: str, value: str) -> Cookie:
+    return Cookie(0, name, value, None, False, "127.0.0.1", False, False, "/", True, False, None, False, None, None, {})
+
+
+def book(browser: Browser, slot: str) -> str:
+    """One whole booking; returns 'booked', 'taken' or 'error:<status>'."""
+    status, page, _ = browser.get(f"/book/{slot}/")
+    if status == 409:
+        return "taken"
+    if status != 200:
+        return f"error:{status}"
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page)
+    status, _, location = browser.post(f"/book/{slot}/", {"idempotency_key": key.group(1) if key else ""})
+    if status == 409:
+        return "taken"
+    if status != 302 or "/pay/" not in location:
+        return f"error:{status}"
+    pay_path = urllib.parse.urlparse(location).path
+    status, page, _ = browser.get(pay_path)
+    key = re.search(r'name="payment_key" value="([^"]+)"', page)
+    status, _, location = browser.post(
+        pay_path, {"payment_key": key.group(1) if key else "", "card_number": "4242424242424242"}
+    )
+    return "booked" if status == 302 and "booked=1" in location else f"error:{status}"
+
+
+def run_round(browsers: list[Browser], work: list[list[str]], fn: Any) -> dict[str, Any]:
+    latencies: list[float] = []
+    outcomes: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        for item in work[i]:
+            t0 = time.perf_counter()
+            result = fn(browsers[i], item)
+            dt = time.perf_counter() - t0
+            with lock:
+                latencies.append(dt)
+                outcomes[result] = outcomes.get(result, 0) + 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(browsers))]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "wall_s": wall,
+        "per_s": len(latencies) / wall,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+        "outcomes": outcomes,
+    }
+
+
+def double_bookings() -> int:
+    import psycopg
+
+    with psycopg.connect(DB_URL) as conn:
+        per_slot = conn.execute(
+            "SELECT count(*) FROM (SELECT slot_id FROM bookings_appointment WHERE status IN ('held','confirmed') "
+            "GROUP BY slot_id HAVING count(*) > 1) x"
+        ).fetchone() or (0,)
+        per_slot_n = per_slot[0]
+        overlaps = conn.execute(
+            "SELECT count(*) FROM bookings_appointment a JOIN bookings_appointment b ON a.provider_id = b.provider_id "
+            "AND a.id < b.id AND a.start < b.end AND b.start < a.end "
+            "WHERE a.status IN ('held','confirmed') AND b.status IN ('held','confirmed')"
+        ).fetchone() or (0,)
+    return int(per_slot_n) + int(overlaps[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--per-client", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    data = setup(args.clients)
+    sessions = data["sessions"]
+    gunicorn = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "appointly.wsgi:application",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "-w",
+            str(args.workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=django_env(),
+    )
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(BASE + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        browsers = [Browser(s) for s in sessions]
+        n, k = args.clients, args.per_client
+        # Baseline: the bare view, same clients, same number of requests as HTTP calls per booking (4).
+        base = run_round(browsers, [["x"] * (k * 4) for _ in range(n)], lambda b, _: str(b.get("/healthz")[0]))
+        free: list[str] = data["uncontended"]
+        hot: list[str] = data["hot"]
+        if len(free) < n * k:
+            sys.exit(f"only {len(free)} uncontended slots for {n * k} bookings")
+        unc = run_round(browsers, [free[i * k : (i + 1) * k] for i in range(n)], book)
+        # Contended: everybody races for the same 5 slots.
+        con = run_round(browsers, [[hot[j % 5] for j in range(k)] for _ in range(n)], book)
+        doubles = double_bookings()
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(timeout=20)
+        drop_database(DB_URL)
+    lines = [
+        f"Booking over HTTP (GET confirm, POST hold, GET pay, POST pay): gunicorn {args.workers} workers, "
+        f"PostgreSQL, {args.clients} concurrent clients x {args.per_client} bookings each; baseline = "
+        "bare `/healthz` view (4 requests per 'booking' for a like-for-like count).",
+        "",
+        "| round | bookings/s | p50 ms | p95 ms | outcomes |",
+        "|---|---|---|---|---|",
+        f"| baseline /healthz (x4 requests) | {base['per_s'] / 4:,.1f} | {base['p50_ms'] * 4:.1f} "
+        f"| {base['p95_ms'] * 4:.1f} | {base['outcomes']} |",
+        f"| uncontended | {unc['per_s']:,.1f} | {unc['p50_ms']:.1f} | {unc['p95_ms']:.1f} | {unc['outcomes']} |",
+        f"| contended (5 slots) | {con['per_s']:,.1f} | {con['p50_ms']:.1f} | {con['p95_ms']:.1f} "
+        f"| {con['outcomes']} |",
+        "",
+        f"Double bookings in the database afterwards: **{doubles}**. "
+        f"Uncontended booking throughput is {unc['per_s'] / (base['per_s'] / 4):.2f}x the bare-view baseline.",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if args.write:
+        write_results("booking", report)
+    if doubles:
+        sys.exit("double bookings found")
+
+
+if __name__ == "__main__":
+    main()
