@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
+from django.utils.crypto import salted_hmac
 
 
 class Role(models.TextChoices):
@@ -45,6 +46,8 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.CUSTOMER)
+    # Part of the session hash: bumping it ends every session of this user ("log out everywhere").
+    sessions_version = models.PositiveIntegerField(default=0)
 
     USERNAME_FIELD = "email"  # type: ignore[misc]
     REQUIRED_FIELDS = []  # type: ignore[misc]
@@ -57,3 +60,8 @@ class User(AbstractUser):
     @property
     def is_provider(self) -> bool:
         return self.role == Role.PROVIDER
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        key_salt = "accounts.User.get_session_auth_hash"
+        value = f"{self.password}:{self.sessions_version}"
+        return salted_hmac(key_salt, value, secret=secret, algorithm="sha256").hexdigest()

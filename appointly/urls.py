@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.decorators.http import require_GET
 
 from dashboard import views as dashboard_views
+from providers import login_views
 from providers import views as provider_views
 
 
@@ -18,8 +19,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("", provider_views.home, name="home"),
     path("services/<slug:slug>/", provider_views.service_detail, name="service_detail"),
-    path("login-provider", provider_views.provider_login, name="provider_login"),
-    path("logout-provider", provider_views.provider_logout, name="provider_logout"),
+    path("login-provider", login_views.provider_login, name="provider_login"),
+    path("auth/<str:challenge_id>", login_views.provider_code, name="provider_code"),
+    path("auth/<str:challenge_id>/resend", login_views.provider_code_resend, name="provider_code_resend"),
+    path("logout-provider", login_views.provider_logout, name="provider_logout"),
+    path("logout-provider/everywhere", login_views.provider_logout_everywhere, name="provider_logout_everywhere"),
     path("onboarding/", provider_views.onboarding, name="onboarding"),
     path("onboarding/profile/", provider_views.onboarding_profile, name="onboarding_profile"),
     path("onboarding/hours/", provider_views.onboarding_hours, name="onboarding_hours"),

@@ -246,3 +246,32 @@ class Slot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.service_id} {self.start.isoformat()}"
+
+
+def new_challenge_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class ProviderLoginChallenge(models.Model):
+    """An OTP session of the provider sign-in: the password step passed, the emailed code not yet.
+
+    Stores only an HMAC of the code (keyed by SECRET_KEY and this row's id), never the code or
+    the password. The id appears in the URL; `browser_hash` ties it to the browser that passed
+    the password step. See docs/adr/0006.
+    """
+
+    id = models.CharField(primary_key=True, max_length=64, default=new_challenge_id, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="login_challenges")
+    code_hash = models.CharField(max_length=64)
+    browser_hash = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sends = models.PositiveSmallIntegerField(default=1)
+    last_sent_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=("expires_at",), name="challenge_expires_idx")]
+
+    def __str__(self) -> str:
+        return f"login challenge for user {self.user_id}"

@@ -5,16 +5,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.contrib import messages
-from django.contrib.auth import authenticate, login, logout
-from django.contrib.auth.forms import AuthenticationForm
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.models import Role
 from appointly.core import HtmxHttpRequest, who
 from bookings import selectors as bookings_selectors
 from providers import selectors
@@ -88,37 +84,6 @@ def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     }
     template = "providers/service_detail.html#availability" if request.htmx else "providers/service_detail.html"
     return render(request, template, context)
-
-
-# --- Provider sign-in (password step; the emailed code is added by the OTP issue) ------------
-
-
-@require_http_methods(["GET", "POST"])
-def provider_login(request: HttpRequest) -> HttpResponse:
-    form = AuthenticationForm(request, data=request.POST or None)
-    form.fields["username"].label = "Email"
-    error = None
-    if request.method == "POST":
-        user = authenticate(
-            request, username=request.POST.get("username", ""), password=request.POST.get("password", "")
-        )
-        # One message for unknown email, wrong password and customer accounts alike.
-        if user is None or getattr(user, "role", None) != Role.PROVIDER:
-            error = "That email and password do not match a provider account."
-        else:
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            target = request.GET.get("next", "")
-            if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-                target = reverse("dashboard")
-            return redirect(target)
-    return render(request, "providers/login.html", {"form": form, "error": error}, status=400 if error else 200)
-
-
-@require_POST
-def provider_logout(request: HttpRequest) -> HttpResponse:
-    logout(request)
-    messages.info(request, "You are signed out.")
-    return redirect("provider_login")
 
 
 # --- Onboarding wizard ------------------------------------------------------------------------

@@ -128,7 +128,16 @@ ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
+    # Provider sign-in (our own actions, counted with allauth's cache-backed rate limiter):
+    # password attempts per email and per IP, and sign-in codes issued per email and per IP.
+    "provider_login": env.str("PROVIDER_LOGIN_RATE", default="10/5m/key,30/m/ip"),
+    "provider_code": env.str("PROVIDER_CODE_RATE", default="5/h/key,20/h/ip"),
 }
+# Provider one-time codes (docs/adr/0006).
+PROVIDER_OTP_TTL_SECONDS = env.int("PROVIDER_OTP_TTL_SECONDS", default=300)
+PROVIDER_OTP_MAX_ATTEMPTS = env.int("PROVIDER_OTP_MAX_ATTEMPTS", default=5)
+PROVIDER_OTP_RESEND_AFTER_SECONDS = env.int("PROVIDER_OTP_RESEND_AFTER_SECONDS", default=30)
+PROVIDER_OTP_MAX_RESENDS = env.int("PROVIDER_OTP_MAX_RESENDS", default=3)
 
 # --- Email ----------------------------------------------------------------------------------
 # EMAIL_URL (django-environ syntax: smtp+tls://user:pass@host:587, consolemail://) becomes
@@ -194,6 +203,7 @@ CELERY_BEAT_SCHEDULE = {
     "holds-expire": {"task": "bookings.tasks.holds_expire_task", "schedule": 60},
     "reschedules-expire": {"task": "bookings.tasks.reschedules_expire_task", "schedule": 5 * 60},
     "refunds-retry-due": {"task": "payments.tasks.refunds_retry_due_task", "schedule": 60},
+    "login-challenges-purge": {"task": "providers.tasks.login_challenges_purge_task", "schedule": 10 * 60},
 }
 
 # --- Booking and payments -------------------------------------------------------------------

@@ -107,37 +107,6 @@ def test_provider_account_cannot_log_in_as_a_customer(client: Client) -> None:
     assert "This is a provider account" in response.content.decode()
 
 
-def test_provider_signs_in_with_password_and_reaches_the_dashboard(client: Client) -> None:
-    provider = ProviderFactory()
-    response = client.post("/login-provider", {"username": provider.user.email, "password": PASSWORD})
-    assert response.status_code == 302
-    assert response.url == "/dashboard"
-    assert client.get("/dashboard").status_code == 200
-
-
-@pytest.mark.parametrize("who", ["unknown", "customer", "wrong-password"])
-def test_provider_login_gives_one_answer_for_every_failure(client: Client, who: str) -> None:
-    ProviderFactory(user=ProviderUserFactory(email="barber@example.com"))
-    UserFactory(email="casey@example.com")
-    email, password = {
-        "unknown": ("nobody@example.com", PASSWORD),
-        "customer": ("casey@example.com", PASSWORD),
-        "wrong-password": ("barber@example.com", "nope-nope-nope"),
-    }[who]
-    response = client.post("/login-provider", {"username": email, "password": password})
-    assert response.status_code == 400
-    assert "That email and password do not match a provider account." in response.content.decode()
-    assert "_auth_user_id" not in client.session
-
-
-def test_provider_login_ignores_an_offsite_next(client: Client) -> None:
-    provider = ProviderFactory()
-    response = client.post(
-        "/login-provider?next=https://evil.example/", {"username": provider.user.email, "password": PASSWORD}
-    )
-    assert response.url == "/dashboard"
-
-
 def test_who_helper_tells_the_three_kinds_apart(db: None) -> None:
     from django.contrib.auth.models import AnonymousUser
 
