@@ -292,3 +292,19 @@ def test_next_is_kept_but_never_offsite(client: Client, provider: Any, django_ca
         with django_capture_on_commit_callbacks(execute=True):
             url = browser.post(f"/login-provider?next={target}", {"email": EMAIL, "password": PASSWORD}).url
         assert browser.post(url, {"code": last_code()}).url == expected
+
+
+def test_codes_are_compared_in_constant_time(
+    client: Client, provider: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.utils.crypto import constant_time_compare
+
+    with django_capture_on_commit_callbacks(execute=True):
+        url = password_step(client).url
+    with mock.patch("providers.login_codes.constant_time_compare", side_effect=constant_time_compare) as spy:
+        client.post(url, {"code": "123"})
+    # One comparison of the browser binding, one of the code hash: both through the constant-time helper
+    assert spy.call_count == 2
+    stored = ProviderLoginChallenge.objects.get().code_hash
+    assert spy.call_args_list[1].args[0] == stored
+    assert len(spy.call_args_list[1].args[1]) == 64
