@@ -18,7 +18,7 @@ class PaymentAdmin(admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(admin.ModelAdmin):
-    list_display = ("payment", "amount_minor", "currency", "status", "attempts", "next_attempt_at", "last_error")
+    list_display = ("payment", "amount_minor", "currency", "status", "attempts", "last_error")
     list_filter = ("status",)
     readonly_fields = [f.name for f in Refund._meta.fields]
     actions = ("requeue",)

@@ -67,13 +67,11 @@ class Refund(BaseModel):
     idempotency_key = models.CharField(max_length=80, unique=True)
     gateway_ref = models.CharField(max_length=80, blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ("-created_at",)
         constraints = [models.CheckConstraint(condition=Q(amount_minor__gt=0), name="refund_amount_positive")]
-        indexes = [models.Index(fields=("status", "next_attempt_at"), name="refund_due_idx")]
 
     def __str__(self) -> str:
         return f"refund {self.amount_minor} {self.currency} {self.status}"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
+import uuid
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from appointly.core import DomainError
+from outbox.services import job_enqueue
 from payments.gateways import GatewayResult, TransientGatewayError, get_gateway
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 
@@ -19,18 +20,12 @@ logger = logging.getLogger(__name__)
 
 CHARGE_TRIES = 3
 REFUND_MAX_ATTEMPTS = 8
-REFUND_LEASE = timedelta(minutes=2)
+REFUND_JOB = "payments.refund_execute"
 STALE_PENDING = timedelta(minutes=1)
 
 
 class PaymentInProgress(DomainError):
     """Another payment for the same thing is in flight or already went through."""
-
-
-def _backoff(attempt: int) -> timedelta:
-    """Exponential backoff with jitter: ~30 s, 1 min, 2 min, ... capped at 1 h."""
-    base = min(30 * 2 ** (attempt - 1), 3600)
-    return timedelta(seconds=base * (0.8 + 0.4 * random.random()))  # noqa: S311 - jitter, not security
 
 
 def payment_charge(
@@ -107,11 +102,9 @@ def payment_succeeded_for(reference: str) -> Payment | None:
 
 
 def refund_create(*, payment: Payment, amount_minor: int, reason: str, idempotency_key: str) -> Refund | None:
-    """Record a refund to be executed by a background job (enqueued when the caller commits).
-
-    Must run inside the caller's transaction. Zero amounts record nothing. The key makes a
-    repeated call return the same row.
-    """
+    """Record a refund and its job in the caller's transaction: a rollback takes both back,
+    a commit always has both. Zero amounts record nothing. The key makes a repeat return the
+    same row."""
     if amount_minor <= 0:
         return None
     if amount_minor > payment.amount_minor:
@@ -123,36 +116,37 @@ def refund_create(*, payment: Payment, amount_minor: int, reason: str, idempoten
             "amount_minor": amount_minor,
             "currency": payment.currency,
             "reason": reason,
-            "next_attempt_at": timezone.now(),
         },
     )
     if created:
-        from payments.tasks import refund_execute_task
-
-        transaction.on_commit(lambda: refund_execute_task.delay(str(refund.pk)))
+        job_enqueue(
+            kind_name=REFUND_JOB,
+            payload={"refund_id": str(refund.pk)},
+            idempotency_key=f"refund:{refund.pk}",
+            max_attempts=REFUND_MAX_ATTEMPTS,
+        )
     return refund
 
 
 def refund_execute(*, refund_id: str) -> Refund | None:
-    """Send one due refund to the gateway. Safe to call any number of times, concurrently.
+    """Send one pending refund to the gateway (the queue's handler). Safe to repeat and to run
+    twice at once: the row lock serialises the bookkeeping, and the gateway's idempotency key
+    (the refund's own) replays the first answer instead of refunding twice.
 
-    The claim (attempts + a lease in next_attempt_at) is committed before the gateway call,
-    so two workers never send the same refund at once; the idempotency key makes a repeated
-    send after a crash harmless.
+    A transient gateway error is recorded on the row and re-raised, so the queue retries it
+    with backoff; after the last attempt the queue dead-letters it (`refund_dead`).
     """
-    now = timezone.now()
     with transaction.atomic():
         refund = (
-            Refund.objects.select_for_update(skip_locked=True)
+            Refund.objects.select_for_update()
             .select_related("payment")
-            .filter(pk=refund_id, status=RefundStatus.PENDING, next_attempt_at__lte=now)
+            .filter(pk=refund_id, status=RefundStatus.PENDING)
             .first()
         )
         if refund is None:
             return None
         refund.attempts += 1
-        refund.next_attempt_at = now + REFUND_LEASE
-        refund.save(update_fields=["attempts", "next_attempt_at", "updated_at"])
+        refund.save(update_fields=["attempts", "updated_at"])
     try:
         result = get_gateway().refund(
             gateway_ref=refund.payment.gateway_ref,
@@ -161,40 +155,36 @@ def refund_execute(*, refund_id: str) -> Refund | None:
             idempotency_key=refund.idempotency_key,
         )
     except TransientGatewayError as exc:
-        dead = refund.attempts >= REFUND_MAX_ATTEMPTS
         Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
-            status=RefundStatus.FAILED if dead else RefundStatus.PENDING,
-            next_attempt_at=None if dead else timezone.now() + _backoff(refund.attempts),
-            last_error=str(exc),
-            updated_at=timezone.now(),
+            last_error=str(exc), updated_at=timezone.now()
         )
-        refund.refresh_from_db()
-        return refund
+        raise
     Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
         status=RefundStatus.SUCCEEDED if result.succeeded else RefundStatus.FAILED,
         gateway_ref=result.gateway_ref,
         last_error=result.message,
-        next_attempt_at=None,
         updated_at=timezone.now(),
     )
     refund.refresh_from_db()
     return refund
 
 
-def refunds_retry_due(*, now: None = None) -> int:
-    """Send every refund whose time has come (the beat sweeper: nothing waits on the broker)."""
-    due = Refund.objects.filter(status=RefundStatus.PENDING, next_attempt_at__lte=timezone.now()).values_list(
-        "pk", flat=True
+def refund_dead(*, refund_id: str, error: str) -> None:
+    """The queue gave up: the refund is marked failed, visible to operators, never dropped."""
+    Refund.objects.filter(pk=refund_id, status=RefundStatus.PENDING).update(
+        status=RefundStatus.FAILED, last_error=error[:4000], updated_at=timezone.now()
     )
-    done = 0
-    for pk in list(due[:500]):
-        if refund_execute(refund_id=str(pk)) is not None:
-            done += 1
-    return done
 
 
+@transaction.atomic
 def refund_requeue(*, refund: Refund) -> None:
-    """Operator action: give a failed refund another round of attempts."""
-    Refund.objects.filter(pk=refund.pk, status=RefundStatus.FAILED).update(
-        status=RefundStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), updated_at=timezone.now()
-    )
+    """Operator action: a failed refund gets another round of attempts (same gateway key)."""
+    if Refund.objects.filter(pk=refund.pk, status=RefundStatus.FAILED).update(
+        status=RefundStatus.PENDING, attempts=0, updated_at=timezone.now()
+    ):
+        job_enqueue(
+            kind_name=REFUND_JOB,
+            payload={"refund_id": str(refund.pk)},
+            idempotency_key=f"refund:{refund.pk}:requeue:{uuid.uuid4()}",
+            max_attempts=REFUND_MAX_ATTEMPTS,
+        )

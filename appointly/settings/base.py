@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "accounts",
+    "outbox",
     "providers",
     "payments",
     "bookings",
@@ -88,6 +89,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A transaction left open (a stuck worker) must not hold queue rows and block vacuum.
+    _idle_ms = env.int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60_000)
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c idle_in_transaction_session_timeout={_idle_ms}"
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -202,9 +206,14 @@ CELERY_BEAT_SCHEDULE = {
     },
     "holds-expire": {"task": "bookings.tasks.holds_expire_task", "schedule": 60},
     "reschedules-expire": {"task": "bookings.tasks.reschedules_expire_task", "schedule": 5 * 60},
-    "refunds-retry-due": {"task": "payments.tasks.refunds_retry_due_task", "schedule": 60},
+    # The queue's safety net: whatever the broker lost or never got, this finds within a minute.
+    "outbox-sweep": {"task": "outbox.tasks.outbox_drain_task", "schedule": 60},
     "login-challenges-purge": {"task": "providers.tasks.login_challenges_purge_task", "schedule": 10 * 60},
 }
+
+# --- Job queue ------------------------------------------------------------------------------
+# How long a worker owns a claimed job; a job whose worker died is reclaimed after this.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
 
 # --- Booking and payments -------------------------------------------------------------------
 # How long a slot stays held while the customer pays.

@@ -11,8 +11,10 @@ from django.test import Client
 
 from bookings.models import Appointment, AppointmentStatus, CancelledBy
 from bookings.services import BookingNotAllowed, appointment_cancel_by_provider
+from outbox.models import Job, JobStatus
+from outbox.services import outbox_drain
 from payments.models import Payment, Refund, RefundStatus
-from payments.services import REFUND_MAX_ATTEMPTS, refunds_retry_due
+from payments.services import REFUND_MAX_ATTEMPTS
 from providers.models import Slot, SlotStatus
 from tests.factories import ServiceFactory, UserFactory, book_confirmed
 
@@ -119,19 +121,47 @@ def test_failed_refund_is_retried_never_doubled_and_dead_lettered_visibly(
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"/appointments/{booked.pk}/cancel/")
     refund = Refund.objects.get()
-    # Then the first attempt failed and a retry is scheduled, not lost
+    job = Job.objects.get(kind="payments.refund_execute")
+    # Then the first attempt failed and the job waits for its retry: not lost
     assert (refund.status, refund.attempts) == (RefundStatus.PENDING, 1)
     assert "temporarily unavailable" in refund.last_error
-    assert refunds_retry_due() == 0  # not due yet (backoff)
+    assert (job.status, job.attempts) == (JobStatus.QUEUED, 1)
+    assert outbox_drain() == 0  # not due yet (backoff)
     frozen_now.shift(timedelta(minutes=2))
-    assert refunds_retry_due() == 1
+    assert outbox_drain() == 1
     refund.refresh_from_db()
     assert (refund.status, refund.attempts) == (RefundStatus.SUCCEEDED, 2)
-    # Running the sweeper again sends nothing more
+    assert Job.objects.get(pk=job.pk).status == JobStatus.DONE
+    # Draining again sends nothing more
     frozen_now.shift(timedelta(hours=2))
-    assert refunds_retry_due() == 0
+    assert outbox_drain() == 0
     assert Refund.objects.get().attempts == 2
     assert REFUND_MAX_ATTEMPTS > 2
+
+
+def test_a_refund_that_keeps_failing_is_dead_lettered_visibly(
+    booked: Appointment, frozen_now: time_machine.Coordinates
+) -> None:
+    from unittest import mock
+
+    from payments.gateways import SandboxGateway, TransientGatewayError
+
+    with mock.patch.object(SandboxGateway, "refund", side_effect=TransientGatewayError("down")):
+        appointment_cancel_by_provider(appointment=booked, provider=booked.provider)
+        for _ in range(REFUND_MAX_ATTEMPTS):
+            outbox_drain()
+            frozen_now.shift(timedelta(hours=2))
+    refund = Refund.objects.get()
+    job = Job.objects.get(kind="payments.refund_execute")
+    assert (refund.status, refund.attempts) == (RefundStatus.FAILED, REFUND_MAX_ATTEMPTS)
+    assert (job.status, job.attempts) == (JobStatus.DEAD, REFUND_MAX_ATTEMPTS)
+    assert "down" in job.last_error
+    # An operator requeues it once the gateway is back; it is refunded exactly once
+    from payments.services import refund_requeue
+
+    refund_requeue(refund=refund)
+    outbox_drain()
+    assert Refund.objects.get().status == RefundStatus.SUCCEEDED
 
 
 def test_strangers_cannot_cancel(booked: Appointment) -> None:

@@ -1,0 +1,17 @@
+"""Queue handlers of the payments domain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from outbox.registry import register
+from payments.services import REFUND_JOB, REFUND_MAX_ATTEMPTS, refund_dead, refund_execute
+
+
+def _on_dead(payload: dict[str, Any], error: str) -> None:
+    refund_dead(refund_id=payload["refund_id"], error=error)
+
+
+@register(REFUND_JOB, max_attempts=REFUND_MAX_ATTEMPTS, on_dead=_on_dead)
+def refund_job(payload: dict[str, Any]) -> None:
+    refund_execute(refund_id=payload["refund_id"])
