@@ -5,6 +5,7 @@ from django.urls import include, path
 from django.views.decorators.http import require_GET
 
 from dashboard import views as dashboard_views
+from notifications import views as notification_views
 from providers import login_views
 from providers import views as provider_views
 
@@ -33,4 +34,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("notifications/twilio/status", notification_views.twilio_status, name="twilio_status"),
+    path("notifications/twilio/inbound", notification_views.twilio_inbound, name="twilio_inbound"),
 ]

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from appointly.core import DomainError
+from bookings import notify
 from bookings.models import (
     ACTIVE_STATUSES,
     Appointment,
@@ -221,6 +222,7 @@ def appointment_pay(
         _set_slot(slot, SlotStatus.BOOKED)
         _event(locked, EventKind.PAID, actor=customer, amount_minor=payment.amount_minor, currency=payment.currency)
         _event(locked, EventKind.CONFIRMED, actor=customer)
+        notify.booked(locked)
     return PaymentOutcome(locked, payment)
 
 
@@ -304,6 +306,7 @@ def _cancel(
     if appointment.start > now:
         _set_slot(slot, SlotStatus.FREE)
     _event(appointment, EventKind.CANCELLED, actor=actor, now=now, by=by, reason=reason, refund_minor=refund_minor)
+    notify.cancelled(appointment, by=by, refund_minor=refund_minor)
     payment = payment_succeeded_for(str(appointment.pk))
     if payment is not None and refund_minor > 0:
         refund_create(
@@ -385,6 +388,7 @@ def reschedule_request(
                 new_start=slot.start.isoformat(),
                 request=str(request.pk),
             )
+            notify.reschedule_requested(locked, request_id=request.pk, new_start=slot.start)
     except IntegrityError as exc:
         raise SlotUnavailable("This time was just taken.") from exc
     return request
@@ -426,6 +430,7 @@ def reschedule_accept(*, request: RescheduleRequest, provider: Provider, now: da
                 old_start=old_start.isoformat(),
                 new_start=new.start.isoformat(),
             )
+            notify.reschedule_answered(appointment, request_id=locked_request.pk, accepted=True, new_start=new.start)
     except IntegrityError as exc:
         raise SlotUnavailable("The requested time is no longer available.") from exc
     return appointment
@@ -442,6 +447,8 @@ def _close_request(request_id: Any, status: str, kind: str, actor: User | None, 
     if slot.status == SlotStatus.HELD:
         _set_slot(slot, SlotStatus.FREE)
     _event(request.appointment, kind, actor=actor, now=now, new_start=slot.start.isoformat())
+    if status == RescheduleStatus.DECLINED:
+        notify.reschedule_answered(request.appointment, request_id=request.pk, accepted=False, new_start=slot.start)
     return True
 
 

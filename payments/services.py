@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from appointly.core import DomainError
+from appointly.money import format_money
+from notifications.services import notify
 from outbox.services import job_enqueue
 from payments.gateways import GatewayResult, TransientGatewayError, get_gateway
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
@@ -159,12 +161,23 @@ def refund_execute(*, refund_id: str) -> Refund | None:
             last_error=str(exc), updated_at=timezone.now()
         )
         raise
-    Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
-        status=RefundStatus.SUCCEEDED if result.succeeded else RefundStatus.FAILED,
-        gateway_ref=result.gateway_ref,
-        last_error=result.message,
-        updated_at=timezone.now(),
-    )
+    with transaction.atomic():
+        updated = Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
+            status=RefundStatus.SUCCEEDED if result.succeeded else RefundStatus.FAILED,
+            gateway_ref=result.gateway_ref,
+            last_error=result.message,
+            updated_at=timezone.now(),
+        )
+        if updated and result.succeeded:
+            notify(
+                event="refund_issued",
+                recipient=refund.payment.customer,
+                context={
+                    "amount": format_money(refund.amount_minor, refund.currency),
+                    "reference_text": refund.reason.lower() if refund.reason else "your booking",
+                },
+                key=f"refund:{refund.pk}",
+            )
     refund.refresh_from_db()
     return refund
 

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "accounts",
     "outbox",
     "providers",
+    "notifications",
     "payments",
     "bookings",
     "dashboard",
@@ -214,6 +215,18 @@ CELERY_BEAT_SCHEDULE = {
 # --- Job queue ------------------------------------------------------------------------------
 # How long a worker owns a claimed job; a job whose worker died is reclaimed after this.
 OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
+
+# --- Twilio (WhatsApp/SMS) ---------------------------------------------------------------------
+# Without credentials a console backend prints WhatsApp/SMS messages instead of sending them.
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_SMS_FROM = env.str("TWILIO_SMS_FROM", default="")
+TWILIO_WHATSAPP_FROM = env.str("TWILIO_WHATSAPP_FROM", default="")
+# Another API host (a proxy, or the local fake server in tests). Empty: api.twilio.com.
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="")
+# The public URLs Twilio calls (signatures are checked against them). Empty: SITE_URL + path.
+TWILIO_STATUS_CALLBACK_URL = env.str("TWILIO_STATUS_CALLBACK_URL", default="")
+TWILIO_INBOUND_URL = env.str("TWILIO_INBOUND_URL", default="")
 
 # --- Booking and payments -------------------------------------------------------------------
 # How long a slot stays held while the customer pays.

@@ -1,0 +1,198 @@
+"""One call sends "event X happened" to a person: it picks channels, renders the message, and
+writes message rows + queue jobs in the caller's transaction. Workers deliver them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from notifications.channels import PhoneUnreachable, send_email, send_phone
+from notifications.models import Channel, Message, MessageStatus, Preference
+from outbox.services import job_enqueue
+
+logger = logging.getLogger(__name__)
+
+SEND_JOB = "notifications.send"
+FALLBACK = {Channel.WHATSAPP: Channel.SMS, Channel.SMS: Channel.EMAIL}
+
+
+def _render(event: str, context: dict[str, Any]) -> tuple[str, str]:
+    text = render_to_string(f"notifications/{event}.txt", {**context, "site_url": settings.SITE_URL}).strip()
+    subject, _, body = text.partition("\n")
+    return subject.strip(), body.strip()
+
+
+def _preference(user: User) -> Preference:
+    return Preference.objects.filter(user=user).first() or Preference(user=user)
+
+
+def _external_channel(user: User, pref: Preference) -> tuple[str, str] | None:
+    if pref.channel in (Channel.WHATSAPP, Channel.SMS) and pref.phone and not pref.phone_opted_out:
+        return pref.channel, pref.phone
+    if pref.email_enabled and user.email:
+        return Channel.EMAIL, user.email
+    return None
+
+
+def _queue(message: Message) -> None:
+    job_enqueue(kind_name=SEND_JOB, payload={"message_id": str(message.pk)}, idempotency_key=f"msg:{message.pk}")
+
+
+def notify(*, event: str, recipient: User, context: dict[str, Any], key: str) -> list[Message]:
+    """Record an in-app message and queue the external one. Must run in the transaction of
+    the change it reports, so a rollback sends nothing. Same key twice: nothing new."""
+    subject, body = _render(event, context)
+    created: list[Message] = []
+    in_app, new = Message.objects.get_or_create(
+        idempotency_key=f"{key}:{recipient.pk}:in_app",
+        defaults={
+            "recipient": recipient,
+            "channel": Channel.IN_APP,
+            "event": event,
+            "subject": subject,
+            "body": body,
+            "status": MessageStatus.SENT,
+            "sent_at": timezone.now(),
+        },
+    )
+    if new:
+        created.append(in_app)
+    target = _external_channel(recipient, _preference(recipient))
+    if target is not None:
+        channel, address = target
+        message, new = Message.objects.get_or_create(
+            idempotency_key=f"{key}:{recipient.pk}:external",
+            defaults={
+                "recipient": recipient,
+                "channel": channel,
+                "event": event,
+                "subject": subject,
+                "body": body,
+                "to_address": address,
+            },
+        )
+        if new:
+            _queue(message)
+            created.append(message)
+    return created
+
+
+def _fall_back(message: Message, error: str) -> Message | None:
+    """After a permanent failure: WhatsApp -> SMS -> email, each at most once."""
+    nxt = FALLBACK.get(Channel(message.channel)) if message.channel in FALLBACK else None
+    recipient = message.recipient
+    pref = _preference(recipient)
+    if nxt == Channel.SMS and (not pref.phone or pref.phone_opted_out):
+        nxt = Channel.EMAIL
+    if nxt is None or (nxt == Channel.EMAIL and not (pref.email_enabled and recipient.email)):
+        return None
+    address = recipient.email if nxt == Channel.EMAIL else pref.phone
+    fallback, new = Message.objects.get_or_create(
+        idempotency_key=f"{message.idempotency_key}>{nxt}",
+        defaults={
+            "recipient": recipient,
+            "channel": nxt,
+            "event": message.event,
+            "subject": message.subject,
+            "body": message.body,
+            "to_address": address,
+            "fallback_of": message,
+        },
+    )
+    if new:
+        _queue(fallback)
+    return fallback
+
+
+def _status_callback_url() -> str:
+    return settings.TWILIO_STATUS_CALLBACK_URL or settings.SITE_URL.rstrip("/") + reverse("twilio_status")
+
+
+def message_send(*, message_id: str) -> None:
+    """The queue's handler: deliver one message once. Permanent phone failures fall back."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update().select_related("recipient").filter(pk=message_id).first()
+        if message is None or message.status != MessageStatus.QUEUED:
+            return
+    try:
+        if message.channel == Channel.EMAIL:
+            sent = send_email(to=message.to_address, subject=message.subject, body=message.body)
+        else:
+            sent = send_phone(
+                channel=message.channel,
+                to=message.to_address,
+                body=message.body,
+                status_callback=_status_callback_url(),
+            )
+    except PhoneUnreachable as exc:
+        with transaction.atomic():
+            Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+                status=MessageStatus.FAILED, error=str(exc)[:500]
+            )
+            _fall_back(message, str(exc))
+        return
+    Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
+        status=MessageStatus.SENT, sent_at=timezone.now(), provider_sid=sent.provider_sid
+    )
+
+
+@transaction.atomic
+def message_dead(*, message_id: str, error: str) -> None:
+    """The queue gave up (e.g. Twilio kept failing): mark it and try the next channel."""
+    message = Message.objects.select_for_update().select_related("recipient").filter(pk=message_id).first()
+    if message is None or message.status != MessageStatus.QUEUED:
+        return
+    Message.objects.filter(pk=message.pk).update(status=MessageStatus.FAILED, error=error[:500])
+    _fall_back(message, error)
+
+
+TWILIO_STATUS = {
+    "queued": MessageStatus.SENT,
+    "accepted": MessageStatus.SENT,
+    "sending": MessageStatus.SENT,
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.DELIVERED,
+    "undelivered": MessageStatus.FAILED,
+    "failed": MessageStatus.FAILED,
+}
+
+
+@transaction.atomic
+def message_status_update(*, provider_sid: str, twilio_status: str, error_code: str = "") -> bool:
+    """Apply a Twilio status callback. Failed WhatsApp/SMS deliveries fall back to the next channel."""
+    status = TWILIO_STATUS.get(twilio_status)
+    message = Message.objects.select_for_update().select_related("recipient").filter(provider_sid=provider_sid).first()
+    if message is None or status is None:
+        return False
+    if message.status in (MessageStatus.DELIVERED, MessageStatus.FAILED) and status == MessageStatus.SENT:
+        return True  # callbacks can arrive out of order
+    message.status = status
+    message.error = f"Twilio error {error_code}" if error_code else message.error
+    message.save(update_fields=["status", "error"])
+    if status == MessageStatus.FAILED:
+        _fall_back(message, message.error)
+    return True
+
+
+def phone_opt_out(*, phone: str) -> int:
+    """Inbound STOP: no more WhatsApp/SMS to this number (email still works)."""
+    return Preference.objects.filter(phone=phone).update(phone_opted_out=True)
+
+
+def messages_mark_read(*, user: User, message_ids: list[str] | None = None) -> int:
+    qs = Message.objects.filter(recipient=user, channel=Channel.IN_APP, read_at__isnull=True)
+    if message_ids is not None:
+        qs = qs.filter(pk__in=message_ids)
+    return qs.update(read_at=timezone.now(), status=MessageStatus.READ)
+
+
+def inbox(*, user: User, limit: int = 20) -> list[Message]:
+    return list(Message.objects.filter(recipient=user, channel=Channel.IN_APP).order_by("-created_at")[:limit])

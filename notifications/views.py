@@ -1,0 +1,45 @@
+"""Twilio webhooks: delivery status callbacks and inbound messages (STOP). Signature-checked."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
+
+from notifications.services import message_status_update, phone_opt_out
+
+
+def _valid(request: HttpRequest, public_url: str) -> bool:
+    if not settings.TWILIO_AUTH_TOKEN:
+        return False
+    # Validate against the URL Twilio called (the public one, not what a proxy forwarded).
+    url = public_url or request.build_absolute_uri()
+    signature = request.headers.get("X-Twilio-Signature", "")
+    return RequestValidator(settings.TWILIO_AUTH_TOKEN).validate(url, request.POST.dict(), signature)
+
+
+@csrf_exempt
+@require_POST
+def twilio_status(request: HttpRequest) -> HttpResponse:
+    if not _valid(request, settings.TWILIO_STATUS_CALLBACK_URL):
+        return HttpResponseForbidden("bad signature")
+    message_status_update(
+        provider_sid=request.POST.get("MessageSid", ""),
+        twilio_status=request.POST.get("MessageStatus", ""),
+        error_code=request.POST.get("ErrorCode", ""),
+    )
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+@require_POST
+def twilio_inbound(request: HttpRequest) -> HttpResponse:
+    if not _valid(request, settings.TWILIO_INBOUND_URL):
+        return HttpResponseForbidden("bad signature")
+    body = request.POST.get("Body", "").strip().upper()
+    sender = request.POST.get("From", "").removeprefix("whatsapp:")
+    if body in {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}:
+        phone_opt_out(phone=sender)
+    return HttpResponse("<Response/>", content_type="application/xml")
