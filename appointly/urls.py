@@ -36,4 +36,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("notifications/twilio/status", notification_views.twilio_status, name="twilio_status"),
     path("notifications/twilio/inbound", notification_views.twilio_inbound, name="twilio_inbound"),
+    path("notifications/preferences", notification_views.preferences_save, name="notification_preferences"),
+    path("notifications/read", notification_views.inbox_mark_read, name="notifications_read"),
 ]

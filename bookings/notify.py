@@ -68,3 +68,16 @@ def reschedule_answered(appointment: Appointment, *, request_id: Any, accepted: 
     )
     event = "reschedule_accepted" if accepted else "reschedule_declined"
     notify(event=event, recipient=appointment.customer, context=ctx, key=f"resched-answer:{request_id}")
+
+
+def reminder(appointment: Appointment, *, offset: Any) -> int:
+    hours = int(offset.total_seconds() // 3600)
+    minutes = int(offset.total_seconds() // 60)
+    ctx = _context(appointment, in_words=f"{hours} hour{'s' if hours != 1 else ''}" if hours else f"{minutes} minutes")
+    created = notify(
+        event="reminder",
+        recipient=appointment.customer,
+        context=ctx,
+        key=f"reminder:{appointment.pk}:{minutes}:{appointment.start.isoformat()}",
+    )
+    return 1 if created else 0

@@ -13,3 +13,10 @@ def holds_expire_task() -> int:
 @shared_task(acks_late=True)
 def reschedules_expire_task() -> int:
     return reschedules_expire()
+
+
+@shared_task(acks_late=True)
+def reminders_send_task() -> int:
+    from bookings.reminders import reminders_send
+
+    return reminders_send()

@@ -29,6 +29,9 @@ from bookings.services import (
     refund_for_customer_cancel,
     reschedule_request,
 )
+from notifications.forms import PreferenceForm
+from notifications.models import Preference
+from notifications.services import inbox
 from payments.services import PaymentInProgress
 from providers.models import Slot
 from providers.services import provider_today
@@ -246,6 +249,7 @@ def account(request: HttpRequest) -> HttpResponse:
     if denied := _customer_only(request):
         return denied
     customer = request.user
+    pref = Preference.objects.filter(user=customer).first()  # type: ignore[misc]
     return render(
         request,
         "bookings/account.html",
@@ -253,5 +257,10 @@ def account(request: HttpRequest) -> HttpResponse:
             "summary": selectors.account_summary(customer=customer),  # type: ignore[arg-type]
             "upcoming": selectors.appointments_upcoming(customer=customer),  # type: ignore[arg-type]
             "past": selectors.appointments_past(customer=customer),  # type: ignore[arg-type]
+            "inbox": inbox(user=customer, limit=10),  # type: ignore[arg-type]
+            "preference_form": PreferenceForm(
+                initial={"channel": pref.channel if pref else "email", "phone": pref.phone if pref else ""}
+            ),
+            "phone_opted_out": bool(pref and pref.phone_opted_out),
         },
     )

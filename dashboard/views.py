@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from appointly.core import who
+from notifications.services import inbox
 from providers.decorators import provider_required
 from providers.models import SlotStatus
 from providers.services import ProviderHours
@@ -30,5 +31,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/home.html",
-        {"provider": provider, "services": services, "week": week, "exceptions": sorted(hours.exceptions.items())},
+        {
+            "provider": provider,
+            "services": services,
+            "week": week,
+            "exceptions": sorted(hours.exceptions.items()),
+            "inbox": inbox(user=provider.user, limit=10),
+        },
     )

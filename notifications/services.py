@@ -196,3 +196,19 @@ def messages_mark_read(*, user: User, message_ids: list[str] | None = None) -> i
 
 def inbox(*, user: User, limit: int = 20) -> list[Message]:
     return list(Message.objects.filter(recipient=user, channel=Channel.IN_APP).order_by("-created_at")[:limit])
+
+
+@transaction.atomic
+def preference_save(*, user: User, channel: str, phone: str) -> Preference:
+    """Channel preference; choosing WhatsApp/SMS again clears an earlier STOP for that number."""
+    pref, _ = Preference.objects.select_for_update().get_or_create(user=user)
+    if phone != pref.phone or channel != pref.channel:
+        pref.phone_opted_out = False
+    pref.channel = channel
+    pref.phone = phone
+    pref.save(update_fields=["channel", "phone", "phone_opted_out"])
+    return pref
+
+
+def unread_count(*, user: User) -> int:
+    return Message.objects.filter(recipient=user, channel=Channel.IN_APP, read_at__isnull=True).count()

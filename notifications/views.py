@@ -43,3 +43,41 @@ def twilio_inbound(request: HttpRequest) -> HttpResponse:
     if body in {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}:
         phone_opt_out(phone=sender)
     return HttpResponse("<Response/>", content_type="application/xml")
+
+
+@require_POST
+def preferences_save(request: HttpRequest) -> HttpResponse:
+    """The account page's "how to reach me" form (customers and providers alike)."""
+    from django.contrib import messages
+    from django.shortcuts import redirect
+
+    from appointly.core import who
+    from notifications.forms import PreferenceForm
+    from notifications.services import preference_save
+
+    identity = who(request)
+    if identity.is_anonymous:
+        return redirect("account_login")
+    form = PreferenceForm(request.POST)
+    back = "dashboard" if identity.is_provider else "bookings:account"
+    if form.is_valid():
+        preference_save(user=request.user, channel=form.cleaned_data["channel"], phone=form.cleaned_data["phone"])  # type: ignore[arg-type]
+        messages.success(request, "Saved: we'll send updates the way you chose.")
+    else:
+        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+        messages.error(request, f"Not saved: {errors}")
+    return redirect(back)
+
+
+@require_POST
+def inbox_mark_read(request: HttpRequest) -> HttpResponse:
+    from django.shortcuts import redirect
+
+    from appointly.core import who
+    from notifications.services import messages_mark_read
+
+    identity = who(request)
+    if identity.is_anonymous:
+        return redirect("account_login")
+    messages_mark_read(user=request.user)  # type: ignore[arg-type]
+    return redirect("dashboard" if identity.is_provider else "bookings:account")

@@ -209,6 +209,7 @@ CELERY_BEAT_SCHEDULE = {
     "reschedules-expire": {"task": "bookings.tasks.reschedules_expire_task", "schedule": 5 * 60},
     # The queue's safety net: whatever the broker lost or never got, this finds within a minute.
     "outbox-sweep": {"task": "outbox.tasks.outbox_drain_task", "schedule": 60},
+    "reminders-send": {"task": "bookings.tasks.reminders_send_task", "schedule": 5 * 60},
     "login-challenges-purge": {"task": "providers.tasks.login_challenges_purge_task", "schedule": 10 * 60},
 }
 
@@ -231,6 +232,8 @@ TWILIO_INBOUND_URL = env.str("TWILIO_INBOUND_URL", default="")
 # --- Booking and payments -------------------------------------------------------------------
 # How long a slot stays held while the customer pays.
 BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=10)
+# Reminders before an appointment, in minutes (default 24 h and 1 h).
+REMINDER_OFFSETS_MINUTES = env.list("REMINDER_OFFSETS_MINUTES", cast=int, default=[1440, 60])
 # Dotted path of the payment gateway; the sandbox (test cards) is the default.
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="payments.gateways.SandboxGateway")
 

@@ -1,0 +1,62 @@
+"""What a person sees and chooses: the in-app inbox and the channel preference."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.test import Client
+
+from notifications.models import Channel, Message, Preference
+from providers.models import Slot
+from tests.factories import ServiceFactory, UserFactory, book_confirmed
+
+pytestmark = pytest.mark.django_db
+
+
+def test_inbox_on_the_account_page_and_the_dashboard(client: Client, frozen_now: object) -> None:
+    service = ServiceFactory()
+    customer = UserFactory()
+    book_confirmed(customer, Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).first())
+    client.force_login(customer)
+    page = client.get("/account/").content.decode()
+    assert f"Booked: {service.name} on Mon 30 Nov 2026, 09:00 CET (Europe/Berlin)" in page
+    assert 'class="unread"' in page
+    client.post("/notifications/read")
+    assert 'class="unread"' not in client.get("/account/").content.decode()
+    assert Message.objects.get(recipient=customer, channel=Channel.IN_APP).read_at is not None
+    provider = Client()
+    provider.force_login(service.provider.user)
+    assert f"New booking: {service.name}" in provider.get("/dashboard").content.decode()
+
+
+def test_choosing_sms_with_a_valid_number(client: Client) -> None:
+    user = UserFactory()
+    client.force_login(user)
+    response = client.post("/notifications/preferences", {"channel": "sms", "phone": "+49 151 12345678"}, follow=True)
+    assert "Saved" in response.content.decode()
+    pref = Preference.objects.get(user=user)
+    assert (pref.channel, pref.phone) == ("sms", "+4915112345678")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"channel": "sms", "phone": ""}, "SMS and WhatsApp need a mobile number."),
+        ({"channel": "whatsapp", "phone": "0151 1234"}, "Enter the number with + and the country code."),
+        ({"channel": "sms", "phone": "+49 123"}, "not valid for its country"),
+        ({"channel": "pigeon", "phone": ""}, "Select a valid choice"),
+    ],
+)
+def test_bad_preferences_are_refused_with_a_reason(client: Client, data: dict[str, str], message: str) -> None:
+    user = UserFactory()
+    client.force_login(user)
+    response = client.post("/notifications/preferences", data, follow=True)
+    assert message in response.content.decode()
+    assert not Preference.objects.filter(user=user).exists()
+
+
+def test_preferences_need_a_login(client: Client) -> None:
+    response = client.post("/notifications/preferences", {"channel": "email"})
+    assert response.status_code == 302
+    assert not Preference.objects.exists()
