@@ -146,3 +146,89 @@ def test_sigkilled_workers_lose_nothing() -> None:
     duplicates = sum(n - 1 for n in per_key.values())
     assert duplicates <= kills * 2 * 20
     print(f"\n{total} jobs, {kills} SIGKILLs, {duplicates} duplicate runs (same key)", file=sys.stderr)
+
+
+@pytest.mark.redis
+def test_sigkilled_workers_deliver_every_notification_through_twilio() -> None:
+    """1,000 SMS through the real twilio client to the local fake, workers SIGKILLed mid-drain."""
+    from notifications.models import Message, MessageStatus, Preference
+    from notifications.services import notify
+    from tests.factories import UserFactory
+    from tests.notifications.fake_twilio import FakeTwilio
+
+    fake = FakeTwilio().start()
+    total = 1000
+    users = [UserFactory() for _ in range(10)]
+    for user in users:
+        Preference.objects.create(user=user, channel="sms", phone="+4915112345678")
+    from unittest import mock
+
+    with mock.patch("outbox.services._wake_workers"), transaction.atomic():
+        for i in range(total):
+            notify(event="refund_issued", recipient=users[i % 10], context={"amount": f"ref-{i:04d}"}, key=f"n{i}")
+    env = {
+        **_worker_env(lease_seconds=3),
+        "TWILIO_ACCOUNT_SID": "AC" + "2" * 32,
+        "TWILIO_AUTH_TOKEN": "fault-test-token",
+        "TWILIO_SMS_FROM": "+15005550006",
+        "TWILIO_API_BASE": fake.url,
+    }
+    import redis
+
+    redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
+    worker = _start_worker(env)
+    kills = 0
+    try:
+        _kick(env, 4)
+        for _ in range(3):
+            time.sleep(1.2)
+            sent = Message.objects.filter(channel="sms", status=MessageStatus.SENT).count()
+            assert sent < total, "drain finished before the fault was injected"
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+            kills += 1
+            worker = _start_worker(env)
+            _kick(env, 2)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and Job.objects.exclude(status=JobStatus.DONE).exists():
+            _kick(env, 1)
+            time.sleep(1.0)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+        fake.stop()
+    sms = Message.objects.filter(channel="sms")
+    assert sms.count() == total
+    assert sms.filter(status=MessageStatus.SENT).count() == total
+    bodies = [r["Body"] for r in fake.requests]
+    refs = {b.split("We refunded ")[1].split(" ")[0] for b in bodies}
+    assert refs == {f"ref-{i:04d}" for i in range(total)}  # every message reached Twilio
+    # A duplicate is a send whose outcome the dead worker never recorded; it repeats the same message.
+    duplicates = len(bodies) - len(set(bodies))
+    assert duplicates <= kills * 2 * 20
+    print(f"\n{total} SMS, {kills} SIGKILLs, {duplicates} duplicate sends (same message)", file=sys.stderr)
+
+
+@pytest.mark.redis
+def test_a_redis_flush_mid_drain_loses_nothing() -> None:
+    """The broker forgets every wake-up; the periodic sweep (beat) still drains the table."""
+    import redis
+
+    enqueue_probes(300, work_ms=10)
+    env = _worker_env(lease_seconds=3)
+    broker = redis.Redis.from_url(env["CELERY_BROKER_URL"])
+    broker.flushdb()
+    worker = _start_worker(env)
+    try:
+        _kick(env, 2)
+        time.sleep(1.5)
+        broker.flushdb()  # queued task messages gone (and any unacked ones)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and Job.objects.exclude(status=JobStatus.DONE).exists():
+            _kick(env, 1)  # what beat's one-minute sweep does
+            time.sleep(1.0)
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    assert Job.objects.filter(status=JobStatus.DONE).count() == 300
+    assert ProbeRecord.objects.values("key").distinct().count() == 300
