@@ -43,6 +43,7 @@ migrations-check: install
 bench: install
 	$(BIN)/python benchmarks/slots.py --write
 	$(BIN)/python benchmarks/booking.py --write
+	$(BIN)/python benchmarks/queue.py --write
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -18,3 +18,8 @@ def probe(payload: dict[str, Any]) -> None:
     if payload.get("work_ms"):
         time.sleep(min(float(payload["work_ms"]), 5000) / 1000)
     ProbeRecord.objects.create(key=str(payload["key"]), at=timezone.now())
+
+
+@register("outbox.noop")
+def noop(payload: dict[str, Any]) -> None:
+    """Does nothing: measures the queue's own cost (benchmarks/queue.py)."""
