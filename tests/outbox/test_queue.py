@@ -144,3 +144,14 @@ def test_staff_requeue_dead_jobs_from_the_admin(client: Client, frozen_now: time
     client.post("/admin/outbox/job/", {"action": "requeue", "_selected_action": [job.pk]})
     job.refresh_from_db()
     assert (job.status, job.attempts) == (JobStatus.QUEUED, 0)
+
+
+def test_a_drain_task_that_hits_its_budget_hands_the_rest_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    from outbox import tasks
+
+    for i in range(25):
+        probe(f"p{i}")
+    monkeypatch.setattr(tasks, "DRAIN_BUDGET", 10)
+    tasks.outbox_drain_task()  # Celery runs tasks inline in tests: the follow-ups run too
+    assert ProbeRecord.objects.count() == 25
+    assert set(Job.objects.values_list("status", flat=True)) == {JobStatus.DONE}
