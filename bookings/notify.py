@@ -29,8 +29,22 @@ def _context(appointment: Appointment, **extra: Any) -> dict[str, Any]:
 
 def booked(appointment: Appointment) -> None:
     ctx = _context(appointment)
-    notify(event="booked_customer", recipient=appointment.customer, context=ctx, key=f"booked:{appointment.pk}")
-    notify(event="booked_provider", recipient=appointment.provider.user, context=ctx, key=f"booked:{appointment.pk}")
+    notify(
+        event="booked_customer",
+        recipient=appointment.customer,
+        context=ctx,
+        key=f"booked:{appointment.pk}",
+        reference=str(appointment.pk),
+        scope=str(appointment.provider_id),
+    )
+    notify(
+        event="booked_provider",
+        recipient=appointment.provider.user,
+        context=ctx,
+        key=f"booked:{appointment.pk}",
+        reference=str(appointment.pk),
+        scope=str(appointment.provider_id),
+    )
 
 
 def cancelled(appointment: Appointment, *, by: str, refund_minor: int) -> None:
@@ -58,7 +72,14 @@ def reschedule_requested(appointment: Appointment, *, request_id: Any, new_start
         appointment,
         new_when=f"{local_label(new_start, appointment.provider.timezone)} ({appointment.provider.timezone})",
     )
-    notify(event="reschedule_requested", recipient=appointment.provider.user, context=ctx, key=f"resched:{request_id}")
+    notify(
+        event="reschedule_requested",
+        recipient=appointment.provider.user,
+        context=ctx,
+        key=f"resched:{request_id}",
+        reference=str(appointment.pk),
+        scope=str(appointment.provider_id),
+    )
 
 
 def reschedule_answered(appointment: Appointment, *, request_id: Any, accepted: bool, new_start: Any) -> None:
@@ -67,7 +88,14 @@ def reschedule_answered(appointment: Appointment, *, request_id: Any, accepted: 
         new_when=f"{local_label(new_start, appointment.provider.timezone)} ({appointment.provider.timezone})",
     )
     event = "reschedule_accepted" if accepted else "reschedule_declined"
-    notify(event=event, recipient=appointment.customer, context=ctx, key=f"resched-answer:{request_id}")
+    notify(
+        event=event,
+        recipient=appointment.customer,
+        context=ctx,
+        key=f"resched-answer:{request_id}",
+        reference=str(appointment.pk),
+        scope=str(appointment.provider_id),
+    )
 
 
 def reminder(appointment: Appointment, *, offset: Any) -> int:
@@ -79,5 +107,7 @@ def reminder(appointment: Appointment, *, offset: Any) -> int:
         recipient=appointment.customer,
         context=ctx,
         key=f"reminder:{appointment.pk}:{minutes}:{appointment.start.isoformat()}",
+        reference=str(appointment.pk),
+        scope=str(appointment.provider_id),
     )
     return 1 if created else 0

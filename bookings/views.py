@@ -31,7 +31,7 @@ from bookings.services import (
 )
 from notifications.forms import PreferenceForm
 from notifications.models import Preference
-from notifications.services import inbox
+from notifications.services import inbox, message_history
 from payments.services import PaymentInProgress
 from providers.models import Slot
 from providers.services import provider_today
@@ -258,6 +258,7 @@ def account(request: HttpRequest) -> HttpResponse:
             "upcoming": selectors.appointments_upcoming(customer=customer),  # type: ignore[arg-type]
             "past": selectors.appointments_past(customer=customer),  # type: ignore[arg-type]
             "inbox": inbox(user=customer, limit=10),  # type: ignore[arg-type]
+            "history": message_history(recipient=customer, limit=20),  # type: ignore[arg-type]
             "preference_form": PreferenceForm(
                 initial={"channel": pref.channel if pref else "email", "phone": pref.phone if pref else ""}
             ),

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from appointly.core import who
-from notifications.services import inbox
+from notifications.services import inbox, message_history
 from providers.decorators import provider_required
 from providers.models import SlotStatus
 from providers.services import ProviderHours
@@ -37,5 +37,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "week": week,
             "exceptions": sorted(hours.exceptions.items()),
             "inbox": inbox(user=provider.user, limit=10),
+            # Everything sent about this provider's appointments, to them or to their customers.
+            "history": message_history(recipient=provider.user, scope=str(provider.pk)),
         },
     )

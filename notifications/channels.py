@@ -3,6 +3,7 @@ prints what would have been sent. Errors are classified for the queue: retry or 
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from dataclasses import dataclass
@@ -48,8 +49,13 @@ def twilio_enabled() -> bool:
     return bool(settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN)
 
 
-def send_phone(*, channel: str, to: str, body: str, status_callback: str) -> Sent:
-    """WhatsApp or SMS through Twilio (or the console without credentials)."""
+def send_phone(*, channel: str, to: str, body: str, status_callback: str, subject: str = "") -> Sent:
+    """WhatsApp or SMS through Twilio (or the console without credentials).
+
+    WhatsApp free-form text only works within 24 hours of the person's last message; outside
+    it Twilio answers 63016 and we resend through the approved template
+    (`TWILIO_WHATSAPP_CONTENT_SID`, variables 1 = subject, 2 = body) when one is configured.
+    """
     if not twilio_enabled():
         print(f"[{channel} to {to}] {body}", file=sys.stdout, flush=True)
         return Sent(provider_sid="console")
@@ -60,8 +66,17 @@ def send_phone(*, channel: str, to: str, body: str, status_callback: str) -> Sen
     kwargs: dict[str, Any] = {"to": prefix + to, "from_": prefix + sender.removeprefix("whatsapp:"), "body": body}
     if status_callback:
         kwargs["status_callback"] = status_callback
+    client = _twilio_client()
     try:
-        message = _twilio_client().messages.create(**kwargs)
+        try:
+            message = client.messages.create(**kwargs)
+        except TwilioRestException as exc:
+            if channel != "whatsapp" or exc.code != 63016 or not settings.TWILIO_WHATSAPP_CONTENT_SID:
+                raise
+            kwargs.pop("body")
+            kwargs["content_sid"] = settings.TWILIO_WHATSAPP_CONTENT_SID
+            kwargs["content_variables"] = json.dumps({"1": subject or body[:60], "2": body})
+            message = client.messages.create(**kwargs)
     except TwilioRestException as exc:
         if exc.status == 429 or exc.code == 20429:
             raise RetryLater(f"Twilio {exc.status}/{exc.code}: too many requests", seconds=30) from exc

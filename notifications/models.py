@@ -32,6 +32,10 @@ class Message(models.Model):
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="messages")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     event = models.CharField(max_length=40)
+    # What the message is about (an appointment id) and whose history it belongs to besides the
+    # recipient's (a provider id): both as the caller names them, for the history tables.
+    reference = models.CharField(max_length=64, blank=True)
+    scope = models.CharField(max_length=64, blank=True, db_index=True)
     subject = models.CharField(max_length=200)
     body = models.TextField()
     to_address = models.CharField(max_length=254, blank=True)

@@ -45,7 +45,9 @@ def _queue(message: Message) -> None:
     job_enqueue(kind_name=SEND_JOB, payload={"message_id": str(message.pk)}, idempotency_key=f"msg:{message.pk}")
 
 
-def notify(*, event: str, recipient: User, context: dict[str, Any], key: str) -> list[Message]:
+def notify(
+    *, event: str, recipient: User, context: dict[str, Any], key: str, reference: str = "", scope: str = ""
+) -> list[Message]:
     """Record an in-app message and queue the external one. Must run in the transaction of
     the change it reports, so a rollback sends nothing. Same key twice: nothing new."""
     subject, body = _render(event, context)
@@ -60,6 +62,8 @@ def notify(*, event: str, recipient: User, context: dict[str, Any], key: str) ->
             "body": body,
             "status": MessageStatus.SENT,
             "sent_at": timezone.now(),
+            "reference": reference,
+            "scope": scope,
         },
     )
     if new:
@@ -76,6 +80,8 @@ def notify(*, event: str, recipient: User, context: dict[str, Any], key: str) ->
                 "subject": subject,
                 "body": body,
                 "to_address": address,
+                "reference": reference,
+                "scope": scope,
             },
         )
         if new:
@@ -104,6 +110,8 @@ def _fall_back(message: Message, error: str) -> Message | None:
             "body": message.body,
             "to_address": address,
             "fallback_of": message,
+            "reference": message.reference,
+            "scope": message.scope,
         },
     )
     if new:
@@ -129,6 +137,7 @@ def message_send(*, message_id: str) -> None:
                 channel=message.channel,
                 to=message.to_address,
                 body=message.body,
+                subject=message.subject,
                 status_callback=_status_callback_url(),
             )
     except PhoneUnreachable as exc:
@@ -212,3 +221,19 @@ def preference_save(*, user: User, channel: str, phone: str) -> Preference:
 
 def unread_count(*, user: User) -> int:
     return Message.objects.filter(recipient=user, channel=Channel.IN_APP, read_at__isnull=True).count()
+
+
+def message_history(*, recipient: User, scope: str = "", limit: int = 30) -> list[Message]:
+    """Sent messages (not in-app) to a person, and those in their scope (a provider sees what
+    went to their customers about their appointments), newest first."""
+    from django.db.models import Q
+
+    condition = Q(recipient=recipient)
+    if scope:
+        condition |= Q(scope=scope)
+    return list(
+        Message.objects.filter(condition)
+        .exclude(channel=Channel.IN_APP)
+        .select_related("recipient")
+        .order_by("-created_at")[:limit]
+    )

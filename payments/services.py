@@ -177,6 +177,7 @@ def refund_execute(*, refund_id: str) -> Refund | None:
                     "reference_text": refund.reason.lower() if refund.reason else "your booking",
                 },
                 key=f"refund:{refund.pk}",
+                reference=refund.payment.reference,
             )
     refund.refresh_from_db()
     return refund

@@ -223,6 +223,9 @@ TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_SMS_FROM = env.str("TWILIO_SMS_FROM", default="")
 TWILIO_WHATSAPP_FROM = env.str("TWILIO_WHATSAPP_FROM", default="")
+# Approved WhatsApp template (Content SID) used outside the 24-hour window; variables:
+# 1 = subject, 2 = message. Empty: such messages fall back to SMS.
+TWILIO_WHATSAPP_CONTENT_SID = env.str("TWILIO_WHATSAPP_CONTENT_SID", default="")
 # Another API host (a proxy, or the local fake server in tests). Empty: api.twilio.com.
 TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="")
 # The public URLs Twilio calls (signatures are checked against them). Empty: SITE_URL + path.

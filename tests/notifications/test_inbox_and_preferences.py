@@ -60,3 +60,26 @@ def test_preferences_need_a_login(client: Client) -> None:
     response = client.post("/notifications/preferences", {"channel": "email"})
     assert response.status_code == 302
     assert not Preference.objects.exists()
+
+
+def test_message_history_for_the_provider_and_the_customer(client: Client, frozen_now: object) -> None:
+    from outbox.services import outbox_drain
+
+    service = ServiceFactory()
+    customer = UserFactory(email="casey@example.com")
+    stranger_service = ServiceFactory()
+    book_confirmed(customer, Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).first())
+    book_confirmed(UserFactory(email="other@example.com"), Slot.objects.filter(service=stranger_service).first())
+    outbox_drain()
+    client.force_login(service.provider.user)
+    page = client.get("/dashboard").content.decode()
+    # The provider sees the email to their customer and to themselves, not another provider's
+    assert "casey@example.com" in page
+    assert service.provider.user.email in page
+    assert "other@example.com" not in page
+    assert "Sent" in page
+    client.force_login(customer)
+    mine = client.get("/account/").content.decode()
+    assert "Messages sent" in mine
+    assert "casey@example.com" in mine
+    assert "other@example.com" not in mine

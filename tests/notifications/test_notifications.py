@@ -209,3 +209,30 @@ def test_cancellation_and_refund_notify_the_customer(
     cancelled = Message.objects.get(recipient=customer, channel=Channel.EMAIL, event="cancelled_by_provider")
     assert "(Ill today)" in cancelled.body
     assert "full refund of 35.00 EUR" in cancelled.body
+
+
+def test_whatsapp_outside_the_24h_window_uses_the_approved_template(twilio: FakeTwilio, settings: Any) -> None:
+    import json
+
+    settings.TWILIO_WHATSAPP_CONTENT_SID = "HX" + "a" * 32
+    user = customer_on(Channel.WHATSAPP)
+    twilio.script.append((400, 63016))
+    notify(event="refund_issued", recipient=user, context={"amount": "5.00 EUR"}, key="r")
+    outbox_drain()
+    first, second = twilio.requests
+    assert "Body" in first
+    assert second["ContentSid"] == "HX" + "a" * 32
+    variables = json.loads(second["ContentVariables"])
+    assert variables["1"] == "Refund issued: 5.00 EUR"
+    assert "We refunded 5.00 EUR" in variables["2"]
+    assert "Body" not in second
+    assert Message.objects.get(channel=Channel.WHATSAPP).status == MessageStatus.SENT
+
+
+def test_whatsapp_outside_the_window_without_a_template_falls_back_to_sms(twilio: FakeTwilio) -> None:
+    user = customer_on(Channel.WHATSAPP)
+    twilio.script.append((400, 63016))
+    notify(event="refund_issued", recipient=user, context={"amount": "5.00 EUR"}, key="r")
+    outbox_drain()
+    assert [r["To"] for r in twilio.requests] == [f"whatsapp:{PHONE}", PHONE]
+    assert Message.objects.get(channel=Channel.SMS).status == MessageStatus.SENT

@@ -232,3 +232,42 @@ def test_a_redis_flush_mid_drain_loses_nothing() -> None:
         worker.wait(timeout=10)
     assert Job.objects.filter(status=JobStatus.DONE).count() == 300
     assert ProbeRecord.objects.values("key").distinct().count() == 300
+
+
+@pytest.mark.redis
+def test_four_worker_processes_run_each_job_exactly_once() -> None:
+    enqueue_probes(800, work_ms=2)
+    env = _worker_env(lease_seconds=60)
+    import redis
+
+    redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
+    worker = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "celery"),
+            "-A",
+            "appointly",
+            "worker",
+            "--pool=prefork",
+            "--concurrency=4",
+            "--loglevel=WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _kick(env, 8)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and Job.objects.exclude(status=JobStatus.DONE).exists():
+            time.sleep(0.5)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    per_key = ProbeRecord.objects.values("key").annotate(n=Count("id"))
+    assert per_key.count() == 800
+    assert {row["n"] for row in per_key} == {1}
