@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.template.loader import render_to_string
+from django.template.loader import select_template
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,8 +23,12 @@ SEND_JOB = "notifications.send"
 FALLBACK = {Channel.WHATSAPP: Channel.SMS, Channel.SMS: Channel.EMAIL}
 
 
-def _render(event: str, context: dict[str, Any]) -> tuple[str, str]:
-    text = render_to_string(f"notifications/{event}.txt", {**context, "site_url": settings.SITE_URL}).strip()
+def _render(event: str, context: dict[str, Any], channel: str = "") -> tuple[str, str]:
+    """Subject (first line) and body from `<event>.<channel>.txt` (e.g. a short SMS), else
+    `<event>.txt`."""
+    names = [f"notifications/{event}.{channel}.txt"] if channel else []
+    template = select_template([*names, f"notifications/{event}.txt"])
+    text = template.render({**context, "site_url": settings.SITE_URL}).strip()
     subject, _, body = text.partition("\n")
     return subject.strip(), body.strip()
 
@@ -71,6 +75,7 @@ def notify(
     target = _external_channel(recipient, _preference(recipient))
     if target is not None:
         channel, address = target
+        subject, body = _render(event, context, channel)
         message, new = Message.objects.get_or_create(
             idempotency_key=f"{key}:{recipient.pk}:external",
             defaults={

@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from payments.models import Payment, Refund
-from payments.services import refund_requeue
+from payments.models import Payment, Payout, Refund
+from payments.services import payout_record, refund_requeue
 
 
 @admin.register(Payment)
@@ -27,3 +27,25 @@ class RefundAdmin(admin.ModelAdmin):
     def requeue(self, request: HttpRequest, queryset: QuerySet[Refund]) -> Any:
         for refund in queryset:
             refund_requeue(refund=refund)
+
+
+@admin.register(Payout)
+class PayoutAdmin(admin.ModelAdmin):
+    list_display = ("recipient", "amount_minor", "currency", "reference", "created_at")
+    fields = ("recipient", "amount_minor", "currency", "reference")
+    raw_id_fields = ("recipient",)
+
+    def save_model(self, request: HttpRequest, obj: Payout, form: Any, change: bool) -> None:
+        if change:
+            return  # payouts are history: never edited
+        payout_record(
+            recipient=obj.recipient,
+            amount_minor=obj.amount_minor,
+            currency=obj.currency,
+            reference=obj.reference,
+            idempotency_key=str(obj.idempotency_key),
+        )
+        obj.pk = Payout.objects.get(idempotency_key=str(obj.idempotency_key)).pk
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -77,6 +77,24 @@ class Refund(BaseModel):
         return f"refund {self.amount_minor} {self.currency} {self.status}"
 
 
+class Payout(BaseModel):
+    """Funds transferred to a provider's account (recorded by staff or a payout run)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    reference = models.CharField(max_length=120, blank=True, help_text="e.g. the period it covers")
+    idempotency_key = models.CharField(max_length=80, unique=True, default=uuid.uuid4)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payout_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"payout {self.amount_minor} {self.currency} to {self.recipient_id}"
+
+
 class SandboxOperation(models.Model):
     """The sandbox gateway's own memory (its "server side"): replays answers by idempotency key."""
 

@@ -16,7 +16,7 @@ from appointly.money import format_money
 from notifications.services import notify
 from outbox.services import job_enqueue
 from payments.gateways import GatewayResult, TransientGatewayError, get_gateway
-from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from payments.models import Payment, PaymentStatus, Payout, Refund, RefundStatus
 
 logger = logging.getLogger(__name__)
 
@@ -202,3 +202,24 @@ def refund_requeue(*, refund: Refund) -> None:
             idempotency_key=f"refund:{refund.pk}:requeue:{uuid.uuid4()}",
             max_attempts=REFUND_MAX_ATTEMPTS,
         )
+
+
+@transaction.atomic
+def payout_record(
+    *, recipient: User, amount_minor: int, currency: str, reference: str = "", idempotency_key: str
+) -> Payout:
+    """Record funds transferred to a provider and tell them (same transaction). Idempotent by key."""
+    if amount_minor <= 0:
+        raise DomainError("A payout must be more than zero.")
+    payout, created = Payout.objects.get_or_create(
+        idempotency_key=idempotency_key,
+        defaults={"recipient": recipient, "amount_minor": amount_minor, "currency": currency, "reference": reference},
+    )
+    if created:
+        notify(
+            event="funds_transferred",
+            recipient=recipient,
+            context={"amount": format_money(amount_minor, currency), "reference": reference},
+            key=f"payout:{payout.pk}",
+        )
+    return payout

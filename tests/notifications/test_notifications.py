@@ -236,3 +236,35 @@ def test_whatsapp_outside_the_window_without_a_template_falls_back_to_sms(twilio
     outbox_drain()
     assert [r["To"] for r in twilio.requests] == [f"whatsapp:{PHONE}", PHONE]
     assert Message.objects.get(channel=Channel.SMS).status == MessageStatus.SENT
+
+
+def test_sms_gets_its_own_short_template(frozen_now: object) -> None:
+    service = ServiceFactory()
+    customer = UserFactory()
+    Preference.objects.create(user=customer, channel=Channel.SMS, phone=PHONE)
+    book_confirmed(customer, Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).first())
+    sms = Message.objects.get(recipient=customer, channel=Channel.SMS)
+    in_app = Message.objects.get(recipient=customer, channel=Channel.IN_APP)
+    assert sms.subject == f"Booked: {service.name}"
+    assert sms.body.startswith(f"{service.name}, Mon 30 Nov 2026, 09:00 CET (Europe/Berlin), ")
+    assert len(sms.body) < 160
+    assert "Where:" in in_app.body
+
+
+def test_staff_record_a_payout_and_the_provider_is_told(client: Client) -> None:
+    from payments.models import Payout
+
+    provider = UserFactory(email="barber@example.com")
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    response = client.post(
+        "/admin/payments/payout/add/",
+        {"recipient": provider.pk, "amount_minor": "125000", "currency": "EUR", "reference": "November 2026"},
+    )
+    assert response.status_code == 302
+    payout = Payout.objects.get()
+    assert (payout.amount_minor, payout.currency) == (125000, "EUR")
+    message = Message.objects.get(recipient=provider, channel=Channel.IN_APP)
+    assert message.subject == "Funds transferred: 1,250.00 EUR"
+    assert "(November 2026)" in message.body
+    outbox_drain()
+    assert mail.outbox[-1].subject == "Funds transferred: 1,250.00 EUR"

@@ -308,3 +308,16 @@ def test_codes_are_compared_in_constant_time(
     stored = ProviderLoginChallenge.objects.get().code_hash
     assert spy.call_args_list[1].args[0] == stored
     assert len(spy.call_args_list[1].args[1]) == 64
+
+
+def test_the_purge_runs_as_a_queued_job(client: Client, provider: Any, frozen_now: Any) -> None:
+    from outbox.models import Job
+    from outbox.services import outbox_drain
+    from providers.tasks import login_challenges_purge_task
+
+    password_step(client)
+    frozen_now.shift(timedelta(minutes=6))
+    login_challenges_purge_task.delay()
+    assert Job.objects.filter(kind="providers.login_challenges_purge").count() == 1
+    outbox_drain()
+    assert not ProviderLoginChallenge.objects.exists()
