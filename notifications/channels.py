@@ -37,10 +37,19 @@ def _twilio_client() -> Any:
 
     class _Client(TwilioHttpClient):
         # There is no base-URL setting in twilio-python: rewrite the host (tests and proxies).
+        retry_after: float | None = None
+
         def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             if base and url.startswith("https://api.twilio.com"):
                 url = base + url[len("https://api.twilio.com") :]
-            return super().request(method, url, *args, **kwargs)
+            response = super().request(method, url, *args, **kwargs)
+            # Twilio's exceptions carry no headers: keep Retry-After for the 429 handling.
+            value = (response.headers or {}).get("Retry-After")
+            try:
+                self.retry_after = float(value) if value is not None else None
+            except ValueError:
+                self.retry_after = None
+            return response
 
     return Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=_Client(timeout=10))
 
@@ -79,7 +88,8 @@ def send_phone(*, channel: str, to: str, body: str, status_callback: str, subjec
             message = client.messages.create(**kwargs)
     except TwilioRestException as exc:
         if exc.status == 429 or exc.code == 20429:
-            raise RetryLater(f"Twilio {exc.status}/{exc.code}: too many requests", seconds=30) from exc
+            wait = getattr(client.http_client, "retry_after", None) or 30
+            raise RetryLater(f"Twilio {exc.status}/{exc.code}: too many requests", seconds=min(wait, 3600)) from exc
         if exc.code in PERMANENT_TWILIO_CODES or (400 <= exc.status < 500 and exc.status != 408):
             raise PhoneUnreachable(f"Twilio {exc.status}/{exc.code}: {exc.msg}") from exc
         # 5xx: the outcome is unknown; retrying may send twice (documented in ADR 0008).

@@ -65,7 +65,7 @@ class FakeTwilio:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 if status == 429:
-                    self.send_header("Retry-After", "30")
+                    self.send_header("Retry-After", "45")
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)

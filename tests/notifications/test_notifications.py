@@ -125,8 +125,8 @@ def test_429_then_503_are_retried_with_backoff_and_nothing_is_lost(
     outbox_drain()
     job = Job.objects.get(kind="notifications.send")
     assert (job.status, job.attempts) == (JobStatus.QUEUED, 1)
-    assert job.run_after - job.updated_at == timedelta(seconds=30)  # Twilio said: slow down
-    frozen_now.shift(timedelta(seconds=31))
+    assert job.run_after - job.updated_at == timedelta(seconds=45)  # Twilio's Retry-After header
+    frozen_now.shift(timedelta(seconds=46))
     outbox_drain()
     job.refresh_from_db()
     assert (job.status, job.attempts) == (JobStatus.QUEUED, 2)

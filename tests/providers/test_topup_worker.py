@@ -22,11 +22,20 @@ def redis_worker() -> object:
     app.conf.update(
         broker_url=os.environ["REDIS_URL"], task_always_eager=False, result_backend=None, task_ignore_result=True
     )
+    _forget_connections()
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
             yield worker
     finally:
         app.conf.update(broker_url="memory://", task_always_eager=True)
+        _forget_connections()
+
+
+def _forget_connections() -> None:
+    """Earlier (eager) tests left connection pools on the in-memory broker; what the worker
+    sends from here on (the queue's wake-up) must go to Redis. Celery does the same after fork."""
+    app._pool = None
+    app.amqp._producer_pool = None
 
 
 def test_topup_task_sent_through_redis_creates_the_missing_days(frozen_now: object, redis_worker: object) -> None:
