@@ -30,6 +30,17 @@ urlpatterns = [
     path("onboarding/hours/", provider_views.onboarding_hours, name="onboarding_hours"),
     path("onboarding/service/", provider_views.onboarding_service, name="onboarding_service"),
     path("dashboard", dashboard_views.dashboard, name="dashboard"),
+    path("dashboard/appointments/cancel", dashboard_views.bulk_cancel, name="dashboard_bulk_cancel"),
+    path(
+        "dashboard/appointments/<uuid:appointment_id>/attendance",
+        dashboard_views.attendance,
+        name="dashboard_attendance",
+    ),
+    path(
+        "dashboard/reschedules/<uuid:request_id>/<str:answer>",
+        dashboard_views.reschedule_answer,
+        name="dashboard_reschedule_answer",
+    ),
     path("", include("bookings.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

@@ -186,3 +186,58 @@ def payment_for(*, appointment: Appointment) -> Payment | None:
 
 def refunds_for(*, appointment: Appointment) -> list[Refund]:
     return list(Refund.objects.filter(payment__reference=str(appointment.pk)).order_by("created_at"))
+
+
+def provider_appointment_get(*, provider: Any, appointment_id: Any) -> Appointment:
+    return get_object_or_404(
+        Appointment.objects.select_related("service", "customer", "provider"), pk=appointment_id, provider=provider
+    )
+
+
+def provider_upcoming(*, provider: Any, now: datetime | None = None, limit: int = 50) -> list[Appointment]:
+    now = now or timezone.now()
+    return list(
+        Appointment.objects.filter(provider=provider, status=AppointmentStatus.CONFIRMED, start__gt=now)
+        .select_related("service", "customer")
+        .order_by("start")[:limit]
+    )
+
+
+def provider_day(*, provider: Any, start: datetime, end: datetime) -> list[Appointment]:
+    """Appointments (any status but expired holds) overlapping [start, end)."""
+    return list(
+        Appointment.objects.filter(provider=provider, start__lt=end, end__gt=start)
+        .exclude(status=AppointmentStatus.EXPIRED)
+        .select_related("service", "customer")
+        .order_by("start")
+    )
+
+
+def provider_pending_reschedules(*, provider: Any) -> list[RescheduleRequest]:
+    return list(
+        RescheduleRequest.objects.filter(appointment__provider=provider, status=RescheduleStatus.PENDING)
+        .select_related("appointment", "appointment__service", "appointment__customer", "new_slot")
+        .order_by("expires_at")
+    )
+
+
+def provider_reschedule_get(*, provider: Any, request_id: Any) -> RescheduleRequest:
+    return get_object_or_404(
+        RescheduleRequest.objects.select_related("appointment"), pk=request_id, appointment__provider=provider
+    )
+
+
+def provider_counts(
+    *, provider: Any, week: tuple[datetime, datetime], month: tuple[datetime, datetime]
+) -> dict[str, int]:
+    """The dashboard's counts in one aggregate query (definitions in docs/adr/0009)."""
+    held_or_done = [AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW]
+    in_month = Q(start__gte=month[0], start__lt=month[1])
+    cancelled_in_month = Q(status=AppointmentStatus.CANCELLED, cancelled_at__gte=month[0], cancelled_at__lt=month[1])
+    return Appointment.objects.filter(provider=provider).aggregate(
+        week=Count("id", filter=Q(status__in=held_or_done, start__gte=week[0], start__lt=week[1])),
+        month=Count("id", filter=Q(status__in=held_or_done) & in_month),
+        no_shows=Count("id", filter=Q(status=AppointmentStatus.NO_SHOW) & in_month),
+        cancelled_by_customer=Count("id", filter=cancelled_in_month & Q(cancelled_by="customer")),
+        cancelled_by_provider=Count("id", filter=cancelled_in_month & Q(cancelled_by="provider")),
+    )

@@ -198,6 +198,7 @@ def appointment_pay(
         currency=appointment.currency,
         card_number=card_number,
         idempotency_key=payment_key,
+        payee=str(appointment.provider_id),
     )
     with transaction.atomic():
         locked = _lock_appointment(appointment.pk)
@@ -473,3 +474,70 @@ def reschedules_expire(*, now: datetime | None = None) -> int:
             if _close_request(request.pk, RescheduleStatus.EXPIRED, EventKind.RESCHEDULE_EXPIRED, None, now):
                 expired += 1
     return expired
+
+
+# --- provider actions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    id: str
+    outcome: str  # "cancelled" | "already cancelled" | "in the past" | "not found"
+
+
+def appointments_cancel_bulk(
+    *, provider: Provider, ids: list[str], reason: str = "", now: datetime | None = None
+) -> list[BulkResult]:
+    """Cancel several of the provider's appointments (100 % refunds, customers notified).
+
+    Each id is handled on its own, so one bad id does not block the others; repeating the call
+    changes nothing. Ids that are not this provider's answer "not found", exactly like ids that
+    do not exist, so nothing about other providers leaks.
+    """
+    import uuid as _uuid
+
+    now = now or timezone.now()
+    results: list[BulkResult] = []
+    for raw in dict.fromkeys(ids):  # de-duplicated, order kept
+        try:
+            key = _uuid.UUID(str(raw))
+        except ValueError:
+            results.append(BulkResult(str(raw), "not found"))
+            continue
+        appointment = Appointment.objects.filter(pk=key, provider=provider).first()
+        if appointment is None:
+            results.append(BulkResult(str(raw), "not found"))
+        elif appointment.status == AppointmentStatus.CANCELLED:
+            results.append(BulkResult(str(raw), "already cancelled"))
+        elif appointment.start <= now or appointment.status != AppointmentStatus.CONFIRMED:
+            results.append(BulkResult(str(raw), "in the past" if appointment.start <= now else "not cancellable"))
+        else:
+            try:
+                appointment_cancel_by_provider(appointment=appointment, provider=provider, reason=reason, now=now)
+                results.append(BulkResult(str(raw), "cancelled"))
+            except BookingNotAllowed:
+                results.append(BulkResult(str(raw), "already cancelled"))
+    return results
+
+
+@transaction.atomic
+def appointment_mark_attendance(
+    *, appointment: Appointment, provider: Provider, attended: bool, now: datetime | None = None
+) -> Appointment:
+    """The provider marks a confirmed appointment that has started as attended or no-show
+    (and may correct it either way)."""
+    now = now or timezone.now()
+    if appointment.provider_id != provider.pk:
+        raise BookingNotAllowed("This appointment is not yours.")
+    locked = _lock_appointment(appointment.pk)
+    allowed = (AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW)
+    if locked.status not in allowed:
+        raise BookingNotAllowed("Only confirmed appointments can be marked.")
+    if locked.start > now:
+        raise BookingNotAllowed("This appointment has not started yet.")
+    new = AppointmentStatus.COMPLETED if attended else AppointmentStatus.NO_SHOW
+    if locked.status != new:
+        locked.status = new
+        locked.save(update_fields=["status", "updated_at"])
+        _event(locked, EventKind.CHECKED_IN if attended else EventKind.NO_SHOW, actor=provider.user, now=now)
+    return locked

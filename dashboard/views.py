@@ -1,43 +1,135 @@
-"""The provider's home. Calendar, cards and bulk actions arrive with the dashboard issue."""
+"""The provider's pages: the day's schedule, reschedule requests, bulk cancel, attendance,
+services and hours. Services and selectors stay in their own apps; this is a face."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_http_methods, require_POST
 
-from appointly.core import who
+from appointly.core import DomainError, HtmxHttpRequest, who
+from bookings import selectors as booking_selectors
+from bookings.services import (
+    appointment_mark_attendance,
+    appointments_cancel_bulk,
+    reschedule_accept,
+    reschedule_decline,
+)
 from notifications.services import inbox, message_history
+from payments.services import earnings_between
 from providers.decorators import provider_required
 from providers.models import SlotStatus
-from providers.services import ProviderHours
+from providers.services import ProviderHours, provider_today
+
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 
-@require_GET
+def _day(request: HttpRequest, today: date) -> date:
+    try:
+        return date.fromisoformat(request.GET.get("day", ""))
+    except ValueError:
+        return today
+
+
+@require_http_methods(["GET"])
 @provider_required()
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     provider = who(request).provider
     now = timezone.now()
+    tz = ZoneInfo(provider.timezone)
+    today = provider_today(provider, now)
+    day = _day(request, today)
+    day_start = datetime.combine(day, time(0), tzinfo=tz)
+    day_end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    context = {
+        "provider": provider,
+        "day": day,
+        "today": today,
+        "prev_day": day - timedelta(days=1),
+        "next_day": day + timedelta(days=1),
+        "schedule": booking_selectors.provider_day(provider=provider, start=day_start, end=day_end),
+        "now": now,
+    }
+    if request.htmx:
+        return render(request, "dashboard/home.html#day", context)
     services = provider.services.select_related("category").annotate(
         free_slots=Count("slots", filter=Q(slots__status=SlotStatus.FREE, slots__start__gte=now)),
     )
     hours = ProviderHours.load(provider)
-    week = [
-        {"label": label, "intervals": hours.weekly.get(d, [])}
-        for d, label in enumerate(["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"])
-    ]
-    return render(
-        request,
-        "dashboard/home.html",
-        {
-            "provider": provider,
-            "services": services,
-            "week": week,
-            "exceptions": sorted(hours.exceptions.items()),
-            "inbox": inbox(user=provider.user, limit=10),
-            # Everything sent about this provider's appointments, to them or to their customers.
-            "history": message_history(recipient=provider.user, scope=str(provider.pk)),
-        },
+    week_start = datetime.combine(today - timedelta(days=today.weekday()), time(0), tzinfo=tz)
+    month_start = datetime.combine(today.replace(day=1), time(0), tzinfo=tz)
+    next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    month_end = datetime.combine(next_month, time(0), tzinfo=tz)
+    context.update(
+        month_label=today.strftime("%B %Y"),
+        counts=booking_selectors.provider_counts(
+            provider=provider, week=(week_start, week_start + timedelta(days=7)), month=(month_start, month_end)
+        ),
+        earnings=earnings_between(payee=str(provider.pk), start=month_start, end=month_end),
+        services=services,
+        week=[{"label": label, "intervals": hours.weekly.get(d, [])} for d, label in enumerate(WEEKDAYS)],
+        exceptions=sorted(hours.exceptions.items()),
+        inbox=inbox(user=provider.user, limit=10),
+        # Everything sent about this provider's appointments, to them or to their customers.
+        history=message_history(recipient=provider.user, scope=str(provider.pk)),
+        reschedules=booking_selectors.provider_pending_reschedules(provider=provider),
+        upcoming=booking_selectors.provider_upcoming(provider=provider, now=now),
     )
+    return render(request, "dashboard/home.html", context)
+
+
+@require_POST
+@provider_required()
+def reschedule_answer(request: HttpRequest, request_id: str, answer: str) -> HttpResponse:
+    if answer not in ("accept", "decline"):
+        from django.http import Http404
+
+        raise Http404("unknown answer")
+    provider = who(request).provider
+    reschedule = booking_selectors.provider_reschedule_get(provider=provider, request_id=request_id)
+    try:
+        if answer == "accept":
+            reschedule_accept(request=reschedule, provider=provider)
+            messages.success(request, "Moved. The customer has been told.")
+        else:
+            reschedule_decline(request=reschedule, provider=provider)
+            messages.info(request, "Declined. The customer keeps the original time and has been told.")
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    return redirect("dashboard")
+
+
+@require_POST
+@provider_required()
+def bulk_cancel(request: HttpRequest) -> HttpResponse:
+    """Cancel the selected appointments (the route takes an array of ids: `ids`)."""
+    provider = who(request).provider
+    ids = [i for i in request.POST.getlist("ids") if i.strip()]
+    if not ids:
+        messages.error(request, "Select at least one appointment to cancel.")
+        return redirect("dashboard")
+    if len(ids) > 200:
+        messages.error(request, "Cancel at most 200 appointments at once.")
+        return redirect("dashboard")
+    results = appointments_cancel_bulk(provider=provider, ids=ids, reason=request.POST.get("reason", "")[:200])
+    return render(request, "dashboard/bulk_cancel_done.html", {"results": results, "provider": provider})
+
+
+@require_POST
+@provider_required()
+def attendance(request: HttpRequest, appointment_id: str) -> HttpResponse:
+    provider = who(request).provider
+    appointment = booking_selectors.provider_appointment_get(provider=provider, appointment_id=appointment_id)
+    try:
+        appointment_mark_attendance(
+            appointment=appointment, provider=provider, attended=request.POST.get("attended") == "1"
+        )
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    return redirect(f"/dashboard?day={appointment.start.astimezone(ZoneInfo(provider.timezone)).date()}")

@@ -25,6 +25,8 @@ class PaymentStatus(models.TextChoices):
 class Payment(BaseModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     reference = models.CharField(max_length=64, db_index=True, help_text="What is paid for (appointment id).")
+    # Whose earnings this is (the provider's id, as the caller names it): earnings cards.
+    payee = models.CharField(max_length=64, blank=True, db_index=True)
     customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
     amount_minor = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)

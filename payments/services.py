@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -38,6 +39,7 @@ def payment_charge(
     currency: str,
     card_number: str,
     idempotency_key: str,
+    payee: str = "",
 ) -> Payment:
     """Charge once for `reference`. The same key replays the first outcome; a second live
     payment for the same reference is refused (PaymentInProgress)."""
@@ -54,6 +56,7 @@ def payment_charge(
                     "currency": currency,
                     "gateway": gateway.name,
                     "card_last4": digits[-4:],
+                    "payee": payee,
                 },
             )
     except IntegrityError as exc:
@@ -223,3 +226,36 @@ def payout_record(
             key=f"payout:{payout.pk}",
         )
     return payout
+
+
+@dataclass(frozen=True)
+class Earnings:
+    gross_minor: dict[str, int]
+    refunds_minor: dict[str, int]
+
+    @property
+    def net_minor(self) -> dict[str, int]:
+        currencies = set(self.gross_minor) | set(self.refunds_minor)
+        return {c: self.gross_minor.get(c, 0) - self.refunds_minor.get(c, 0) for c in sorted(currencies)}
+
+
+def earnings_between(*, payee: str, start: datetime, end: datetime) -> Earnings:
+    """Money in [start, end): payments count when they succeed, refunds when they are paid
+    back (docs/adr/0009). Two aggregate queries."""
+    from django.db.models import Sum
+
+    gross = (
+        Payment.objects.filter(payee=payee, status=PaymentStatus.SUCCEEDED, updated_at__gte=start, updated_at__lt=end)
+        .values("currency")
+        .annotate(total=Sum("amount_minor"))
+        .values_list("currency", "total")
+    )
+    refunds = (
+        Refund.objects.filter(
+            payment__payee=payee, status=RefundStatus.SUCCEEDED, updated_at__gte=start, updated_at__lt=end
+        )
+        .values("currency")
+        .annotate(total=Sum("amount_minor"))
+        .values_list("currency", "total")
+    )
+    return Earnings(gross_minor={c: t or 0 for c, t in gross}, refunds_minor={c: t or 0 for c, t in refunds})

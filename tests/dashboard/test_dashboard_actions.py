@@ -1,0 +1,155 @@
+"""The provider's day, reschedule answers, bulk cancel and attendance, through the pages."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.test import Client
+
+from bookings.models import Appointment, AppointmentStatus, RescheduleRequest, RescheduleStatus
+from bookings.services import reschedule_request
+from payments.models import Refund
+from providers.models import Slot
+from tests.factories import ServiceFactory, UserFactory, book_confirmed
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setup(client: Client, frozen_now: object) -> dict[str, Any]:
+    service = ServiceFactory(price_minor=4000)
+    client.force_login(service.provider.user)
+    monday = list(Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start"))
+    customers = [UserFactory(email=f"c{i}@example.com") for i in range(3)]
+    booked = [book_confirmed(c, s) for c, s in zip(customers, monday[:3], strict=True)]
+    return {"service": service, "provider": service.provider, "booked": booked, "customers": customers}
+
+
+def test_day_view_and_htmx_navigation(client: Client, setup: dict[str, Any]) -> None:
+    page = client.get("/dashboard?day=2026-11-30").content.decode()
+    assert "Monday 30 November" in page
+    assert "09:00–09:30 CET" in page
+    assert "c0@example.com" in page
+    fragment = client.get("/dashboard?day=2026-12-01", headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<section class="card" id="day"')
+    assert "No appointments on this day." in fragment
+    assert "<html" not in fragment
+
+
+def test_accept_and_decline_reschedule_requests_in_place(client: Client, setup: dict[str, Any]) -> None:
+    first, second = setup["booked"][:2]
+    targets = list(Slot.objects.filter(service=setup["service"], slot_date=date(2026, 12, 1)).order_by("start"))
+    r1 = reschedule_request(appointment=first, customer=first.customer, new_slot_id=targets[0].pk)
+    r2 = reschedule_request(appointment=second, customer=second.customer, new_slot_id=targets[1].pk)
+    page = client.get("/dashboard").content.decode()
+    assert "Reschedule requests" in page
+    assert f"/dashboard/reschedules/{r1.pk}/accept" in page
+    client.post(f"/dashboard/reschedules/{r1.pk}/accept")
+    client.post(f"/dashboard/reschedules/{r2.pk}/decline")
+    assert Appointment.objects.get(pk=first.pk).start == targets[0].start
+    assert Appointment.objects.get(pk=second.pk).start == second.start
+    assert RescheduleRequest.objects.get(pk=r2.pk).status == RescheduleStatus.DECLINED
+    assert client.post(f"/dashboard/reschedules/{r1.pk}/maybe").status_code == 404
+
+
+def test_other_providers_requests_are_404(client: Client, setup: dict[str, Any]) -> None:
+    first = setup["booked"][0]
+    target = Slot.objects.filter(service=setup["service"], slot_date=date(2026, 12, 1)).first()
+    request = reschedule_request(appointment=first, customer=first.customer, new_slot_id=target.pk)
+    other = Client()
+    other.force_login(ServiceFactory().provider.user)
+    assert other.post(f"/dashboard/reschedules/{request.pk}/accept").status_code == 404
+    assert RescheduleRequest.objects.get(pk=request.pk).status == RescheduleStatus.PENDING
+
+
+def test_bulk_cancel_reports_each_id_and_refunds_in_full(client: Client, setup: dict[str, Any]) -> None:
+    mine = setup["booked"][:2]
+    strangers = book_confirmed(UserFactory(), Slot.objects.filter(service=ServiceFactory()).first())
+    ids = [str(mine[0].pk), str(mine[1].pk), str(strangers.pk), str(uuid.uuid4()), "garbage"]
+    response = client.post("/dashboard/appointments/cancel", {"ids": ids, "reason": "Ill today"})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.count("<td>cancelled</td>") == 2
+    assert body.count("<td>not found</td>") == 3
+    assert Appointment.objects.get(pk=strangers.pk).status == AppointmentStatus.CONFIRMED
+    refunds = list(Refund.objects.values_list("amount_minor", "reason"))
+    assert sorted(refunds) == [(4000, "Cancelled by provider: Ill today")] * 2
+    # Idempotent: again changes nothing
+    again = client.post("/dashboard/appointments/cancel", {"ids": ids[:2]}).content.decode()
+    assert again.count("<td>already cancelled</td>") == 2
+    assert Refund.objects.count() == 2
+
+
+def test_bulk_cancel_needs_a_selection(client: Client, setup: dict[str, Any]) -> None:
+    response = client.post("/dashboard/appointments/cancel", {"ids": []}, follow=True)
+    assert "Select at least one appointment" in response.content.decode()
+    assert not Appointment.objects.filter(status=AppointmentStatus.CANCELLED).exists()
+
+
+def test_attendance_after_the_start_only(
+    client: Client, setup: dict[str, Any], frozen_now: time_machine.Coordinates
+) -> None:
+    appointment = setup["booked"][0]
+    early = client.post(f"/dashboard/appointments/{appointment.pk}/attendance", {"attended": "1"}, follow=True)
+    assert "has not started yet" in early.content.decode()
+    frozen_now.move_to(appointment.start + timedelta(minutes=40))
+    client.post(f"/dashboard/appointments/{appointment.pk}/attendance", {"attended": "0"})
+    assert Appointment.objects.get(pk=appointment.pk).status == AppointmentStatus.NO_SHOW
+    client.post(f"/dashboard/appointments/{appointment.pk}/attendance", {"attended": "1"})  # a correction
+    assert Appointment.objects.get(pk=appointment.pk).status == AppointmentStatus.COMPLETED
+    assert list(appointment.events.values_list("kind", flat=True))[-2:] == ["no_show", "checked_in"]
+
+
+def test_customers_and_strangers_cannot_act(setup: dict[str, Any]) -> None:
+    appointment = setup["booked"][0]
+    customer = Client()
+    customer.force_login(setup["customers"][0])
+    assert customer.post("/dashboard/appointments/cancel", {"ids": [str(appointment.pk)]}).status_code == 403
+    anonymous = Client()
+    assert anonymous.post("/dashboard/appointments/cancel", {"ids": [str(appointment.pk)]}).status_code == 302
+    other = Client()
+    other.force_login(ServiceFactory().provider.user)
+    assert other.post(f"/dashboard/appointments/{appointment.pk}/attendance", {"attended": "1"}).status_code == 404
+    assert Appointment.objects.get(pk=appointment.pk).status == AppointmentStatus.CONFIRMED
+
+
+def test_cards_show_exact_figures_for_the_providers_month(
+    client: Client, setup: dict[str, Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    from bookings.services import appointment_cancel_by_customer
+    from outbox.services import outbox_drain
+
+    # Given 3 paid bookings of 40.00 EUR on Mon 30 Nov; one cancelled early by its customer (full refund)
+    first = setup["booked"][0]
+    appointment_cancel_by_customer(appointment=first, customer=first.customer)
+    outbox_drain()
+    body = client.get("/dashboard").content.decode()
+    assert '<span class="label">Earnings, November 2026</span><strong class="figure">80.00 EUR</strong>' in body
+    assert "gross 120.00 EUR · refunds 40.00 EUR" in body
+    # (this week is Mon 23 - Sun 29 Nov in Berlin: the bookings are next week)
+    assert '<span class="label">Appointments this week</span><strong class="figure">0</strong>' in body
+    assert '<span class="label">Appointments this month</span><strong class="figure">2</strong>' in body
+    assert "1 by customers · 0 by you" in body
+    # Another provider's money never shows
+    other = ServiceFactory(price_minor=99900)
+    book_confirmed(UserFactory(), Slot.objects.filter(service=other).first())
+    assert "999.00" not in client.get("/dashboard").content.decode()
+
+
+def test_dashboard_query_count_is_flat(
+    client: Client, setup: dict[str, Any], django_assert_max_num_queries: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        client.get("/dashboard?day=2026-11-30")
+    service = setup["service"]
+    for slot in Slot.objects.filter(service=service, slot_date=date(2026, 12, 1)).order_by("start")[:10]:
+        book_confirmed(UserFactory(), slot)
+    with django_assert_max_num_queries(len(small.captured_queries)):
+        client.get("/dashboard?day=2026-12-01")
