@@ -31,6 +31,7 @@ urlpatterns = [
     path("onboarding/service/", provider_views.onboarding_service, name="onboarding_service"),
     path("dashboard", dashboard_views.dashboard, name="dashboard"),
     path("dashboard/appointments/cancel", dashboard_views.bulk_cancel, name="dashboard_bulk_cancel"),
+    path("api/v1/provider/appointments/cancel", dashboard_views.bulk_cancel_json, name="api_provider_bulk_cancel"),
     path(
         "dashboard/appointments/<uuid:appointment_id>/attendance",
         dashboard_views.attendance,

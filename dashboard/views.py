@@ -78,6 +78,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         inbox=inbox(user=provider.user, limit=10),
         # Everything sent about this provider's appointments, to them or to their customers.
         history=message_history(recipient=provider.user, scope=str(provider.pk)),
+        history_tz=provider.timezone,
         reschedules=booking_selectors.provider_pending_reschedules(provider=provider),
         upcoming=booking_selectors.provider_upcoming(provider=provider, now=now),
     )
@@ -133,3 +134,26 @@ def attendance(request: HttpRequest, appointment_id: str) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, str(exc))
     return redirect(f"/dashboard?day={appointment.start.astimezone(ZoneInfo(provider.timezone)).date()}")
+
+
+@require_POST
+@provider_required()
+def bulk_cancel_json(request: HttpRequest) -> HttpResponse:
+    """`POST /api/v1/provider/appointments/cancel` with `{"ids": [...], "reason": "..."}`:
+    the same action for scripts and the dashboard's own JavaScript; per-id results."""
+    import json
+
+    from django.http import JsonResponse
+
+    try:
+        data = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"error": "The body must be JSON."}, status=400)
+    ids = data.get("ids") if isinstance(data, dict) else None
+    reason = data.get("reason", "") if isinstance(data, dict) else ""
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        return JsonResponse({"error": "`ids` must be a non-empty array of appointment ids."}, status=400)
+    if len(ids) > 200 or not isinstance(reason, str):
+        return JsonResponse({"error": "At most 200 ids, and `reason` must be text."}, status=400)
+    results = appointments_cancel_bulk(provider=who(request).provider, ids=ids, reason=reason[:200])
+    return JsonResponse({"results": [{"id": r.id, "outcome": r.outcome} for r in results]})

@@ -153,3 +153,20 @@ def test_dashboard_query_count_is_flat(
         book_confirmed(UserFactory(), slot)
     with django_assert_max_num_queries(len(small.captured_queries)):
         client.get("/dashboard?day=2026-12-01")
+
+
+def test_bulk_cancel_json_endpoint(client: Client, setup: dict[str, Any]) -> None:
+    import json
+
+    mine = setup["booked"][0]
+    payload = {"ids": [str(mine.pk), str(uuid.uuid4())], "reason": "Closed for a day"}
+    response = client.post("/api/v1/provider/appointments/cancel", json.dumps(payload), content_type="application/json")
+    assert response.status_code == 200
+    assert response.json() == {
+        "results": [{"id": str(mine.pk), "outcome": "cancelled"}, {"id": payload["ids"][1], "outcome": "not found"}]
+    }
+    for bad in ("not json", json.dumps({"ids": []}), json.dumps({"ids": "x"}), json.dumps([1, 2])):
+        answer = client.post("/api/v1/provider/appointments/cancel", bad, content_type="application/json")
+        assert answer.status_code == 400
+        assert "error" in answer.json()
+    assert Appointment.objects.filter(status=AppointmentStatus.CANCELLED).count() == 1
