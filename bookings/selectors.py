@@ -241,3 +241,22 @@ def provider_counts(
         cancelled_by_customer=Count("id", filter=cancelled_in_month & Q(cancelled_by="customer")),
         cancelled_by_provider=Count("id", filter=cancelled_in_month & Q(cancelled_by="provider")),
     )
+
+
+def provider_weekly_counts(*, provider: Any, start: datetime, end: datetime, tz: Any) -> dict[date, int]:
+    """Appointments (confirmed, attended, no-show) per provider-local week, counted in the database."""
+    from django.db.models.functions import TruncWeek
+
+    rows = (
+        Appointment.objects.filter(
+            provider=provider,
+            status__in=[AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW],
+            start__gte=start,
+            start__lt=end,
+        )
+        .annotate(week=TruncWeek("start", tzinfo=tz))
+        .values("week")
+        .annotate(n=Count("id"))
+        .values_list("week", "n")
+    )
+    return {week.date(): n for week, n in rows}

@@ -4,6 +4,7 @@ services and hours. Services and selectors stay in their own apps; this is a fac
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -21,8 +22,9 @@ from bookings.services import (
     reschedule_accept,
     reschedule_decline,
 )
+from dashboard.charts import bars
 from notifications.services import inbox, message_history
-from payments.services import earnings_between
+from payments.services import earnings_between, weekly_revenue
 from providers.decorators import provider_required
 from providers.models import SlotStatus
 from providers.services import ProviderHours, provider_today
@@ -45,15 +47,26 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     tz = ZoneInfo(provider.timezone)
     today = provider_today(provider, now)
     day = _day(request, today)
-    day_start = datetime.combine(day, time(0), tzinfo=tz)
-    day_end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    view = "week" if request.GET.get("view") == "week" else "day"
+    span = 7 if view == "week" else 1
+    first = day - timedelta(days=day.weekday()) if view == "week" else day
+    range_start = datetime.combine(first, time(0), tzinfo=tz)
+    range_end = datetime.combine(first + timedelta(days=span), time(0), tzinfo=tz)
+    schedule = booking_selectors.provider_day(provider=provider, start=range_start, end=range_end)
     context = {
         "provider": provider,
+        "view": view,
         "day": day,
         "today": today,
-        "prev_day": day - timedelta(days=1),
-        "next_day": day + timedelta(days=1),
-        "schedule": booking_selectors.provider_day(provider=provider, start=day_start, end=day_end),
+        "prev_day": day - timedelta(days=span),
+        "next_day": day + timedelta(days=span),
+        "schedule": schedule,
+        "week_days": [
+            {"day": d, "items": [a for a in schedule if a.start.astimezone(tz).date() == d]}
+            for d in (first + timedelta(days=i) for i in range(7))
+        ]
+        if view == "week"
+        else [],
         "now": now,
     }
     if request.htmx:
@@ -72,6 +85,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
             provider=provider, week=(week_start, week_start + timedelta(days=7)), month=(month_start, month_end)
         ),
         earnings=earnings_between(payee=str(provider.pk), start=month_start, end=month_end),
+        **_chart_context(provider, week_start, tz),
         services=services,
         week=[{"label": label, "intervals": hours.weekly.get(d, [])} for d, label in enumerate(WEEKDAYS)],
         exceptions=sorted(hours.exceptions.items()),
@@ -83,6 +97,27 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         upcoming=booking_selectors.provider_upcoming(provider=provider, now=now),
     )
     return render(request, "dashboard/home.html", context)
+
+
+def _chart_context(provider: Any, week_start: datetime, tz: ZoneInfo) -> dict[str, object]:
+    """Appointments and revenue per week for the last 12 provider-local weeks."""
+    from appointly.money import format_money
+
+    start = week_start - timedelta(weeks=11)
+    end = week_start + timedelta(weeks=1)
+    weeks = [(start + timedelta(weeks=i)).date() for i in range(12)]
+    counts = booking_selectors.provider_weekly_counts(provider=provider, start=start, end=end, tz=tz)
+    revenue = weekly_revenue(payee=str(provider.pk), start=start, end=end, tz=tz)
+    currency = max(revenue, key=lambda c: sum(revenue[c].values()), default="")
+    money = revenue.get(currency, {})
+    return {
+        "chart_appointments": bars([(w, counts.get(w, 0)) for w in weeks]),
+        "chart_revenue": [
+            (bar, format_money(money.get(w, 0), currency) if currency else "0")
+            for bar, w in zip(bars([(w, money.get(w, 0)) for w in weeks]), weeks, strict=True)
+        ],
+        "chart_currency": currency,
+    }
 
 
 @require_POST

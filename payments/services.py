@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -259,3 +260,21 @@ def earnings_between(*, payee: str, start: datetime, end: datetime) -> Earnings:
         .values_list("currency", "total")
     )
     return Earnings(gross_minor={c: t or 0 for c, t in gross}, refunds_minor={c: t or 0 for c, t in refunds})
+
+
+def weekly_revenue(*, payee: str, start: datetime, end: datetime, tz: Any) -> dict[str, dict[Any, int]]:
+    """Succeeded payments per provider-local week and currency, summed in the database."""
+    from django.db.models import Sum
+    from django.db.models.functions import TruncWeek
+
+    rows = (
+        Payment.objects.filter(payee=payee, status=PaymentStatus.SUCCEEDED, updated_at__gte=start, updated_at__lt=end)
+        .annotate(week=TruncWeek("updated_at", tzinfo=tz))
+        .values("week", "currency")
+        .annotate(total=Sum("amount_minor"))
+        .values_list("week", "currency", "total")
+    )
+    out: dict[str, dict[Any, int]] = {}
+    for week, currency, total in rows:
+        out.setdefault(currency, {})[week.date()] = total or 0
+    return out

@@ -170,3 +170,23 @@ def test_bulk_cancel_json_endpoint(client: Client, setup: dict[str, Any]) -> Non
         assert answer.status_code == 400
         assert "error" in answer.json()
     assert Appointment.objects.filter(status=AppointmentStatus.CANCELLED).count() == 1
+
+
+def test_week_view_lists_each_day(client: Client, setup: dict[str, Any]) -> None:
+    page = client.get("/dashboard?view=week&day=2026-12-02").content.decode()
+    assert "Week of 30 November" in page
+    assert page.count('class="status-confirmed"') == 3
+    assert "09:00 CET" in page
+    fragment = client.get("/dashboard?view=week&day=2026-12-02", headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<section class="card" id="day"')
+
+
+def test_twelve_week_chart_counts_in_the_database(
+    client: Client, setup: dict[str, Any], frozen_now: time_machine.Coordinates
+) -> None:
+    frozen_now.move_to("2026-12-02 10:00:00+00:00")  # the bookings' week is now "this week"
+    page = client.get("/dashboard").content.decode()
+    assert "<title>30 Nov: 3</title>" in page  # three appointments start that week
+    assert "<title>23 Nov: 120.00 EUR</title>" in page  # paid on Wed 25 Nov
+    assert "<title>14 Sep: 0</title>" in page  # the first of the 12 weeks, empty
+    assert "Revenue per week (EUR)" in page
