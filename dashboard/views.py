@@ -33,10 +33,13 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 
 def _day(request: HttpRequest, today: date) -> date:
+    """The requested day, or today when missing, malformed or absurdly far (date arithmetic on
+    year 9999 would overflow)."""
     try:
-        return date.fromisoformat(request.GET.get("day", ""))
+        day = date.fromisoformat(request.GET.get("day", ""))
     except ValueError:
         return today
+    return day if abs((day - today).days) <= 5 * 366 else today
 
 
 @require_http_methods(["GET"])

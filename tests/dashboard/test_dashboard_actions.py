@@ -190,3 +190,11 @@ def test_twelve_week_chart_counts_in_the_database(
     assert "<title>23 Nov: 120.00 EUR</title>" in page  # paid on Wed 25 Nov
     assert "<title>14 Sep: 0</title>" in page  # the first of the 12 weeks, empty
     assert "Revenue per week (EUR)" in page
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "2026-13-01", "yesterday"])
+def test_absurd_days_fall_back_to_today(client: Client, setup: dict[str, Any], day: str) -> None:
+    for view, heading in (("day", "Today, Wednesday 25 November"), ("week", "Week of 23 November")):
+        response = client.get(f"/dashboard?view={view}&day={day}")
+        assert response.status_code == 200
+        assert heading in response.content.decode()
