@@ -195,3 +195,56 @@ def bulk_cancel_json(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": "At most 200 ids, and `reason` must be text."}, status=400)
     results = appointments_cancel_bulk(provider=who(request).provider, ids=ids, reason=reason[:200])
     return JsonResponse({"results": [{"id": r.id, "outcome": r.outcome} for r in results]})
+
+
+@require_http_methods(["GET", "POST"])
+@provider_required()
+def service_edit(request: HttpRequest, service_id: str | None = None) -> HttpResponse:
+    """Create or edit a service; saving regenerates its future free slots and says how many."""
+    from providers.forms import ServiceForm
+    from providers.models import Service
+    from providers.services import service_create, service_update
+
+    provider = who(request).provider
+    service = None
+    if service_id is not None:
+        service = Service.objects.filter(pk=service_id, provider=provider).first()
+        if service is None:
+            from django.http import Http404
+
+            raise Http404("no such service")
+    form = ServiceForm(request.POST or None, instance=service, provider=provider)
+    if request.method == "POST" and form.is_valid():
+        fields = form.service_fields()
+        if service is None:
+            created = service_create(
+                provider=provider, category=fields.pop("category"), name=fields.pop("name"), **fields
+            )
+            messages.success(request, f"“{created.name}” is live with {created.slots.count()} slots to book.")
+        else:
+            # A fresh copy: the form already wrote its values onto `service`.
+            result = service_update(service=Service.objects.get(pk=service.pk), **fields)
+            if result is None:
+                messages.success(request, "Saved. The schedule did not change, so the slots stay as they were.")
+            else:
+                messages.success(
+                    request, f"Saved. {result.deleted} future free slots replaced by {result.created} new ones."
+                )
+        return redirect("dashboard")
+    return render(request, "dashboard/service_form.html", {"form": form, "service": service})
+
+
+@require_POST
+@provider_required()
+def service_toggle(request: HttpRequest, service_id: str) -> HttpResponse:
+    from providers.models import Service
+    from providers.services import service_update
+
+    service = Service.objects.filter(pk=service_id, provider=who(request).provider).first()
+    if service is None:
+        from django.http import Http404
+
+        raise Http404("no such service")
+    service_update(service=service, is_active=not service.is_active)
+    messages.info(request, f"“{service.name}” is now {'bookable' if not service.is_active else 'hidden'}.")
+    return redirect("dashboard")

@@ -198,3 +198,77 @@ def test_absurd_days_fall_back_to_today(client: Client, setup: dict[str, Any], d
         response = client.get(f"/dashboard?view={view}&day={day}")
         assert response.status_code == 200
         assert heading in response.content.decode()
+
+
+SERVICE_FORM = {
+    "name": "Scalp massage",
+    "description": "",
+    "duration_minutes": "30",
+    "price": "20.00",
+    "currency": "EUR",
+    "max_appointments_per_day": "14",
+    "buffer_before_minutes": "0",
+    "buffer_after_minutes": "0",
+    "min_notice_minutes": "0",
+    "booking_window_days": "30",
+    "refund_full_hours": "24",
+    "refund_partial_hours": "2",
+    "refund_partial_percent": "50",
+    "location": "",
+}
+
+
+def test_create_edit_and_hide_a_service_from_the_dashboard(client: Client, setup: dict[str, Any]) -> None:
+    from providers.models import Service
+    from tests.factories import category
+
+    assert client.get("/dashboard/services/new").status_code == 200
+    response = client.post("/dashboard/services/new", {**SERVICE_FORM, "category": category().pk}, follow=True)
+    service = Service.objects.get(name="Scalp massage")
+    assert "is live with" in response.content.decode()
+    before = Slot.objects.filter(service=service).count()
+    # A schedule change regenerates the future free slots and says how many
+    edited = client.post(
+        f"/dashboard/services/{service.pk}/edit",
+        {**SERVICE_FORM, "category": category().pk, "duration_minutes": "60", "max_appointments_per_day": "7"},
+        follow=True,
+    ).content.decode()
+    assert f"{before} future free slots replaced by" in edited
+    assert {s.end - s.start for s in Slot.objects.filter(service=service)} == {timedelta(minutes=60)}
+    # A wording change keeps the slots
+    ids = set(Slot.objects.filter(service=service).values_list("id", flat=True))
+    same = client.post(
+        f"/dashboard/services/{service.pk}/edit",
+        {
+            **SERVICE_FORM,
+            "category": category().pk,
+            "duration_minutes": "60",
+            "max_appointments_per_day": "7",
+            "description": "Relaxing.",
+        },
+        follow=True,
+    ).content.decode()
+    assert "the slots stay as they were" in same
+    assert set(Slot.objects.filter(service=service).values_list("id", flat=True)) == ids
+    # Hide it: no free slots, not public
+    client.post(f"/dashboard/services/{service.pk}/toggle")
+    assert not Service.objects.get(pk=service.pk).is_active
+    assert client.get(f"/services/{service.slug}/").status_code == 404
+    # Another provider cannot touch it
+    other = Client()
+    other.force_login(ServiceFactory().provider.user)
+    assert other.get(f"/dashboard/services/{service.pk}/edit").status_code == 404
+    assert other.post(f"/dashboard/services/{service.pk}/toggle").status_code == 404
+
+
+def test_bad_service_input_changes_nothing(client: Client, setup: dict[str, Any]) -> None:
+    from providers.models import Service
+    from tests.factories import category
+
+    service = setup["service"]
+    response = client.post(
+        f"/dashboard/services/{service.pk}/edit", {**SERVICE_FORM, "category": category().pk, "price": "-3"}
+    )
+    assert response.status_code == 200
+    assert "The price must be more than zero." in response.content.decode()
+    assert Service.objects.get(pk=service.pk).price_minor == 4000
