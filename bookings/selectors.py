@@ -260,3 +260,29 @@ def provider_weekly_counts(*, provider: Any, start: datetime, end: datetime, tz:
         .values_list("week", "n")
     )
     return {week.date(): n for week, n in rows}
+
+
+def provider_outside_hours(*, provider: Any, now: datetime | None = None, limit: int = 200) -> list[Appointment]:
+    """Upcoming active appointments that no longer fit the provider's hours (after an hours
+    change): listed for the provider to handle, never cancelled silently."""
+    from providers.services import ProviderHours
+    from providers.slots import open_runs
+
+    now = now or timezone.now()
+    hours = ProviderHours.load(provider)
+    tz = provider.timezone
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz)
+    outside = []
+    upcoming = (
+        Appointment.objects.filter(provider=provider, status__in=ACTIVE_STATUSES, start__gt=now)
+        .select_related("service", "customer")
+        .order_by("start")[:limit]
+    )
+    for appointment in upcoming:
+        day = appointment.start.astimezone(zone).date()
+        runs = open_runs(day, hours.intervals_for(day), tz)
+        if not any(lo <= appointment.start and appointment.end <= hi for lo, hi in runs):
+            outside.append(appointment)
+    return outside

@@ -272,3 +272,58 @@ def test_bad_service_input_changes_nothing(client: Client, setup: dict[str, Any]
     assert response.status_code == 200
     assert "The price must be more than zero." in response.content.decode()
     assert Service.objects.get(pk=service.pk).price_minor == 4000
+
+
+def test_appointments_outside_new_hours_are_listed_not_cancelled(client: Client, setup: dict[str, Any]) -> None:
+    # Bookings on Mon 30 Nov 09:00-10:30; the provider now opens Mondays only from 13:00
+    response = client.post(
+        "/onboarding/hours/",
+        {"day_0": "13:00-20:00", "day_1": "09:00-12:00, 13:00-17:00"},
+        follow=True,
+    )
+    body = response.content.decode()
+    assert "Booked outside your current hours" in body
+    section = body.split("Booked outside your current hours")[1].split("</section>")[0]
+    assert section.count("<li>") == 3
+    assert "Mon 30 Nov, 09:00 CET" in section
+    assert "Mon 30 Nov, 10:00 CET" in section
+    assert Appointment.objects.filter(status=AppointmentStatus.CONFIRMED).count() == 3
+
+
+def test_dashboard_queries_stay_flat_from_10_to_10000_appointments(client: Client, setup: dict[str, Any]) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def history(n: int) -> None:
+        service = setup["service"]
+        slot = Slot.objects.filter(service=service).first()
+        customer = setup["customers"][0]
+        start = slot.start - timedelta(days=3 * 365)
+        Appointment.objects.bulk_create(
+            Appointment(
+                customer=customer,
+                provider=service.provider,
+                service=service,
+                slot=slot,
+                start=start + timedelta(hours=3 * i),
+                end=start + timedelta(hours=3 * i, minutes=30),
+                status=AppointmentStatus.COMPLETED,
+                price_minor=4000,
+                currency="EUR",
+                idempotency_key=str(uuid.uuid4()),
+            )
+            for i in range(n)
+        )
+
+    def count(fn: Any) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            fn()
+        return len(ctx.captured_queries)
+
+    first, second = setup["booked"][:2]
+    history(10)
+    page_small = count(lambda: client.get("/dashboard"))
+    cancel_small = count(lambda: client.post("/dashboard/appointments/cancel", {"ids": [str(first.pk)]}))
+    history(9_990)
+    assert count(lambda: client.get("/dashboard")) == page_small
+    assert count(lambda: client.post("/dashboard/appointments/cancel", {"ids": [str(second.pk)]})) == cancel_small
