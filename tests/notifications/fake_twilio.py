@@ -41,7 +41,10 @@ class FakeTwilio:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
-                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
+                raw = self.rfile.read(length)
+                if len(raw) < length:
+                    return  # the client died mid-request (a killed worker): nothing was sent
+                form = dict(urllib.parse.parse_qsl(raw.decode()))
                 fake.requests.append({"path": self.path, **form})
                 status, code = fake.script.popleft() if fake.script else (201, None)
                 if status >= 400:
@@ -61,13 +64,13 @@ class FakeTwilio:
                         "body": form.get("Body"),
                         "account_sid": self.path.split("/")[3],
                     }
-                raw = json.dumps(body).encode()
+                payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 if status == 429:
                     self.send_header("Retry-After", "45")
-                self.send_header("Content-Length", str(len(raw)))
+                self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(raw)
+                self.wfile.write(payload)
 
         return Handler
