@@ -31,6 +31,9 @@ urlpatterns = [
     path("onboarding/service/", provider_views.onboarding_service, name="onboarding_service"),
     path("dashboard", dashboard_views.dashboard, name="dashboard"),
     path("dashboard/appointments/cancel", dashboard_views.bulk_cancel, name="dashboard_bulk_cancel"),
+    path(
+        "dashboard/appointments/<uuid:appointment_id>", dashboard_views.appointment_detail, name="dashboard_appointment"
+    ),
     path("dashboard/services/new", dashboard_views.service_edit, name="dashboard_service_new"),
     path("dashboard/services/<uuid:service_id>/edit", dashboard_views.service_edit, name="dashboard_service_edit"),
     path(

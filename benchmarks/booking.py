@@ -12,6 +12,12 @@ bookings found in the database afterwards (must be 0). The baseline is a bare Dj
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# benchmarks/queue.py is named like the standard library's `queue`: keep this folder off the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import argparse
 import json
 import os
@@ -30,7 +36,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.slots import drop_database, write_results  # noqa: E402
+from benchmarks.slots import drop_database, write_results
 
 PORT = 8765
 BASE = f"http://127.0.0.1:{PORT}"

@@ -11,6 +11,12 @@ per slot (Slot.objects.create) for a sample of services; the ratio shows what bu
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# benchmarks/queue.py is named like the standard library's `queue`: keep this folder off the path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
 import json
 import os
 import subprocess

@@ -249,3 +249,22 @@ def service_toggle(request: HttpRequest, service_id: str) -> HttpResponse:
     service_update(service=service, is_active=not service.is_active)
     messages.info(request, f"“{service.name}” is now {'bookable' if not service.is_active else 'hidden'}.")
     return redirect("dashboard")
+
+
+@require_http_methods(["GET"])
+@provider_required()
+def appointment_detail(request: HttpRequest, appointment_id: str) -> HttpResponse:
+    """One of the provider's appointments with its timeline (another provider's id: 404)."""
+    provider = who(request).provider
+    appointment = booking_selectors.provider_appointment_get(provider=provider, appointment_id=appointment_id)
+    return render(
+        request,
+        "dashboard/appointment.html",
+        {
+            "provider": provider,
+            "appointment": appointment,
+            "events": booking_selectors.appointment_events(appointment=appointment),
+            "refunds": booking_selectors.refunds_for(appointment=appointment),
+            "now": timezone.now(),
+        },
+    )

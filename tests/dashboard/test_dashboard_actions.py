@@ -327,3 +327,17 @@ def test_dashboard_queries_stay_flat_from_10_to_10000_appointments(client: Clien
     history(9_990)
     assert count(lambda: client.get("/dashboard")) == page_small
     assert count(lambda: client.post("/dashboard/appointments/cancel", {"ids": [str(second.pk)]})) == cancel_small
+
+
+def test_an_appointment_opens_with_its_timeline(client: Client, setup: dict[str, Any]) -> None:
+    appointment = setup["booked"][0]
+    day = client.get("/dashboard?day=2026-11-30").content.decode()
+    assert f'/dashboard/appointments/{appointment.pk}"' in day
+    page = client.get(f"/dashboard/appointments/{appointment.pk}").content.decode()
+    assert "Monday 30 November 2026, 09:00–09:30 CET (Europe/Berlin)" in page
+    assert "c0@example.com" in page
+    assert "Booking started" in page
+    assert "Confirmed" in page
+    other = Client()
+    other.force_login(ServiceFactory().provider.user)
+    assert other.get(f"/dashboard/appointments/{appointment.pk}").status_code == 404
