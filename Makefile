@@ -19,6 +19,7 @@ install: $(VENV)/.installed
 # Web, Celery worker and beat together (honcho), on the embedded default: SQLite, a filesystem
 # broker and console email, unless DATABASE_URL / CELERY_BROKER_URL / EMAIL_URL say otherwise.
 run: install
+	@[ -f .env ] || { cp .env.example .env; echo "Created .env from .env.example (local development settings)."; }
 	DJANGO_DEBUG=$(DJANGO_DEBUG) $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=$(DJANGO_DEBUG) $(BIN)/python manage.py seed_demo
 	DJANGO_DEBUG=$(DJANGO_DEBUG) $(BIN)/honcho -f Procfile.dev start

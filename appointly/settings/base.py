@@ -4,6 +4,7 @@ The embedded default (no variables set) is SQLite + a filesystem Celery broker +
 email, so `make run` needs no external service. See .env.example for every variable.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -15,6 +16,26 @@ VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# An empty `NAME=` (as in a copy of .env.example) means "not set": the default applies.
+_OURS = (
+    "DJANGO_",
+    "DATABASE_",
+    "REDIS_",
+    "CELERY_",
+    "EMAIL_",
+    "TWILIO_",
+    "PAYMENT_",
+    "BOOKING_",
+    "PROVIDER_",
+    "REMINDER_",
+    "OUTBOX_",
+    "SITE_",
+    "LOG_",
+    "ACCOUNT_",
+    "DEFAULT_FROM_",
+)
+for _name in [n for n, v in os.environ.items() if v == "" and n.startswith(_OURS)]:
+    del os.environ[_name]
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # Production secrets have no default: outside DEBUG a missing key is an error at start-up.
