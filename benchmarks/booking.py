@@ -36,7 +36,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.slots import drop_database, write_results
+from benchmarks.scratch_db import drop_database
+from benchmarks.slots import write_results
 
 PORT = 8765
 BASE = f"http://127.0.0.1:{PORT}"
@@ -58,12 +59,9 @@ def django_env() -> dict[str, str]:
 
 def setup(customers: int) -> dict[str, Any]:
     """Fresh database, demo-like data, one logged-in session per customer (run in a child)."""
-    import psycopg
+    from benchmarks.scratch_db import recreate_database
 
-    admin, name = DB_URL.rsplit("/", 1)[0] + "/postgres", DB_URL.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    recreate_database(DB_URL)
     py = str(ROOT / ".venv" / "bin" / "python")
     env = django_env()
     subprocess.run([py, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)

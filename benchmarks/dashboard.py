@@ -39,12 +39,9 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
-    import psycopg
+    from benchmarks.scratch_db import recreate_database
 
-    admin, name = DB_URL.rsplit("/", 1)[0] + "/postgres", DB_URL.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    recreate_database(DB_URL)
     os.environ.update({"DATABASE_URL": DB_URL, "DJANGO_SETTINGS_MODULE": "appointly.settings.test"})
     import django
 
@@ -54,7 +51,8 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import setup_test_environment
 
-    from benchmarks.slots import drop_database, write_results
+    from benchmarks.scratch_db import drop_database
+    from benchmarks.slots import write_results
 
     setup_test_environment()
     call_command("migrate", verbosity=0)

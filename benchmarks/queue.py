@@ -15,14 +15,14 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse
 import os
-import signal
 import statistics
-import subprocess
 import time
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.celery_workers import ask_workers_to_drain, start_celery_worker, stop_celery_worker
+
 DB_URL = os.environ.get("DATABASE_URL_BENCH_QUEUE", "postgres://postgres@127.0.0.1:5432/appointly_bench_queue")
 BROKER = os.environ.get("REDIS_URL_BENCH", "redis://127.0.0.1:6379/12")
 
@@ -47,44 +47,8 @@ def worker_env(fake_url: str) -> dict[str, str]:
     }
 
 
-def start_workers(env: dict[str, str], processes: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "celery"),
-            "-A",
-            "appointly",
-            "worker",
-            "--pool=prefork",
-            f"--concurrency={processes}",
-            "--loglevel=ERROR",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def stop(worker: subprocess.Popen[bytes]) -> None:
-    os.killpg(worker.pid, signal.SIGTERM)
-    try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait()
-
-
 def kick(n: int) -> None:
-    from appointly.celery import app
-    from outbox.tasks import outbox_drain_task
-
-    with app.connection_for_write(BROKER) as conn:
-        for _ in range(n):
-            outbox_drain_task.apply_async(connection=conn)  # type: ignore[call-arg]
+    ask_workers_to_drain(BROKER, n)
 
 
 def run_table(kind: str, jobs: int, processes: int, fake_url: str) -> dict[str, Any]:
@@ -112,7 +76,7 @@ def run_table(kind: str, jobs: int, processes: int, fake_url: str) -> dict[str, 
     import redis
 
     redis.Redis.from_url(BROKER).flushdb()
-    worker = start_workers(worker_env(fake_url), processes)
+    worker = start_celery_worker(worker_env(fake_url), concurrency=processes, loglevel="ERROR")
     try:
         time.sleep(2.0)  # let the workers boot; the clock starts at the kick
         t0 = time.time()
@@ -121,7 +85,7 @@ def run_table(kind: str, jobs: int, processes: int, fake_url: str) -> dict[str, 
             time.sleep(0.2)
         wall = time.time() - t0
     finally:
-        stop(worker)
+        stop_celery_worker(worker)
     result: dict[str, Any] = {"jobs": jobs, "wall_s": wall, "per_s": jobs / wall}
     if kind == "sms":
         latencies = [
@@ -146,7 +110,7 @@ def run_celery_baseline(jobs: int, processes: int) -> dict[str, Any]:
     r = redis.Redis.from_url(BROKER)
     r.flushdb()
     key = "bench:noop"
-    worker = start_workers(worker_env(""), processes)
+    worker = start_celery_worker(worker_env(""), concurrency=processes, loglevel="ERROR")
     try:
         time.sleep(2.0)
         t0 = time.time()
@@ -157,7 +121,7 @@ def run_celery_baseline(jobs: int, processes: int) -> dict[str, Any]:
             time.sleep(0.05)
         wall = time.time() - t0
     finally:
-        stop(worker)
+        stop_celery_worker(worker)
     return {"jobs": jobs, "wall_s": wall, "per_s": jobs / wall}
 
 
@@ -196,12 +160,9 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
-    import psycopg
+    from benchmarks.scratch_db import recreate_database
 
-    admin, name = DB_URL.rsplit("/", 1)[0] + "/postgres", DB_URL.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
+    recreate_database(DB_URL)
     os.environ.update({"DATABASE_URL": DB_URL, "DJANGO_SETTINGS_MODULE": "appointly.settings.test"})
     import django
 
@@ -209,7 +170,8 @@ def main() -> None:
     from django.core.management import call_command
 
     from appointly.celery import app
-    from benchmarks.slots import drop_database, write_results
+    from benchmarks.scratch_db import drop_database
+    from benchmarks.slots import write_results
     from tests.notifications.fake_twilio import FakeTwilio
 
     # Test settings run tasks inline; here every task must go to the worker processes.

@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from benchmarks.scratch_db import drop_database, recreate_database
+
 SERVICES = 1000
 SERVICES_PER_PROVIDER = 10
 REGENERATE = 100
@@ -173,25 +176,11 @@ def run_backend(url: str) -> dict[str, float]:
 def postgres_url() -> str | None:
     base = os.environ.get("DATABASE_URL_BENCH", "postgres://postgres@127.0.0.1:5432/appointly_bench")
     try:
-        import psycopg
-
-        admin = base.rsplit("/", 1)[0] + "/postgres"
-        name = base.rsplit("/", 1)[1]
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            conn.execute(f'CREATE DATABASE "{name}"')
+        recreate_database(base)
     except Exception as exc:
         print(f"PostgreSQL not available ({exc}); skipping it.")
         return None
     return base
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-
-    admin, name = url.rsplit("/", 1)[0] + "/postgres", url.rsplit("/", 1)[1]
-    with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def main() -> None:

@@ -4,12 +4,10 @@ processes killed with SIGKILL mid-drain (PostgreSQL + Redis)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection, transaction
@@ -17,8 +15,7 @@ from django.db.models import Count
 
 from outbox.models import Job, JobStatus, ProbeRecord
 from outbox.services import job_enqueue, outbox_drain
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.celery_workers import ask_workers_to_drain, start_celery_worker, stop_celery_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -68,40 +65,12 @@ def _worker_env(lease_seconds: int) -> dict[str, str]:
 
 
 def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "celery"),
-            "-A",
-            "appointly",
-            "worker",
-            "--pool=prefork",
-            "--concurrency=2",
-            "--loglevel=WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return start_celery_worker(env, concurrency=2)
 
 
 def _kick(env: dict[str, str], times: int) -> None:
     """What beat's sweep and the commit hook do: ask workers to drain."""
-    from appointly.celery import app
-    from outbox.tasks import outbox_drain_task
-
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False  # test settings run tasks inline; these go to the workers
-    try:
-        with app.connection_for_write(env["CELERY_BROKER_URL"]) as conn:
-            for _ in range(times):
-                outbox_drain_task.apply_async(connection=conn)  # type: ignore[call-arg]
-    finally:
-        app.conf.task_always_eager = eager
+    ask_workers_to_drain(env["CELERY_BROKER_URL"], times)
 
 
 @pytest.mark.redis
@@ -122,8 +91,7 @@ def test_sigkilled_workers_lose_nothing() -> None:
             done = Job.objects.filter(status=JobStatus.DONE).count()
             print(f"kill {kills + 1} at {done} done", file=sys.stderr)
             assert done < total, "drain finished before the fault was injected"
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
+            stop_celery_worker(worker, kill=True)
             kills += 1
             worker = _start_worker(env)
             _kick(env, 2)
@@ -135,8 +103,7 @@ def test_sigkilled_workers_lose_nothing() -> None:
             _kick(env, 1)
             time.sleep(1.0)
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
+        stop_celery_worker(worker, kill=True)
     assert kills == 3
     assert Job.objects.filter(status=JobStatus.DONE).count() == total
     per_key = dict(ProbeRecord.objects.values_list("key").annotate(n=Count("id")))
@@ -184,8 +151,7 @@ def test_sigkilled_workers_deliver_every_notification_through_twilio() -> None:
             time.sleep(1.2)
             sent = Message.objects.filter(channel="sms", status=MessageStatus.SENT).count()
             assert sent < total, "drain finished before the fault was injected"
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
+            stop_celery_worker(worker, kill=True)
             kills += 1
             worker = _start_worker(env)
             _kick(env, 2)
@@ -194,8 +160,7 @@ def test_sigkilled_workers_deliver_every_notification_through_twilio() -> None:
             _kick(env, 1)
             time.sleep(1.0)
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
+        stop_celery_worker(worker, kill=True)
         fake.stop()
     sms = Message.objects.filter(channel="sms")
     assert sms.count() == total
@@ -228,8 +193,7 @@ def test_a_redis_flush_mid_drain_loses_nothing() -> None:
             _kick(env, 1)  # what beat's one-minute sweep does
             time.sleep(1.0)
     finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
+        stop_celery_worker(worker, kill=True)
     assert Job.objects.filter(status=JobStatus.DONE).count() == 300
     assert ProbeRecord.objects.values("key").distinct().count() == 300
 
@@ -241,33 +205,14 @@ def test_four_worker_processes_run_each_job_exactly_once() -> None:
     import redis
 
     redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
-    worker = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "celery"),
-            "-A",
-            "appointly",
-            "worker",
-            "--pool=prefork",
-            "--concurrency=4",
-            "--loglevel=WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    worker = start_celery_worker(env, concurrency=4)
     try:
         _kick(env, 8)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and Job.objects.exclude(status=JobStatus.DONE).exists():
             time.sleep(0.5)
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
+        stop_celery_worker(worker, timeout=30)
     per_key = ProbeRecord.objects.values("key").annotate(n=Count("id"))
     assert per_key.count() == 800
     assert {row["n"] for row in per_key} == {1}
