@@ -66,6 +66,12 @@ class Appointment(BaseModel):
         indexes = [
             models.Index(fields=("customer", "start"), name="appointment_customer_start_idx"),
             models.Index(fields=("provider", "start"), name="appointment_provider_start_idx"),
+            # The dashboard's "cancellations this month" reads a date range of these.
+            models.Index(
+                fields=("provider", "cancelled_at"),
+                condition=Q(status="cancelled"),
+                name="appointment_prov_cancel_idx",
+            ),
             models.Index(fields=("status", "hold_expires_at"), name="appointment_status_hold_idx"),
         ]
 

@@ -203,6 +203,47 @@ def provider_upcoming(*, provider: Any, now: datetime | None = None, limit: int 
     )
 
 
+@dataclass(frozen=True)
+class Picked:
+    """A bulk-cancel selection as the provider is asked to confirm it."""
+
+    cancellable: list[Appointment]
+    not_cancellable: list[Appointment]  # the provider's own, but past, cancelled or not confirmed
+    unknown: int  # malformed ids, ids that do not exist and other providers' ids, alike
+
+    @property
+    def refunds_minor(self) -> dict[str, int]:
+        totals: dict[str, int] = defaultdict(int)
+        for a in self.cancellable:
+            totals[a.currency] += a.price_minor
+        return dict(totals)
+
+
+def provider_appointments_picked(*, provider: Any, ids: list[str], now: datetime | None = None) -> Picked:
+    """The provider's appointments among `ids`, split into what a bulk cancel would cancel and
+    what it would not; one query however many ids."""
+    import uuid
+
+    now = now or timezone.now()
+    keys = set()
+    for raw in dict.fromkeys(ids):
+        try:
+            keys.add(uuid.UUID(str(raw)))
+        except ValueError:
+            continue
+    own = list(
+        Appointment.objects.filter(provider=provider, pk__in=keys)
+        .select_related("service", "customer")
+        .order_by("start")
+    )
+    cancellable = [a for a in own if a.status == AppointmentStatus.CONFIRMED and a.start > now]
+    return Picked(
+        cancellable=cancellable,
+        not_cancellable=[a for a in own if a not in cancellable],
+        unknown=len(dict.fromkeys(ids)) - len(own),
+    )
+
+
 def provider_day(*, provider: Any, start: datetime, end: datetime) -> list[Appointment]:
     """Appointments (any status but expired holds) overlapping [start, end)."""
     return list(
@@ -234,7 +275,11 @@ def provider_counts(
     held_or_done = [AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW]
     in_month = Q(start__gte=month[0], start__lt=month[1])
     cancelled_in_month = Q(status=AppointmentStatus.CANCELLED, cancelled_at__gte=month[0], cancelled_at__lt=month[1])
-    return Appointment.objects.filter(provider=provider).aggregate(
+    # Only the rows that can count: those starting in the week or the month, and those
+    # cancelled in the month. Each arm is an index range (provider+start, provider+cancelled_at),
+    # so the cost follows the month's size, not the provider's whole history.
+    starts = Q(start__gte=min(week[0], month[0]), start__lt=max(week[1], month[1]))
+    return Appointment.objects.filter(Q(provider=provider) & (starts | cancelled_in_month)).aggregate(
         week=Count("id", filter=Q(status__in=held_or_done, start__gte=week[0], start__lt=week[1])),
         month=Count("id", filter=Q(status__in=held_or_done) & in_month),
         no_shows=Count("id", filter=Q(status=AppointmentStatus.NO_SHOW) & in_month),

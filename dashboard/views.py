@@ -3,31 +3,36 @@ services and hours. Services and selectors stay in their own apps; this is a fac
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
-from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from appointly.core import DomainError, HtmxHttpRequest, who
+from appointly.money import format_money
 from bookings import selectors as booking_selectors
+from bookings.models import AppointmentStatus
 from bookings.services import (
     appointment_mark_attendance,
     appointments_cancel_bulk,
     reschedule_accept,
     reschedule_decline,
 )
+from dashboard.calendar import day_grid
 from dashboard.charts import bars
 from notifications.services import inbox, message_history
 from payments.services import earnings_between, weekly_revenue
 from providers.decorators import provider_required
-from providers.models import SlotStatus
-from providers.services import ProviderHours, provider_today
+from providers.forms import ServiceForm
+from providers.models import Service
+from providers.selectors import provider_services_overview, service_get_for_provider
+from providers.services import ProviderHours, provider_today, service_create, service_update
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
@@ -56,6 +61,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     range_start = datetime.combine(first, time(0), tzinfo=tz)
     range_end = datetime.combine(first + timedelta(days=span), time(0), tzinfo=tz)
     schedule = booking_selectors.provider_day(provider=provider, start=range_start, end=range_end)
+    hours = ProviderHours.load(provider)
     context = {
         "provider": provider,
         "view": view,
@@ -70,14 +76,14 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         ]
         if view == "week"
         else [],
+        "grid": day_grid(day=day, tz=tz, appointments=schedule, open_intervals=hours.intervals_for(day))
+        if view == "day"
+        else None,
+        "picks": any(a.status == AppointmentStatus.CONFIRMED and a.start > now for a in schedule),
         "now": now,
     }
     if request.htmx:
         return render(request, "dashboard/home.html#day", context)
-    services = provider.services.select_related("category").annotate(
-        free_slots=Count("slots", filter=Q(slots__status=SlotStatus.FREE, slots__start__gte=now)),
-    )
-    hours = ProviderHours.load(provider)
     week_start = datetime.combine(today - timedelta(days=today.weekday()), time(0), tzinfo=tz)
     month_start = datetime.combine(today.replace(day=1), time(0), tzinfo=tz)
     next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
@@ -89,7 +95,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         ),
         earnings=earnings_between(payee=str(provider.pk), start=month_start, end=month_end),
         **_chart_context(provider, week_start, tz),
-        services=services,
+        services=provider_services_overview(provider=provider, now=now),
         week=[{"label": label, "intervals": hours.weekly.get(d, [])} for d, label in enumerate(WEEKDAYS)],
         exceptions=sorted(hours.exceptions.items()),
         inbox=inbox(user=provider.user, limit=10),
@@ -105,8 +111,6 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 
 def _chart_context(provider: Any, week_start: datetime, tz: ZoneInfo) -> dict[str, object]:
     """Appointments and revenue per week for the last 12 provider-local weeks."""
-    from appointly.money import format_money
-
     start = week_start - timedelta(weeks=11)
     end = week_start + timedelta(weeks=1)
     weeks = [(start + timedelta(weeks=i)).date() for i in range(12)]
@@ -128,8 +132,6 @@ def _chart_context(provider: Any, week_start: datetime, tz: ZoneInfo) -> dict[st
 @provider_required()
 def reschedule_answer(request: HttpRequest, request_id: str, answer: str) -> HttpResponse:
     if answer not in ("accept", "decline"):
-        from django.http import Http404
-
         raise Http404("unknown answer")
     provider = who(request).provider
     reschedule = booking_selectors.provider_reschedule_get(provider=provider, request_id=request_id)
@@ -145,20 +147,34 @@ def reschedule_answer(request: HttpRequest, request_id: str, answer: str) -> Htt
     return redirect("dashboard")
 
 
+MAX_BULK = 200
+
+
 @require_POST
 @provider_required()
 def bulk_cancel(request: HttpRequest) -> HttpResponse:
-    """Cancel the selected appointments (the route takes an array of ids: `ids`)."""
+    """Cancel the selected appointments (the route takes an array of ids: `ids`). The first post
+    shows what would happen and asks to confirm; the post with `confirm=1` does it."""
     provider = who(request).provider
-    ids = [i for i in request.POST.getlist("ids") if i.strip()]
+    ids = [i.strip() for i in request.POST.getlist("ids") if i.strip()]
+    back = request.POST.get("back", "")
+    back = back if back.startswith("/dashboard") else "/dashboard"
     if not ids:
         messages.error(request, "Select at least one appointment to cancel.")
-        return redirect("dashboard")
-    if len(ids) > 200:
-        messages.error(request, "Cancel at most 200 appointments at once.")
-        return redirect("dashboard")
-    results = appointments_cancel_bulk(provider=provider, ids=ids, reason=request.POST.get("reason", "")[:200])
-    return render(request, "dashboard/bulk_cancel_done.html", {"results": results, "provider": provider})
+        return redirect(back)
+    if len(ids) > MAX_BULK:
+        messages.error(request, f"Cancel at most {MAX_BULK} appointments at once.")
+        return redirect(back)
+    reason = request.POST.get("reason", "").strip()[:200]
+    if request.POST.get("confirm") != "1":
+        picked = booking_selectors.provider_appointments_picked(provider=provider, ids=ids)
+        return render(
+            request,
+            "dashboard/bulk_cancel_confirm.html",
+            {"provider": provider, "picked": picked, "ids": ids, "reason": reason, "back": back, "now": timezone.now()},
+        )
+    results = appointments_cancel_bulk(provider=provider, ids=ids, reason=reason)
+    return render(request, "dashboard/bulk_cancel_done.html", {"results": results, "provider": provider, "back": back})
 
 
 @require_POST
@@ -179,11 +195,7 @@ def attendance(request: HttpRequest, appointment_id: str) -> HttpResponse:
 @provider_required()
 def bulk_cancel_json(request: HttpRequest) -> HttpResponse:
     """`POST /api/v1/provider/appointments/cancel` with `{"ids": [...], "reason": "..."}`:
-    the same action for scripts and the dashboard's own JavaScript; per-id results."""
-    import json
-
-    from django.http import JsonResponse
-
+    the same action for scripts (no confirmation step: the call is the confirmation); per-id results."""
     try:
         data = json.loads(request.body or b"{}")
     except ValueError:
@@ -192,8 +204,8 @@ def bulk_cancel_json(request: HttpRequest) -> HttpResponse:
     reason = data.get("reason", "") if isinstance(data, dict) else ""
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
         return JsonResponse({"error": "`ids` must be a non-empty array of appointment ids."}, status=400)
-    if len(ids) > 200 or not isinstance(reason, str):
-        return JsonResponse({"error": "At most 200 ids, and `reason` must be text."}, status=400)
+    if len(ids) > MAX_BULK or not isinstance(reason, str):
+        return JsonResponse({"error": f"At most {MAX_BULK} ids, and `reason` must be text."}, status=400)
     results = appointments_cancel_bulk(provider=who(request).provider, ids=ids, reason=reason[:200])
     return JsonResponse({"results": [{"id": r.id, "outcome": r.outcome} for r in results]})
 
@@ -202,18 +214,8 @@ def bulk_cancel_json(request: HttpRequest) -> HttpResponse:
 @provider_required()
 def service_edit(request: HttpRequest, service_id: str | None = None) -> HttpResponse:
     """Create or edit a service; saving regenerates its future free slots and says how many."""
-    from providers.forms import ServiceForm
-    from providers.models import Service
-    from providers.services import service_create, service_update
-
     provider = who(request).provider
-    service = None
-    if service_id is not None:
-        service = Service.objects.filter(pk=service_id, provider=provider).first()
-        if service is None:
-            from django.http import Http404
-
-            raise Http404("no such service")
+    service = None if service_id is None else service_get_for_provider(provider=provider, service_id=service_id)
     form = ServiceForm(request.POST or None, instance=service, provider=provider)
     if request.method == "POST" and form.is_valid():
         fields = form.service_fields()
@@ -238,14 +240,7 @@ def service_edit(request: HttpRequest, service_id: str | None = None) -> HttpRes
 @require_POST
 @provider_required()
 def service_toggle(request: HttpRequest, service_id: str) -> HttpResponse:
-    from providers.models import Service
-    from providers.services import service_update
-
-    service = Service.objects.filter(pk=service_id, provider=who(request).provider).first()
-    if service is None:
-        from django.http import Http404
-
-        raise Http404("no such service")
+    service = service_get_for_provider(provider=who(request).provider, service_id=service_id)
     service_update(service=service, is_active=not service.is_active)
     messages.info(request, f"“{service.name}” is now {'bookable' if not service.is_active else 'hidden'}.")
     return redirect("dashboard")

@@ -36,9 +36,20 @@ class Payment(BaseModel):
     gateway_ref = models.CharField(max_length=80, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
     failure_message = models.CharField(max_length=255, blank=True)
+    # When the charge went through: the moment gross earnings count (docs/adr/0009). Its own
+    # column, because `updated_at` moves with any later write to the row.
+    succeeded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at",)
+        indexes = [
+            # The earnings cards and the revenue chart read one provider's payments in a date range.
+            models.Index(
+                fields=("payee", "succeeded_at"),
+                condition=Q(status="succeeded"),
+                name="payment_payee_succeeded_idx",
+            )
+        ]
         constraints = [
             # Nothing is charged twice: at most one payment in flight or succeeded per reference.
             models.UniqueConstraint(
@@ -62,6 +73,8 @@ class RefundStatus(models.TextChoices):
 class Refund(BaseModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    # Copied from the payment, so a provider's refunds of a month are one index range.
+    payee = models.CharField(max_length=64, blank=True)
     amount_minor = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
     reason = models.CharField(max_length=255)
@@ -70,9 +83,18 @@ class Refund(BaseModel):
     gateway_ref = models.CharField(max_length=80, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    # When the money went back: the moment a refund subtracts from earnings (docs/adr/0009).
+    succeeded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at",)
+        indexes = [
+            models.Index(
+                fields=("payee", "succeeded_at"),
+                condition=Q(status="succeeded"),
+                name="refund_payee_succeeded_idx",
+            )
+        ]
         constraints = [models.CheckConstraint(condition=Q(amount_minor__gt=0), name="refund_amount_positive")]
 
     def __str__(self) -> str:

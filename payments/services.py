@@ -93,11 +93,13 @@ def payment_charge(
         status, message = PaymentStatus.SUCCEEDED, ""
     else:
         status, message = PaymentStatus.DECLINED, result.message
+    now = timezone.now()
     Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
         status=status,
         gateway_ref=result.gateway_ref if result else "",
         failure_message=message,
-        updated_at=timezone.now(),
+        succeeded_at=now if status == PaymentStatus.SUCCEEDED else None,
+        updated_at=now,
     )
     payment.refresh_from_db()
     return payment
@@ -119,6 +121,7 @@ def refund_create(*, payment: Payment, amount_minor: int, reason: str, idempoten
         idempotency_key=idempotency_key,
         defaults={
             "payment": payment,
+            "payee": payment.payee,
             "amount_minor": amount_minor,
             "currency": payment.currency,
             "reason": reason,
@@ -166,11 +169,13 @@ def refund_execute(*, refund_id: str) -> Refund | None:
         )
         raise
     with transaction.atomic():
+        now = timezone.now()
         updated = Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
             status=RefundStatus.SUCCEEDED if result.succeeded else RefundStatus.FAILED,
             gateway_ref=result.gateway_ref,
             last_error=result.message,
-            updated_at=timezone.now(),
+            succeeded_at=now if result.succeeded else None,
+            updated_at=now,
         )
         if updated and result.succeeded:
             notify(
@@ -246,15 +251,15 @@ def earnings_between(*, payee: str, start: datetime, end: datetime) -> Earnings:
     from django.db.models import Sum
 
     gross = (
-        Payment.objects.filter(payee=payee, status=PaymentStatus.SUCCEEDED, updated_at__gte=start, updated_at__lt=end)
+        Payment.objects.filter(
+            payee=payee, status=PaymentStatus.SUCCEEDED, succeeded_at__gte=start, succeeded_at__lt=end
+        )
         .values("currency")
         .annotate(total=Sum("amount_minor"))
         .values_list("currency", "total")
     )
     refunds = (
-        Refund.objects.filter(
-            payment__payee=payee, status=RefundStatus.SUCCEEDED, updated_at__gte=start, updated_at__lt=end
-        )
+        Refund.objects.filter(payee=payee, status=RefundStatus.SUCCEEDED, succeeded_at__gte=start, succeeded_at__lt=end)
         .values("currency")
         .annotate(total=Sum("amount_minor"))
         .values_list("currency", "total")
@@ -268,8 +273,10 @@ def weekly_revenue(*, payee: str, start: datetime, end: datetime, tz: Any) -> di
     from django.db.models.functions import TruncWeek
 
     rows = (
-        Payment.objects.filter(payee=payee, status=PaymentStatus.SUCCEEDED, updated_at__gte=start, updated_at__lt=end)
-        .annotate(week=TruncWeek("updated_at", tzinfo=tz))
+        Payment.objects.filter(
+            payee=payee, status=PaymentStatus.SUCCEEDED, succeeded_at__gte=start, succeeded_at__lt=end
+        )
+        .annotate(week=TruncWeek("succeeded_at", tzinfo=tz))
         .values("week", "currency")
         .annotate(total=Sum("amount_minor"))
         .values_list("week", "currency", "total")

@@ -47,18 +47,35 @@ def test_provider_day_bulk_cancel_and_reschedule_then_customer_sees_it(live_serv
 
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     sign_in_provider(page, live_server.url, "barber@example.com")
+    # The week view (HTMX swap, URL pushed), then back to the day on its time grid
     page.goto(f"{live_server.url}/dashboard?day={day.isoformat()}")
-    schedule = page.locator("#day")
-    assert schedule.locator("li").count() == 4
-    assert "casey@example.com" in schedule.inner_text()
-    # Bulk cancel the first two
-    page.locator(f"#pick-{booked[0].pk}").check()
-    page.locator(f"#pick-{booked[1].pk}").check()
-    page.get_by_label("Reason (sent to the customers)").fill("Closed for a family event")
-    page.get_by_role("button", name="Cancel selected (full refunds)").click()
+    page.locator("#day").get_by_role("link", name="Week", exact=True).click()
+    page.wait_for_url(re.compile(r".*view=week.*"))
+    assert page.locator("#day .week-day input[name=ids]").count() == 4
+    page.locator("#day").get_by_role("link", name="Day", exact=True).click()
+    page.wait_for_url(re.compile(r".*view=day.*"))
+    grid = page.locator("#day .timegrid-items > li")
+    assert grid.count() == 4
+    assert "casey@example.com" in page.locator("#day").inner_text()
+    # Placed by time: each later appointment sits lower on the grid
+    tops = [grid.nth(i).bounding_box()["y"] for i in range(4)]
+    assert tops == sorted(tops)
+    assert tops[0] < tops[3]
+    # Bulk cancel the first two: tick them on the grid, then confirm
+    page.locator(f"#day input[name=ids][value='{booked[0].pk}']").check()
+    page.locator(f"#day input[name=ids][value='{booked[1].pk}']").check()
+    page.get_by_role("button", name="Cancel the selected appointments…").click()
+    page.get_by_role("heading", name="Cancel 2 appointments?").wait_for()
+    assert "Refunds in total: 80.00 EUR" in page.locator("main").inner_text()
+    page.get_by_label("Reason, sent to the customers (optional)").fill("Closed for a family event")
+    page.get_by_role("button", name="Cancel 2 and refund in full").click()
     page.wait_for_load_state()
     assert page.locator("td", has_text=re.compile(r"^cancelled$")).count() == 2
+    assert errors == []
     # Accept the reschedule request in place
     page.goto(f"{live_server.url}/dashboard")
     page.get_by_role("button", name="Accept").click()

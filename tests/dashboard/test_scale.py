@@ -1,0 +1,78 @@
+"""Query budgets: the provider's pages and bulk cancel cost the same with 10 or 10,000
+appointments behind them (aggregates run in the database, reads are bounded by date)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from bookings.models import Appointment, AppointmentStatus
+from providers.models import Slot
+from tests.factories import ServiceFactory, UserFactory, book_confirmed
+
+pytestmark = pytest.mark.django_db
+
+
+def history(service: Any, customer: Any, n: int, offset: int) -> None:
+    """`n` past appointments, every 3 hours back across 3 years, in all closing states."""
+    slot = Slot.objects.filter(service=service).first()
+    start = slot.start - timedelta(days=3 * 365)
+    states = [AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW, AppointmentStatus.CANCELLED]
+    Appointment.objects.bulk_create(
+        Appointment(
+            customer=customer,
+            provider=service.provider,
+            service=service,
+            slot=slot,
+            start=start + timedelta(hours=3 * i),
+            end=start + timedelta(hours=3 * i, minutes=30),
+            status=states[i % 3],
+            cancelled_by="customer" if i % 3 == 2 else "",
+            cancelled_at=start + timedelta(hours=3 * i - 30) if i % 3 == 2 else None,
+            price_minor=4000,
+            currency="EUR",
+            idempotency_key=str(uuid.uuid4()),
+        )
+        for i in range(offset, offset + n)
+    )
+
+
+def queries(fn: Any) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = fn()
+    assert response.status_code == 200
+    return len(ctx.captured_queries)
+
+
+def test_pages_and_a_50_appointment_bulk_cancel_stay_flat_from_10_to_10000(frozen_now: object) -> None:
+    # Given a provider with 100 upcoming paid appointments and 10 past ones
+    service = ServiceFactory(price_minor=4000)
+    client = Client()
+    client.force_login(service.provider.user)
+    customer = UserFactory()
+    slots = list(Slot.objects.filter(service=service, slot_date__gte=date(2026, 11, 30)).order_by("start")[:100])
+    upcoming = [str(book_confirmed(customer, slot).pk) for slot in slots]
+    history(service, customer, 10, 0)
+
+    def measure(batch: list[str]) -> dict[str, int]:
+        return {
+            "dashboard": queries(lambda: client.get("/dashboard")),
+            "day": queries(lambda: client.get("/dashboard?day=2026-11-30", headers={"HX-Request": "true"})),
+            "week": queries(lambda: client.get("/dashboard?view=week&day=2026-12-01", headers={"HX-Request": "true"})),
+            "confirm": queries(lambda: client.post("/dashboard/appointments/cancel", {"ids": batch})),
+            "cancel": queries(lambda: client.post("/dashboard/appointments/cancel", {"ids": batch, "confirm": "1"})),
+        }
+
+    small = measure(upcoming[:50])
+    # When 9,990 more appointments pile up behind them
+    history(service, customer, 9_990, 10)
+    large = measure(upcoming[50:])
+    # Then every page and the cancel of 50 run exactly as many queries as before
+    assert large == small
+    assert Appointment.objects.filter(pk__in=upcoming, status=AppointmentStatus.CANCELLED).count() == 100
