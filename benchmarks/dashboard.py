@@ -1,9 +1,13 @@
-"""Dashboard render time with 1k, 10k and 100k appointments over 3 years (PostgreSQL).
+"""Dashboard, week view and a 50-appointment bulk cancel with 1k, 10k and 100k appointments
+spread over 3 years (PostgreSQL).
 
-Seeds one provider with N past and future appointments (bulk SQL), then renders `/dashboard`
-through Django's test client (full middleware and templates, no network) and prints p50/p95
-and the number of SQL queries, next to a bare Django view (`/healthz`) measured in the same
-run. Also prints the plan of the month-count query to show the index is used.
+For each size the provider's history is seeded anew with bulk SQL: appointments evenly over the
+last 3 years (attended, no-shows, cancellations with refunds), each paid, plus 150 upcoming
+confirmed bookings in real slots. Then, through Django's test client (full middleware and
+templates, no network), it times `/dashboard`, the week view (the HTMX fragment) and the
+confirmed bulk cancel of 50 appointments (rolled back after each run, so every run cancels the
+same 50), next to a bare Django view (`/healthz`) in the same run, with each one's query count.
+Last, it prints the plans of the month's aggregates at 100k, to show the indexes they use.
 
     python benchmarks/dashboard.py [--renders 30] [--write]
 """
@@ -58,80 +62,147 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from typing import Any
 
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from bookings.models import Appointment
     from tests.factories import ServiceFactory, UserFactory
 
-    service: Any = ServiceFactory()
+    service: Any = ServiceFactory(max_appointments_per_day=14)
     provider: Any = service.provider
     customer: Any = UserFactory()
-    slot = service.slots.order_by("start").first()
     client = Client()
     client.force_login(provider.user)
-    rows: list[str] = []
-    try:
-        seeded = 0
-        for target in (1_000, 10_000, 100_000):
-            with connection.cursor() as cur:
-                # Appointments every 15 minutes across 3 years back (attended / cancelled) and
-                # the coming weeks (confirmed), with paid ledger rows for the earnings cards.
-                cur.execute(
-                    """
-                    INSERT INTO bookings_appointment (id, created_at, updated_at, customer_id, provider_id, service_id,
-                        slot_id, start, "end", status, price_minor, currency, idempotency_key, cancelled_by,
-                        cancel_reason, cancelled_at, hold_expires_at)
-                    SELECT gen_random_uuid(), now(), now(), %(customer)s, %(provider)s, %(service)s, %(slot)s,
-                        now() - interval '3 years' + g * interval '15 minutes',
-                        now() - interval '3 years' + g * interval '15 minutes' + interval '10 minutes',
-                        CASE WHEN g %% 10 = 0 THEN 'cancelled' WHEN g %% 17 = 0 THEN 'no_show' ELSE 'completed' END,
-                        3500, 'EUR', 'bench-' || g, CASE WHEN g %% 10 = 0 THEN 'customer' ELSE '' END, '',
-                        CASE WHEN g %% 10 = 0 THEN now() - interval '3 years' + g * interval '15 minutes' END, NULL
-                    FROM generate_series(%(lo)s, %(hi)s) g
-                    """,
-                    {
-                        "customer": customer.pk,
-                        "provider": provider.pk,
-                        "service": service.pk,
-                        "slot": slot.pk,
-                        "lo": seeded + 1,
-                        "hi": target,
-                    },
-                )
-                cur.execute(
-                    """
-                    INSERT INTO payments_payment (id, created_at, updated_at, reference, payee, customer_id,
-                        amount_minor, currency, status, idempotency_key, gateway, gateway_ref, card_last4,
-                        failure_message)
-                    SELECT gen_random_uuid(), a.start, a.start, a.id::text, %(payee)s, a.customer_id, 3500, 'EUR',
-                        'succeeded', 'pay-' || a.idempotency_key, 'sandbox', '', '4242', ''
-                    FROM bookings_appointment a WHERE a.idempotency_key LIKE 'bench-%%'
-                        AND NOT EXISTS (SELECT 1 FROM payments_payment p WHERE p.reference = a.id::text)
-                    """,
-                    {"payee": str(provider.pk)},
-                )
-                cur.execute("ANALYZE")
-            seeded = target
-            client.get("/dashboard")  # warm
-            timings = []
-            for _ in range(args.renders):
-                t0 = time.perf_counter()
-                assert client.get("/dashboard").status_code == 200
-                timings.append((time.perf_counter() - t0) * 1000)
-            base = []
-            for _ in range(args.renders):
-                t0 = time.perf_counter()
-                client.get("/healthz")
-                base.append((time.perf_counter() - t0) * 1000)
-            rows.append(
-                f"| {target:,} | {statistics.median(timings):.1f} | {p95(timings):.1f} "
-                f"| {statistics.median(base):.2f} | {statistics.median(timings) / statistics.median(base):.0f}x |"
-            )
-            print(rows[-1], flush=True)
+    upcoming_slots = [str(pk) for pk in service.slots.order_by("start").values_list("pk", flat=True)[:150]]
+    assert len(upcoming_slots) == 150, "the service needs 150 upcoming slots"
+
+    def seed(n: int) -> list[str]:
+        """The provider's whole history anew: n past appointments + 150 upcoming, all paid."""
+        params = {"customer": customer.pk, "provider": provider.pk, "service": service.pk, "n": n}
         with connection.cursor() as cur:
+            cur.execute("DELETE FROM payments_refund")
+            cur.execute("DELETE FROM payments_payment")
+            cur.execute("DELETE FROM bookings_appointmentevent")
+            cur.execute("DELETE FROM bookings_appointment")
+            cur.execute("UPDATE providers_slot SET status = 'free'")
+            # The last 35 days look the same at every size (10 a day), so the pages show the
+            # same rows; the other n - 350 fill the 3 years before them. Every 10th is cancelled
+            # by its customer two days ahead, every 17th a no-show, the rest attended.
             cur.execute(
-                "EXPLAIN SELECT count(*) FROM bookings_appointment WHERE provider_id = %s "
-                "AND start >= now() - interval '30 days' AND start < now()",
-                [provider.pk],
+                """
+                INSERT INTO bookings_appointment (id, created_at, updated_at, customer_id, provider_id, service_id,
+                    slot_id, start, "end", status, price_minor, currency, idempotency_key, cancelled_by,
+                    cancel_reason, cancelled_at, hold_expires_at)
+                SELECT gen_random_uuid(), t - interval '5 days', t, %(customer)s, %(provider)s, %(service)s,
+                    (SELECT id FROM providers_slot WHERE service_id = %(service)s ORDER BY start LIMIT 1),
+                    t, t + interval '30 minutes',
+                    CASE WHEN g %% 10 = 0 THEN 'cancelled' WHEN g %% 17 = 0 THEN 'no_show' ELSE 'completed' END,
+                    3500, 'EUR', 'bench-' || g, CASE WHEN g %% 10 = 0 THEN 'customer' ELSE '' END, '',
+                    CASE WHEN g %% 10 = 0 THEN t - interval '2 days' END, NULL
+                FROM (
+                    SELECT g, CASE WHEN g <= 350 THEN now() - interval '1 hour' - interval '2.4 hours' * g
+                        ELSE now() - interval '35 days' - (interval '3 years' / %(older)s) * (g - 350) END AS t
+                    FROM generate_series(1, %(n)s) g
+                ) s
+                """,
+                {**params, "older": n - 350},
             )
-            plan = "\n".join(r[0] for r in cur.fetchall())
+            cur.execute(
+                """
+                INSERT INTO bookings_appointment (id, created_at, updated_at, customer_id, provider_id, service_id,
+                    slot_id, start, "end", status, price_minor, currency, idempotency_key, cancelled_by,
+                    cancel_reason, cancelled_at, hold_expires_at)
+                SELECT gen_random_uuid(), now(), now(), %(customer)s, %(provider)s, %(service)s, s.id, s.start,
+                    s."end", 'confirmed', 3500, 'EUR', 'bench-up-' || s.id, '', '', NULL, NULL
+                FROM providers_slot s WHERE s.id = ANY(%(slots)s::uuid[])
+                """,
+                {**params, "slots": upcoming_slots},
+            )
+            cur.execute(
+                "UPDATE providers_slot SET status = 'booked' WHERE id = ANY(%(slots)s::uuid[])",
+                {"slots": upcoming_slots},
+            )
+            cur.execute(
+                """
+                INSERT INTO payments_payment (id, created_at, updated_at, reference, payee, customer_id,
+                    amount_minor, currency, status, idempotency_key, gateway, gateway_ref, card_last4,
+                    failure_message, succeeded_at)
+                SELECT gen_random_uuid(), a.created_at, a.created_at, a.id::text, %(payee)s, a.customer_id, 3500,
+                    'EUR', 'succeeded', 'pay-' || a.idempotency_key, 'sandbox', 'sb_' || a.idempotency_key,
+                    '4242', '', a.created_at
+                FROM bookings_appointment a
+                """,
+                {"payee": str(provider.pk)},
+            )
+            cur.execute(
+                """
+                INSERT INTO payments_refund (id, created_at, updated_at, payment_id, payee, amount_minor,
+                    currency, reason, status, idempotency_key, gateway_ref, attempts, last_error, succeeded_at)
+                SELECT gen_random_uuid(), a.cancelled_at, a.cancelled_at, p.id, p.payee, 3500, 'EUR',
+                    'Cancelled by customer', 'succeeded', 'refund-' || a.idempotency_key, '', 1, '',
+                    a.cancelled_at + interval '1 minute'
+                FROM bookings_appointment a JOIN payments_payment p ON p.reference = a.id::text
+                WHERE a.status = 'cancelled'
+                """
+            )
+            cur.execute("ANALYZE")
+        return [
+            str(pk)
+            for pk in Appointment.objects.filter(provider=provider, status="confirmed")
+            .order_by("start")
+            .values_list("pk", flat=True)[:50]
+        ]
+
+    def timed(fn: Any, runs: int) -> tuple[list[float], int]:
+        fn()  # warm
+        connection.queries_log.clear()  # a full log (9,000 entries) would make every count 0
+        with CaptureQueriesContext(connection) as ctx:
+            fn()
+        timings = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            timings.append((time.perf_counter() - t0) * 1000)
+        return timings, len(ctx.captured_queries)
+
+    def cancel_50(ids: list[str]) -> None:
+        with transaction.atomic():
+            response = client.post("/dashboard/appointments/cancel", {"ids": ids, "confirm": "1"})
+            assert response.status_code == 200
+            assert response.content.decode().count("<td>cancelled</td>") == 50
+            transaction.set_rollback(True)
+
+    def ok(path: str, **headers: str) -> None:
+        assert client.get(path, headers=headers).status_code == 200
+
+    rows: list[str] = []
+    plans: list[str] = []
+    try:
+        for n in (1_000, 10_000, 100_000):
+            batch = seed(n)
+            figures = {
+                "dashboard": timed(lambda: ok("/dashboard"), args.renders),
+                "week view": timed(lambda: ok("/dashboard?view=week", HX_Request="true"), args.renders),
+                "bulk cancel 50": timed(lambda batch=batch: cancel_50(batch), max(args.renders // 3, 3)),
+                "/healthz (baseline)": timed(lambda: ok("/healthz"), args.renders),
+            }
+            base = statistics.median(figures["/healthz (baseline)"][0])
+            for name, (timings, queries) in figures.items():
+                rows.append(
+                    f"| {n:,} | {name} | {statistics.median(timings):.1f} | {p95(timings):.1f} | {queries} "
+                    f"| {statistics.median(timings) / base:.0f}x |"
+                )
+                print(rows[-1], flush=True)
+        # The month's aggregates as the dashboard runs them, explained at 100k.
+        connection.queries_log.clear()
+        with CaptureQueriesContext(connection) as ctx:
+            ok("/dashboard")
+        for query in ctx.captured_queries:
+            sql = query["sql"]
+            if sql.startswith("SELECT") and ('"succeeded_at" >=' in sql or '"cancelled_at" >=' in sql):
+                with connection.cursor() as cur:
+                    cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql)
+                    plans.append("\n".join(r[0] for r in cur.fetchall()))
     finally:
         from django.db import connections
 
@@ -139,18 +210,18 @@ def main() -> None:
         drop_database(DB_URL)
     report = "\n".join(
         [
-            f"`/dashboard` rendered {args.renders} times per size through the test client (PostgreSQL, 2 cores); "
-            "baseline = bare `/healthz` view in the same run.",
+            f"Each measured {args.renders} times per size ({max(args.renders // 3, 3)} for the bulk cancel) "
+            "through the test client on PostgreSQL, 2 cores; baseline = the bare `/healthz` view in the same run. "
+            "Appointments spread over 3 years: the last 35 days hold 350 at every size (10 a day), so each page shows "
+            "the same rows and only the history behind them grows; plus 150 upcoming.",
             "",
-            "| appointments | p50 ms | p95 ms | /healthz p50 ms | p50 / baseline |",
-            "|---|---|---|---|---|",
+            "| appointments | request | p50 ms | p95 ms | SQL queries | p50 / baseline |",
+            "|---|---|---|---|---|---|",
             *rows,
             "",
-            "Plan of a month's count for one provider (the `(provider, start)` index):",
+            "Plans of the month's aggregates at 100,000 appointments (`EXPLAIN ANALYZE` of the SQL the dashboard ran):",
             "",
-            "```",
-            plan,
-            "```",
+            *[f"```\n{plan}\n```\n" for plan in plans],
         ]
     )
     print(report)

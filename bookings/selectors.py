@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
@@ -21,7 +21,7 @@ from bookings.models import (
     RescheduleStatus,
 )
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
-from providers.models import Service, Slot
+from providers.models import MAX_DURATION_MINUTES, Service, Slot
 from providers.selectors import free_slots
 
 
@@ -244,10 +244,20 @@ def provider_appointments_picked(*, provider: Any, ids: list[str], now: datetime
     )
 
 
+LONGEST_APPOINTMENT = timedelta(minutes=MAX_DURATION_MINUTES)
+
+
 def provider_day(*, provider: Any, start: datetime, end: datetime) -> list[Appointment]:
-    """Appointments (any status but expired holds) overlapping [start, end)."""
+    """Appointments (any status but expired holds) overlapping [start, end).
+
+    The lower bound on `start` is what lets the `(provider, start)` index bound the read from
+    both sides: no appointment is longer than a service may be, so nothing that starts
+    earlier than the longest service can reach into the range. Without it the scan ran over all of the
+    provider's history before `end`."""
     return list(
-        Appointment.objects.filter(provider=provider, start__lt=end, end__gt=start)
+        Appointment.objects.filter(
+            provider=provider, start__gte=start - LONGEST_APPOINTMENT, start__lt=end, end__gt=start
+        )
         .exclude(status=AppointmentStatus.EXPIRED)
         .select_related("service", "customer")
         .order_by("start")
@@ -307,27 +317,36 @@ def provider_weekly_counts(*, provider: Any, start: datetime, end: datetime, tz:
     return {week.date(): n for week, n in rows}
 
 
-def provider_outside_hours(*, provider: Any, now: datetime | None = None, limit: int = 200) -> list[Appointment]:
+def provider_outside_hours(
+    *, provider: Any, now: datetime | None = None, limit: int = 200, hours: Any = None
+) -> list[Appointment]:
     """Upcoming active appointments that no longer fit the provider's hours (after an hours
-    change): listed for the provider to handle, never cancelled silently."""
+    change): listed for the provider to handle, never cancelled silently.
+
+    The check reads only the times of the next `limit` appointments; the few that fall outside
+    are then loaded whole (no query at all when there are none). Pass `hours` when the caller
+    has them loaded already."""
+    from zoneinfo import ZoneInfo
+
     from providers.services import ProviderHours
     from providers.slots import open_runs
 
     now = now or timezone.now()
-    hours = ProviderHours.load(provider)
-    tz = provider.timezone
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(tz)
-    outside = []
+    hours = hours or ProviderHours.load(provider)
+    zone = ZoneInfo(provider.timezone)
     upcoming = (
         Appointment.objects.filter(provider=provider, status__in=ACTIVE_STATUSES, start__gt=now)
-        .select_related("service", "customer")
-        .order_by("start")[:limit]
+        .order_by("start")
+        .values_list("pk", "start", "end")[:limit]
     )
-    for appointment in upcoming:
-        day = appointment.start.astimezone(zone).date()
-        runs = open_runs(day, hours.intervals_for(day), tz)
-        if not any(lo <= appointment.start and appointment.end <= hi for lo, hi in runs):
-            outside.append(appointment)
-    return outside
+    runs_by_day: dict[date, list[tuple[datetime, datetime]]] = {}
+    outside = []
+    for pk, start, end in upcoming:
+        day = start.astimezone(zone).date()
+        if day not in runs_by_day:  # a day's opening runs, worked out once for all its appointments
+            runs_by_day[day] = open_runs(day, hours.intervals_for(day), provider.timezone)
+        if not any(lo <= start and end <= hi for lo, hi in runs_by_day[day]):
+            outside.append(pk)
+    if not outside:
+        return []
+    return list(Appointment.objects.filter(pk__in=outside).select_related("service", "customer").order_by("start"))

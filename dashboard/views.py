@@ -104,7 +104,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         history_tz=provider.timezone,
         reschedules=booking_selectors.provider_pending_reschedules(provider=provider),
         upcoming=booking_selectors.provider_upcoming(provider=provider, now=now),
-        outside_hours=booking_selectors.provider_outside_hours(provider=provider, now=now),
+        outside_hours=booking_selectors.provider_outside_hours(provider=provider, now=now, hours=hours),
     )
     return render(request, "dashboard/home.html", context)
 

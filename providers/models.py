@@ -146,6 +146,9 @@ CURRENCIES = [
 ]
 
 
+MAX_DURATION_MINUTES = 12 * 60  # the day view relies on it to bound its read (bookings.selectors)
+
+
 class Service(BaseModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="services")
@@ -153,7 +156,9 @@ class Service(BaseModel):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=160, unique=True)
     description = models.TextField(blank=True)
-    duration_minutes = models.PositiveIntegerField(validators=[MinValueValidator(5), MaxValueValidator(12 * 60)])
+    duration_minutes = models.PositiveIntegerField(
+        validators=[MinValueValidator(5), MaxValueValidator(MAX_DURATION_MINUTES)]
+    )
     price_minor = models.PositiveIntegerField(help_text="Price in minor units (cents).")
     currency = models.CharField(max_length=3, choices=CURRENCIES, default="EUR")
     max_appointments_per_day = models.PositiveIntegerField(validators=[MinValueValidator(1)], default=8)

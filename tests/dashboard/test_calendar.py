@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from django.test import Client
 
 from bookings.models import Appointment, AppointmentStatus
 from dashboard.calendar import day_grid
+from providers.models import Slot
 
 BERLIN = ZoneInfo("Europe/Berlin")
 OFFICE = [(time(9), time(12)), (time(13), time(17))]
@@ -122,3 +124,37 @@ def test_past_days_have_no_checkboxes(client: Client, setup: dict[str, Any], fro
     assert 'form="cancel-picked"' not in page
     assert 'id="cancel-picked"' not in page
     assert "Mark no-show" in page
+
+
+@pytest.mark.django_db
+def test_an_appointment_from_the_evening_before_shows_from_the_top_and_older_ones_do_not(setup: dict[str, Any]) -> None:
+    from bookings.selectors import provider_day
+
+    service, provider = setup["service"], setup["provider"]
+    slot = Slot.objects.filter(service=service).first()
+    midnight = datetime(2026, 12, 2, 0, 0, tzinfo=BERLIN)
+
+    def past(start: datetime, hours: int) -> Appointment:
+        return Appointment.objects.create(
+            customer=setup["customers"][0],
+            provider=provider,
+            service=service,
+            slot=slot,
+            start=start,
+            end=start + timedelta(hours=hours),
+            status=AppointmentStatus.COMPLETED,
+            price_minor=4000,
+            currency="EUR",
+            idempotency_key=str(uuid.uuid4()),
+        )
+
+    # Given a 12-hour appointment from 22:00 the evening before, and one that ended at 23:00
+    overnight = past(midnight - timedelta(hours=2), 12)
+    over_before = past(midnight - timedelta(hours=13), 12)
+    # When the provider opens the day
+    shown = provider_day(provider=provider, start=midnight, end=midnight + timedelta(days=1))
+    # Then the overnight one is there, from the top of a grid that starts at midnight; the other is not
+    assert overnight in shown
+    assert over_before not in shown
+    grid = day_grid(day=date(2026, 12, 2), tz=BERLIN, appointments=shown, open_intervals=OFFICE)
+    assert (grid.lines[0].label, grid.items[0].appointment, grid.items[0].top) == ("00:00", overnight, 0.0)
