@@ -272,6 +272,7 @@ def test_bad_service_input_changes_nothing(client: Client, setup: dict[str, Any]
 
 def test_appointments_outside_new_hours_are_listed_not_cancelled(client: Client, setup: dict[str, Any]) -> None:
     # Bookings on Mon 30 Nov 09:00-10:30; the provider now opens Mondays only from 13:00
+    before = set(Slot.objects.values_list("id", flat=True))
     response = client.post(
         "/onboarding/hours/",
         {"day_0": "13:00-20:00", "day_1": "09:00-12:00, 13:00-17:00"},
@@ -279,6 +280,10 @@ def test_appointments_outside_new_hours_are_listed_not_cancelled(client: Client,
     )
     body = response.content.decode()
     assert "Booked outside your current hours" in body
+    # The page says how many slots were made anew: Mondays 13-20 and Tuesdays now
+    new = Slot.objects.exclude(id__in=before)
+    assert {s.slot_date.weekday() for s in new} == {0, 1}
+    assert f"Hours saved; {new.count()} future slots recomputed." in body
     section = body.split("Booked outside your current hours")[1].split("</section>")[0]
     assert section.count("<li>") == 3
     assert "Mon 30 Nov, 09:00 CET" in section
