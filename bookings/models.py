@@ -8,6 +8,7 @@ appointment per slot) everywhere, and on PostgreSQL an exclusion constraint over
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -81,6 +82,11 @@ class Appointment(BaseModel):
     @property
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+    def cancellable_by_provider(self, now: datetime) -> bool:
+        """A provider may cancel a confirmed appointment until it starts (day and week views,
+        the bulk-cancel confirmation and the bulk cancel itself all ask this)."""
+        return self.status == AppointmentStatus.CONFIRMED and self.start > now
 
 
 class EventKind(models.TextChoices):

@@ -219,28 +219,36 @@ class Picked:
         return dict(totals)
 
 
+def provider_appointments_by_ids(*, provider: Any, ids: list[str]) -> dict[str, Appointment | None]:
+    """Each distinct id as given (order kept) with the provider's appointment, or None for a
+    malformed id, an unknown one and another provider's alike (nothing leaks). One query."""
+    import uuid
+
+    keys: dict[str, uuid.UUID | None] = {}
+    for raw in dict.fromkeys(str(i) for i in ids):
+        try:
+            keys[raw] = uuid.UUID(raw)
+        except ValueError:
+            keys[raw] = None
+    found = {
+        a.pk: a
+        for a in Appointment.objects.filter(provider=provider, pk__in=[k for k in keys.values() if k]).select_related(
+            "service", "customer"
+        )
+    }
+    return {raw: found.get(key) if key else None for raw, key in keys.items()}
+
+
 def provider_appointments_picked(*, provider: Any, ids: list[str], now: datetime | None = None) -> Picked:
     """The provider's appointments among `ids`, split into what a bulk cancel would cancel and
     what it would not; one query however many ids."""
-    import uuid
-
     now = now or timezone.now()
-    keys = set()
-    for raw in dict.fromkeys(ids):
-        try:
-            keys.add(uuid.UUID(str(raw)))
-        except ValueError:
-            continue
-    own = list(
-        Appointment.objects.filter(provider=provider, pk__in=keys)
-        .select_related("service", "customer")
-        .order_by("start")
-    )
-    cancellable = [a for a in own if a.status == AppointmentStatus.CONFIRMED and a.start > now]
+    by_id = provider_appointments_by_ids(provider=provider, ids=ids)
+    own = sorted({a.pk: a for a in by_id.values() if a is not None}.values(), key=lambda a: a.start)
     return Picked(
-        cancellable=cancellable,
-        not_cancellable=[a for a in own if a not in cancellable],
-        unknown=len(dict.fromkeys(ids)) - len(own),
+        cancellable=[a for a in own if a.cancellable_by_provider(now)],
+        not_cancellable=[a for a in own if not a.cancellable_by_provider(now)],
+        unknown=sum(1 for a in by_id.values() if a is None),
     )
 
 

@@ -28,6 +28,7 @@ from bookings.models import (
     RescheduleRequest,
     RescheduleStatus,
 )
+from bookings.selectors import provider_appointments_by_ids
 from payments.models import Payment, PaymentStatus
 from payments.services import payment_charge, payment_succeeded_for, refund_create
 from providers.models import Provider, Service, Slot, SlotStatus
@@ -494,29 +495,22 @@ def appointments_cancel_bulk(
     changes nothing. Ids that are not this provider's answer "not found", exactly like ids that
     do not exist, so nothing about other providers leaks.
     """
-    import uuid as _uuid
-
     now = now or timezone.now()
     results: list[BulkResult] = []
-    for raw in dict.fromkeys(ids):  # de-duplicated, order kept
-        try:
-            key = _uuid.UUID(str(raw))
-        except ValueError:
-            results.append(BulkResult(str(raw), "not found"))
-            continue
-        appointment = Appointment.objects.filter(pk=key, provider=provider).first()
+    for raw, appointment in provider_appointments_by_ids(provider=provider, ids=ids).items():
         if appointment is None:
-            results.append(BulkResult(str(raw), "not found"))
+            results.append(BulkResult(raw, "not found"))
         elif appointment.status == AppointmentStatus.CANCELLED:
-            results.append(BulkResult(str(raw), "already cancelled"))
-        elif appointment.start <= now or appointment.status != AppointmentStatus.CONFIRMED:
-            results.append(BulkResult(str(raw), "in the past" if appointment.start <= now else "not cancellable"))
+            results.append(BulkResult(raw, "already cancelled"))
+        elif not appointment.cancellable_by_provider(now):
+            results.append(BulkResult(raw, "in the past" if appointment.start <= now else "not cancellable"))
         else:
             try:
+                # The service locks the row and checks again: a cancel that raced us answers here.
                 appointment_cancel_by_provider(appointment=appointment, provider=provider, reason=reason, now=now)
-                results.append(BulkResult(str(raw), "cancelled"))
+                results.append(BulkResult(raw, "cancelled"))
             except BookingNotAllowed:
-                results.append(BulkResult(str(raw), "already cancelled"))
+                results.append(BulkResult(raw, "already cancelled"))
     return results
 
 

@@ -17,7 +17,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from appointly.core import DomainError, HtmxHttpRequest, who
 from appointly.money import format_money
 from bookings import selectors as booking_selectors
-from bookings.models import AppointmentStatus
 from bookings.services import (
     appointment_mark_attendance,
     appointments_cancel_bulk,
@@ -61,7 +60,8 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     range_start = datetime.combine(first, time(0), tzinfo=tz)
     range_end = datetime.combine(first + timedelta(days=span), time(0), tzinfo=tz)
     schedule = booking_selectors.provider_day(provider=provider, start=range_start, end=range_end)
-    hours = ProviderHours.load(provider)
+    # The week fragment is the only request that needs no hours (no grid, no side panels).
+    hours = None if request.htmx and view == "week" else ProviderHours.load(provider)
     context = {
         "provider": provider,
         "view": view,
@@ -77,12 +77,12 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         if view == "week"
         else [],
         "grid": day_grid(day=day, tz=tz, appointments=schedule, open_intervals=hours.intervals_for(day))
-        if view == "day"
+        if hours is not None and view == "day"
         else None,
-        "picks": any(a.status == AppointmentStatus.CONFIRMED and a.start > now for a in schedule),
+        "pickable": {a.pk for a in schedule if a.cancellable_by_provider(now)},
         "now": now,
     }
-    if request.htmx:
+    if request.htmx or hours is None:
         return render(request, "dashboard/home.html#day", context)
     week_start = datetime.combine(today - timedelta(days=today.weekday()), time(0), tzinfo=tz)
     month_start = datetime.combine(today.replace(day=1), time(0), tzinfo=tz)
