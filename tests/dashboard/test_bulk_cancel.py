@@ -65,6 +65,15 @@ def test_picking_asks_for_confirmation_and_changes_nothing(client: Client, setup
     assert set(Slot.objects.filter(pk__in=[first.slot_id, second.slot_id]).values_list("status", flat=True)) == {"free"}
     assert Appointment.objects.get(pk=stranger.pk).status == AppointmentStatus.CONFIRMED
     assert 'href="/dashboard?view=day&amp;day=2026-11-30">Back to the dashboard' in done
+    # Each customer is told, and the provider's message history shows what went to them
+    told = Message.objects.filter(event="cancelled_by_provider").exclude(channel="in_app")
+    assert sorted(told.values_list("to_address", "reference")) == [
+        ("c0@example.com", str(first.pk)),
+        ("c1@example.com", str(second.pk)),
+    ]
+    history = client.get("/dashboard").content.decode().split('id="history-title"')[1].split("</section>")[0]
+    assert history.count("Cancelled: ") == 2
+    assert "c0@example.com" in history
 
 
 def test_nothing_cancellable_offers_no_confirm_button(client: Client, setup: dict[str, Any]) -> None:
