@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class BookingsConfig(AppConfig):
     name = "bookings"
+
+    def ready(self) -> None:
+        from bookings.services import local_dates_refile
+        from providers.services import TIMEZONE_CHANGED
+
+        if local_dates_refile not in TIMEZONE_CHANGED:
+            TIMEZONE_CHANGED.append(local_dates_refile)

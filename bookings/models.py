@@ -1,8 +1,9 @@
-"""Appointments, their event log and reschedule requests.
+"""Appointments, their event log, reschedule requests, and the provider time they claim.
 
-No double booking is enforced by the database: a partial unique constraint (one active
-appointment per slot) everywhere, and on PostgreSQL an exclusion constraint over
-(provider, time range) for active appointments (migration 0002). See docs/adr/0005.
+Appointments and pending reschedule requests are the only record that a time is taken: each
+owns a `TimeClaim` row while it holds the time. No two claims of a provider overlap, and the
+database says so (an exclusion constraint on PostgreSQL, triggers on SQLite; migration 0006).
+Slots are offers only: they can be deleted and rebuilt whatever the history. See docs/adr/0011.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from django.db import models
 from django.db.models import F, Q
 
 from appointly.core import BaseModel
-from providers.models import Provider, Service, Slot
+from providers.models import Provider, Service
+from providers.policy import RefundPolicy
 
 
 class AppointmentStatus(models.TextChoices):
@@ -40,14 +42,20 @@ class Appointment(BaseModel):
     customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="appointments")
     provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="appointments")
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="appointments")
-    slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="appointments")
     start = models.DateTimeField()
     end = models.DateTimeField()
+    # Provider-local date of the start: the per-day limit of the service counts by it.
+    local_date = models.DateField()
     status = models.CharField(max_length=12, choices=AppointmentStatus.choices, default=AppointmentStatus.HELD)
     hold_expires_at = models.DateTimeField(null=True, blank=True)
     # The price is copied from the service when booking: nobody else sets it.
     price_minor = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
+    # The refund policy as shown when the time was held: later policy edits apply to later
+    # bookings only (the promise made to this customer stands).
+    refund_full_hours = models.PositiveIntegerField(default=24)
+    refund_partial_hours = models.PositiveIntegerField(default=2)
+    refund_partial_percent = models.PositiveIntegerField(default=50)
     # From the confirm form: a repeated submit (double click, retry) finds the same row.
     idempotency_key = models.CharField(max_length=80, unique=True)
     cancelled_by = models.CharField(max_length=10, choices=CancelledBy.choices, blank=True)
@@ -57,12 +65,11 @@ class Appointment(BaseModel):
     class Meta:
         ordering = ("start",)
         constraints = [
-            models.UniqueConstraint(
-                fields=("slot",),
-                condition=Q(status__in=["held", "confirmed"]),
-                name="appointment_one_active_per_slot",
-            ),
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="appointment_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(refund_full_hours__gte=F("refund_partial_hours"), refund_partial_percent__lte=100),
+                name="appointment_refund_policy_valid",
+            ),
         ]
         indexes = [
             models.Index(fields=("customer", "start"), name="appointment_customer_start_idx"),
@@ -83,6 +90,11 @@ class Appointment(BaseModel):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    @property
+    def refund_policy(self) -> RefundPolicy:
+        """The policy copied when the time was held: what this customer was promised."""
+        return RefundPolicy(self.refund_full_hours, self.refund_partial_hours, self.refund_partial_percent)
+
     def cancellable_by_provider(self, now: datetime) -> bool:
         """A provider may cancel a confirmed appointment until it starts (day and week views,
         the bulk-cancel confirmation and the bulk cancel itself all ask this)."""
@@ -100,6 +112,7 @@ class EventKind(models.TextChoices):
     RESCHEDULE_ACCEPTED = "reschedule_accepted", "Reschedule accepted"
     RESCHEDULE_DECLINED = "reschedule_declined", "Reschedule declined"
     RESCHEDULE_EXPIRED = "reschedule_expired", "Reschedule request expired"
+    RESCHEDULE_WITHDRAWN = "reschedule_withdrawn", "Reschedule request withdrawn"
     CANCELLED = "cancelled", "Cancelled"
     REFUNDED = "refunded", "Refund issued"
     CHECKED_IN = "checked_in", "Checked in"
@@ -134,7 +147,10 @@ class RescheduleStatus(models.TextChoices):
 class RescheduleRequest(BaseModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="reschedule_requests")
-    new_slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="reschedule_requests")
+    # The requested time, copied from the offer it was picked from (offers can be rebuilt).
+    new_start = models.DateTimeField()
+    new_end = models.DateTimeField()
+    new_local_date = models.DateField()
     status = models.CharField(max_length=10, choices=RescheduleStatus.choices, default=RescheduleStatus.PENDING)
     # The request lapses when the original appointment starts.
     expires_at = models.DateTimeField()
@@ -146,10 +162,51 @@ class RescheduleRequest(BaseModel):
             models.UniqueConstraint(
                 fields=("appointment",), condition=Q(status="pending"), name="reschedule_one_pending_per_appointment"
             ),
-            models.UniqueConstraint(
-                fields=("new_slot",), condition=Q(status="pending"), name="reschedule_one_pending_per_slot"
-            ),
+            models.CheckConstraint(condition=Q(new_end__gt=F("new_start")), name="reschedule_end_after_start"),
         ]
 
     def __str__(self) -> str:
-        return f"reschedule {self.appointment_id} -> {self.new_slot_id} {self.status}"
+        return f"reschedule {self.appointment_id} -> {self.new_start.isoformat()} {self.status}"
+
+
+class TimeClaim(models.Model):
+    """A stretch of a provider's time that is taken, owned by exactly one appointment (from
+    hold until it is cancelled or its hold expires; attended and no-show appointments keep
+    theirs) or one pending reschedule request (its requested time, until answered).
+
+    The database keeps claims of one provider from overlapping: `timeclaim_no_overlap`, an
+    exclusion constraint on PostgreSQL and BEFORE INSERT/UPDATE triggers on SQLite (migration
+    0006). Django rebuilds a SQLite table on some schema changes, which drops its triggers:
+    a migration that alters this table must create them again (tests/bookings/test_claims.py
+    fails otherwise).
+    """
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="+")
+    # The service and provider-local date: the service's per-day limit counts claims by these.
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    local_date = models.DateField()
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    appointment = models.OneToOneField(
+        Appointment, on_delete=models.CASCADE, null=True, blank=True, related_name="claim"
+    )
+    reschedule = models.OneToOneField(
+        RescheduleRequest, on_delete=models.CASCADE, null=True, blank=True, related_name="claim"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="timeclaim_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(appointment__isnull=False, reschedule__isnull=True)
+                | Q(appointment__isnull=True, reschedule__isnull=False),
+                name="timeclaim_one_owner",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=("provider", "start"), name="timeclaim_provider_start_idx"),
+            models.Index(fields=("service", "local_date"), name="timeclaim_service_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id} {self.start.isoformat()}-{self.end.isoformat()}"

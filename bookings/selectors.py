@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -21,8 +21,7 @@ from bookings.models import (
     RescheduleStatus,
 )
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
-from providers.models import MAX_DURATION_MINUTES, Service, Slot
-from providers.selectors import free_slots
+from providers.models import MAX_DURATION_MINUTES, Slot
 
 
 def appointment_get_for_customer(*, customer: User, appointment_id: Any) -> Appointment:
@@ -30,7 +29,7 @@ def appointment_get_for_customer(*, customer: User, appointment_id: Any) -> Appo
     qs = Appointment.objects.select_related("service", "provider", "service__category").prefetch_related(
         Prefetch(
             "reschedule_requests",
-            queryset=RescheduleRequest.objects.filter(status=RescheduleStatus.PENDING).select_related("new_slot"),
+            queryset=RescheduleRequest.objects.filter(status=RescheduleStatus.PENDING),
             to_attr="pending_requests",
         )
     )
@@ -38,9 +37,13 @@ def appointment_get_for_customer(*, customer: User, appointment_id: Any) -> Appo
 
 
 def appointment_held_for(*, customer: User, slot: Slot) -> Appointment | None:
-    """The customer's unexpired hold on this slot: a reload or return resumes it."""
+    """The customer's unexpired hold on this slot's time: a reload or return resumes it."""
     return Appointment.objects.filter(
-        customer=customer, slot=slot, status=AppointmentStatus.HELD, hold_expires_at__gt=timezone.now()
+        customer=customer,
+        service_id=slot.service_id,
+        start=slot.start,
+        status=AppointmentStatus.HELD,
+        hold_expires_at__gt=timezone.now(),
     ).first()
 
 
@@ -48,38 +51,10 @@ def appointment_events(*, appointment: Appointment) -> list[AppointmentEvent]:
     return list(appointment.events.select_related("actor").order_by("at", "pk"))
 
 
-def bookable_slots(service: Service, now: datetime | None = None) -> QuerySet[Slot]:
-    """Free slots after the notice period that do not overlap any active appointment of the
-    provider (a booking of another service makes these times unavailable too)."""
-    busy = Appointment.objects.filter(
-        provider_id=OuterRef("provider_id"),
-        status__in=ACTIVE_STATUSES,
-        start__lt=OuterRef("end"),
-        end__gt=OuterRef("start"),
-    )
-    held = RescheduleRequest.objects.filter(
-        status=RescheduleStatus.PENDING,
-        new_slot__provider_id=OuterRef("provider_id"),
-        new_slot__start__lt=OuterRef("end"),
-        new_slot__end__gt=OuterRef("start"),
-    )
-    return free_slots(service, now).filter(~Exists(busy), ~Exists(held))
-
-
-def bookable_days(*, service: Service, now: datetime | None = None) -> dict[date, int]:
-    return dict(bookable_slots(service, now).values("slot_date").annotate(n=Count("id")).values_list("slot_date", "n"))
-
-
-def bookable_day_slots(*, service: Service, day: date, now: datetime | None = None) -> list[Slot]:
-    return list(bookable_slots(service, now).filter(slot_date=day).order_by("start").only("id", "start", "end"))
-
-
-def slot_get_public(*, slot_id: Any) -> Slot:
-    return get_object_or_404(
-        Slot.objects.select_related("service", "service__provider", "service__category"),
-        pk=slot_id,
-        service__is_active=True,
-    )
+def slot_find(*, slot_id: Any) -> Slot | None:
+    """An offer by id with its service and provider, or None once it is gone (a schedule
+    change rebuilt it); whether it can be booked is bookings.availability's question."""
+    return Slot.objects.select_related("service", "service__provider", "service__category").filter(pk=slot_id).first()
 
 
 @dataclass(frozen=True)
@@ -161,7 +136,7 @@ def _customer_appointments(customer: User) -> QuerySet[Appointment]:
         .prefetch_related(
             Prefetch(
                 "reschedule_requests",
-                queryset=RescheduleRequest.objects.filter(status=RescheduleStatus.PENDING).select_related("new_slot"),
+                queryset=RescheduleRequest.objects.filter(status=RescheduleStatus.PENDING),
                 to_attr="pending_requests",
             )
         )
@@ -275,7 +250,7 @@ def provider_day(*, provider: Any, start: datetime, end: datetime) -> list[Appoi
 def provider_pending_reschedules(*, provider: Any) -> list[RescheduleRequest]:
     return list(
         RescheduleRequest.objects.filter(appointment__provider=provider, status=RescheduleStatus.PENDING)
-        .select_related("appointment", "appointment__service", "appointment__customer", "new_slot")
+        .select_related("appointment", "appointment__service", "appointment__customer")
         .order_by("expires_at")
     )
 

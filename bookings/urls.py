@@ -11,5 +11,10 @@ urlpatterns = [
     path("appointments/<uuid:appointment_id>/calendar.ics", views.appointment_calendar, name="calendar"),
     path("appointments/<uuid:appointment_id>/cancel/", views.appointment_cancel, name="cancel"),
     path("appointments/<uuid:appointment_id>/reschedule/", views.appointment_reschedule, name="reschedule"),
+    path(
+        "appointments/<uuid:appointment_id>/reschedule/withdraw/",
+        views.appointment_reschedule_withdraw,
+        name="reschedule_withdraw",
+    ),
     path("account/", views.account, name="account"),
 ]

@@ -12,28 +12,33 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.adapter import RESUME_SESSION_KEY
 from appointly.core import DomainError, who
-from bookings import selectors
+from bookings import availability, selectors
 from bookings.calendar import appointment_ics
 from bookings.models import AppointmentStatus
 from bookings.services import (
     BookingNotAllowed,
     HoldExpired,
+    RefundChanged,
     SlotUnavailable,
+    Terms,
+    TermsChanged,
     appointment_cancel_by_customer,
     appointment_hold,
     appointment_pay,
     refund_for_customer_cancel,
     reschedule_request,
+    reschedule_withdraw,
 )
 from notifications.forms import PreferenceForm
 from notifications.models import Preference
 from notifications.services import inbox, message_history
 from payments.services import PaymentInProgress
-from providers.models import Slot
+from providers.models import CURRENCIES, Service
+from providers.policy import RefundPolicy
 from providers.services import provider_today
 
 
@@ -54,29 +59,53 @@ def _customer_only(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-def _alternatives(slot: Slot, limit: int = 8) -> list[Slot]:
-    return list(selectors.bookable_slots(slot.service).exclude(pk=slot.pk).order_by("start")[:limit])
-
-
-def _taken(request: HttpRequest, slot: Slot, message: str) -> HttpResponse:
+def _taken(request: HttpRequest, service: Service | None, message: str, *, excluding: Any = None) -> HttpResponse:
+    """The "just taken" page: what happened, nothing charged, and other bookable times."""
     return render(
         request,
         "bookings/taken.html",
         {
-            "slot": slot,
-            "service": slot.service,
-            "provider": slot.service.provider,
+            "service": service,
+            "provider": service.provider if service else None,
             "message": message,
-            "alternatives": _alternatives(slot),
+            "alternatives": availability.alternatives(service=service, excluding=excluding) if service else [],
         },
         status=409,
     )
 
 
+def _service_hint(request: HttpRequest) -> Service | None:
+    """The service a vanished offer belonged to, as the form or link that led here names it."""
+    slug = (request.POST.get("service") or request.GET.get("service") or "")[:160]
+    return Service.objects.select_related("provider").filter(slug=slug).first() if slug else None
+
+
+_CURRENCY_CODES = {code for code, _label in CURRENCIES}
+
+
+def _shown_terms(data: Any) -> Terms | None:
+    """The terms the confirm form showed (hidden fields), or None when they are missing or
+    malformed (an old or tampered form: the customer is shown the current terms again)."""
+    try:
+        full, partial, percent = (int(part) for part in str(data.get("policy", "")).split("-"))
+        price = int(data.get("price_minor", ""))
+    except ValueError:
+        return None
+    currency = data.get("currency", "")
+    if currency not in _CURRENCY_CODES:
+        return None
+    return Terms(price, currency, RefundPolicy(full, partial, percent))
+
+
 @require_http_methods(["GET", "POST"])
 def book(request: HttpRequest, slot_id: uuid.UUID) -> HttpResponse:
     """Step 1: confirm the chosen time. Anonymous visitors log in or sign up and come back here."""
-    slot = selectors.slot_get_public(slot_id=slot_id)
+    slot = selectors.slot_find(slot_id=slot_id)
+    if slot is None:
+        return _taken(
+            request, _service_hint(request), "This time is no longer offered: the provider changed the schedule."
+        )
+    service = slot.service
     if who(request).is_anonymous:
         request.session[RESUME_SESSION_KEY] = request.get_full_path()
         messages.info(request, "Log in or create an account to book; we'll bring you back to this time.")
@@ -87,23 +116,34 @@ def book(request: HttpRequest, slot_id: uuid.UUID) -> HttpResponse:
     held = selectors.appointment_held_for(customer=request.user, slot=slot)  # type: ignore[arg-type]
     if held is not None:
         return redirect("bookings:pay", appointment_id=held.pk)
-    context: dict[str, Any] = {"slot": slot, "service": slot.service, "provider": slot.service.provider}
+    context: dict[str, Any] = {
+        "slot": slot,
+        "service": service,
+        "provider": service.provider,
+        "policy": service.refund_policy,
+        "idempotency_key": uuid.uuid4(),
+    }
     if request.method == "POST":
         key = _key(request.POST.get("idempotency_key"))
-        if key is None:
-            context.update(error="This form expired. Please confirm again.", idempotency_key=uuid.uuid4())
+        shown = _shown_terms(request.POST)
+        if key is None or shown is None:
+            context["error"] = "This form expired. Please check the details and confirm again."
             return render(request, "bookings/confirm.html", context, status=400)
         try:
-            appointment = appointment_hold(customer=request.user, slot_id=slot.pk, idempotency_key=key)  # type: ignore[arg-type]
+            appointment = appointment_hold(customer=request.user, slot_id=slot.pk, idempotency_key=key, expected=shown)  # type: ignore[arg-type]
+        except TermsChanged:
+            service.refresh_from_db()
+            context.update(policy=service.refund_policy, changed_from=shown)
+            return render(request, "bookings/confirm.html", context, status=409)
         except SlotUnavailable as exc:
-            return _taken(request, slot, str(exc))
+            return _taken(request, service, str(exc), excluding=slot.pk)
         except BookingNotAllowed as exc:
-            context.update(error=str(exc), idempotency_key=uuid.uuid4())
+            context["error"] = str(exc)
             return render(request, "bookings/confirm.html", context, status=400)
         return redirect("bookings:pay", appointment_id=appointment.pk)
-    if not selectors.bookable_slots(slot.service).filter(pk=slot.pk).exists():
-        return _taken(request, slot, "This time is no longer available.")
-    context["idempotency_key"] = uuid.uuid4()
+    if not availability.offers(service).filter(pk=slot.pk).exists():
+        gone = "This service is not offered any more." if not service.is_active else "This time is no longer available."
+        return _taken(request, service, gone, excluding=slot.pk)
     return render(request, "bookings/confirm.html", context)
 
 
@@ -141,6 +181,9 @@ def pay(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
         except HoldExpired as exc:
             context["message"] = str(exc)
             return render(request, "bookings/payment_failed.html", context, status=410)
+        except BookingNotAllowed as exc:
+            context.update(error=str(exc), payment_key=uuid.uuid4())
+            return render(request, "bookings/pay.html", context, status=400)
         if outcome.succeeded:
             return redirect(reverse("bookings:appointment", args=[appointment.pk]) + "?booked=1")
         context.update(message=outcome.payment.failure_message, payment_key=uuid.uuid4(), retry=True)
@@ -194,7 +237,18 @@ def appointment_cancel(request: HttpRequest, appointment_id: uuid.UUID) -> HttpR
     }
     if request.method == "POST":
         try:
-            appointment_cancel_by_customer(appointment=appointment, customer=request.user)  # type: ignore[arg-type]
+            shown = int(request.POST.get("refund_minor", ""))
+        except ValueError:
+            shown = -1  # an old form without the amount: show the amount and ask again
+        try:
+            appointment_cancel_by_customer(
+                appointment=appointment,
+                customer=request.user,  # type: ignore[arg-type]
+                expected_refund_minor=shown,
+            )
+        except RefundChanged as exc:
+            context.update(refund_minor=exc.refund_minor, refund_changed=shown >= 0, shown_minor=shown)
+            return render(request, "bookings/cancel.html", context, status=409)
         except DomainError as exc:
             context["error"] = str(exc)
             return render(request, "bookings/cancel.html", context, status=400)
@@ -224,7 +278,7 @@ def appointment_reschedule(request: HttpRequest, appointment_id: uuid.UUID) -> H
             else:
                 messages.success(request, "Request sent. The new time is held for you until the provider answers.")
                 return redirect("bookings:appointment", appointment_id=appointment.pk)
-    counts = selectors.bookable_days(service=service)
+    counts = availability.offered_days(service=service, ignoring=appointment)
     today = provider_today(service.provider)
     try:
         day = date.fromisoformat(request.GET.get("day", ""))
@@ -237,11 +291,25 @@ def appointment_reschedule(request: HttpRequest, appointment_id: uuid.UUID) -> H
         "service": service,
         "day": day,
         "days": [{"day": d, "free": counts.get(d, 0)} for d in days],
-        "slots": selectors.bookable_day_slots(service=service, day=day),
+        "slots": availability.offered_on(service=service, day=day, ignoring=appointment),
         "error": error,
         "blocked": appointment.status != AppointmentStatus.CONFIRMED or bool(appointment.pending_requests),  # type: ignore[attr-defined]
     }
     return render(request, "bookings/reschedule.html", context, status=400 if error else 200)
+
+
+@require_POST
+def appointment_reschedule_withdraw(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
+    if denied := _customer_only(request):
+        return denied
+    appointment = selectors.appointment_get_for_customer(customer=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+    try:
+        reschedule_withdraw(appointment=appointment, customer=request.user)  # type: ignore[arg-type]
+    except DomainError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Request withdrawn. Your appointment stays at its time.")
+    return redirect("bookings:appointment", appointment_id=appointment.pk)
 
 
 @require_GET

@@ -13,9 +13,11 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from appointly.core import DomainError, HtmxHttpRequest, who
 from appointly.money import format_money
+from bookings import availability
 from bookings import selectors as booking_selectors
 from bookings.services import (
     appointment_mark_attendance,
@@ -30,7 +32,7 @@ from payments.services import earnings_between, weekly_revenue
 from providers.decorators import provider_required
 from providers.forms import ServiceForm
 from providers.models import Service
-from providers.selectors import provider_services_overview, service_get_for_provider
+from providers.selectors import service_get_for_provider
 from providers.services import ProviderHours, provider_today, service_create, service_update
 
 WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
@@ -47,6 +49,7 @@ def _day(request: HttpRequest, today: date) -> date:
 
 
 @require_http_methods(["GET"])
+@vary_on_headers("HX-Request")
 @provider_required()
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     provider = who(request).provider
@@ -95,7 +98,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         ),
         earnings=earnings_between(payee=str(provider.pk), start=month_start, end=month_end),
         **_chart_context(provider, week_start, tz),
-        services=provider_services_overview(provider=provider, now=now),
+        services=availability.provider_services_offered(provider=provider, now=now),
         week=[{"label": label, "intervals": hours.weekly.get(d, [])} for d, label in enumerate(WEEKDAYS)],
         exceptions=sorted(hours.exceptions.items()),
         inbox=inbox(user=provider.user, limit=10),
@@ -241,8 +244,10 @@ def service_edit(request: HttpRequest, service_id: str | None = None) -> HttpRes
 @provider_required()
 def service_toggle(request: HttpRequest, service_id: str) -> HttpResponse:
     service = service_get_for_provider(provider=who(request).provider, service_id=service_id)
-    service_update(service=service, is_active=not service.is_active)
-    messages.info(request, f"“{service.name}” is now {'bookable' if not service.is_active else 'hidden'}.")
+    now_active = not service.is_active
+    service_update(service=service, is_active=now_active)
+    # Worded from the value we set, not from `service` after the update changed it.
+    messages.info(request, f"“{service.name}” is now {'bookable' if now_active else 'hidden'}.")
     return redirect("dashboard")
 
 

@@ -32,20 +32,19 @@ class PaymentInProgress(DomainError):
     """Another payment for the same thing is in flight or already went through."""
 
 
-def payment_charge(
+def payment_start(
     *,
     reference: str,
     customer: User,
     amount_minor: int,
     currency: str,
-    card_number: str,
+    card_last4: str,
     idempotency_key: str,
     payee: str = "",
 ) -> Payment:
-    """Charge once for `reference`. The same key replays the first outcome; a second live
-    payment for the same reference is refused (PaymentInProgress)."""
-    digits = "".join(ch for ch in card_number if ch.isdigit())
-    gateway = get_gateway()
+    """Record a payment attempt for `reference` (pending) in the caller's transaction, so the
+    caller can decide under its own locks whether money may move at all. The same key returns
+    the same row; a second live payment for the same reference is refused (PaymentInProgress)."""
     try:
         with transaction.atomic():
             payment, created = Payment.objects.get_or_create(
@@ -55,8 +54,8 @@ def payment_charge(
                     "customer": customer,
                     "amount_minor": amount_minor,
                     "currency": currency,
-                    "gateway": gateway.name,
-                    "card_last4": digits[-4:],
+                    "gateway": get_gateway().name,
+                    "card_last4": card_last4,
                     "payee": payee,
                 },
             )
@@ -64,31 +63,43 @@ def payment_charge(
         raise PaymentInProgress("This appointment is already paid or a payment is in progress.") from exc
     if payment.reference != reference or payment.customer_id != customer.pk:
         raise DomainError("This payment form does not belong to this booking.")
-    if not created and payment.status != PaymentStatus.PENDING:
-        return payment
-    if not created and payment.updated_at > timezone.now() - STALE_PENDING:
+    if not created and payment.status == PaymentStatus.PENDING and payment.updated_at > timezone.now() - STALE_PENDING:
         # The same form is being processed right now (double click): don't call the gateway
         # twice at once. A pending row older than that was abandoned mid-call; retrying it
         # with the same key is safe, the gateway replays the first outcome.
         raise PaymentInProgress("This payment is already being processed.")
+    return payment
 
+
+def payment_execute(*, payment: Payment, card_number: str) -> Payment:
+    """Charge a pending payment at the gateway (outside any transaction) and record the final
+    state. Every attempt ends succeeded, declined or failed, whatever the gateway raises: a
+    payment never stays pending because of an error of ours or theirs."""
+    if payment.status != PaymentStatus.PENDING:
+        return payment
+    gateway = get_gateway()
     result: GatewayResult | None = None
+    message = "We could not reach the payment service. You have not been charged."
     for attempt in range(1, CHARGE_TRIES + 1):
         try:
             result = gateway.charge(
-                amount_minor=amount_minor,
-                currency=currency,
-                card_number=digits,
-                idempotency_key=idempotency_key,
-                description=f"Appointly {reference}",
+                amount_minor=payment.amount_minor,
+                currency=payment.currency,
+                card_number=card_number,
+                idempotency_key=payment.idempotency_key,
+                description=f"Appointly {payment.reference}",
             )
             break
         except TransientGatewayError as exc:
             logger.warning("charge %s attempt %s: %s", payment.pk, attempt, exc)
             if attempt < CHARGE_TRIES:
                 time.sleep(0.2 * attempt)
+        except Exception:
+            logger.exception("charge %s: unexpected gateway error", payment.pk)
+            message = "The payment service had a problem. You have not been charged; please try again."
+            break
     if result is None:
-        status, message = PaymentStatus.FAILED, "We could not reach the payment service. You have not been charged."
+        status = PaymentStatus.FAILED
     elif result.succeeded:
         status, message = PaymentStatus.SUCCEEDED, ""
     else:

@@ -58,8 +58,7 @@ class ServiceAdmin(admin.ModelAdmin):
 
 @admin.register(Slot)
 class SlotAdmin(admin.ModelAdmin):
-    list_display = ("service", "start", "end", "slot_date", "status")
-    list_filter = ("status",)
+    list_display = ("service", "start", "end", "slot_date")
     list_select_related = ("service",)
     date_hierarchy = "start"
     raw_id_fields = ("service", "provider")

@@ -16,6 +16,7 @@ from django.db.models import F, Q
 
 from appointly.core import BaseModel
 from appointly.money import format_money
+from providers.policy import RefundPolicy
 
 
 def new_qr_token() -> str:
@@ -147,6 +148,12 @@ CURRENCIES = [
 
 
 MAX_DURATION_MINUTES = 12 * 60  # the day view relies on it to bound its read (bookings.selectors)
+MIN_DURATION_MINUTES = 5
+MAX_BUFFER_MINUTES = 240
+MAX_NOTICE_MINUTES = 60 * 24 * 14
+MAX_WINDOW_DAYS = 90
+MAX_PRICE_MINOR = 100_000_000
+MAX_PER_DAY = 500
 
 
 class Service(BaseModel):
@@ -157,20 +164,24 @@ class Service(BaseModel):
     slug = models.SlugField(max_length=160, unique=True)
     description = models.TextField(blank=True)
     duration_minutes = models.PositiveIntegerField(
-        validators=[MinValueValidator(5), MaxValueValidator(MAX_DURATION_MINUTES)]
+        validators=[MinValueValidator(MIN_DURATION_MINUTES), MaxValueValidator(MAX_DURATION_MINUTES)]
     )
     price_minor = models.PositiveIntegerField(help_text="Price in minor units (cents).")
     currency = models.CharField(max_length=3, choices=CURRENCIES, default="EUR")
-    max_appointments_per_day = models.PositiveIntegerField(validators=[MinValueValidator(1)], default=8)
-    buffer_before_minutes = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(240)])
-    buffer_after_minutes = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(240)])
-    min_notice_minutes = models.PositiveIntegerField(default=60, validators=[MaxValueValidator(60 * 24 * 14)])
+    max_appointments_per_day = models.PositiveIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PER_DAY)], default=8
+    )
+    buffer_before_minutes = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(MAX_BUFFER_MINUTES)])
+    buffer_after_minutes = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(MAX_BUFFER_MINUTES)])
+    min_notice_minutes = models.PositiveIntegerField(default=60, validators=[MaxValueValidator(MAX_NOTICE_MINUTES)])
     booking_window_days = models.PositiveIntegerField(
-        default=30, validators=[MinValueValidator(1), MaxValueValidator(90)]
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(MAX_WINDOW_DAYS)]
     )
     # Cancellation/refund policy: full refund at least `refund_full_hours` before the start,
     # `refund_partial_percent` at least `refund_partial_hours` before, nothing after that.
-    refund_full_hours = models.PositiveIntegerField(default=24)
+    refund_full_hours = models.PositiveIntegerField(
+        default=24, validators=[MaxValueValidator(MAX_NOTICE_MINUTES // 60)]
+    )
     refund_partial_hours = models.PositiveIntegerField(default=2)
     refund_partial_percent = models.PositiveIntegerField(default=50, validators=[MaxValueValidator(100)])
     location = models.CharField(max_length=255, blank=True, help_text="Blank means the provider's address.")
@@ -187,6 +198,33 @@ class Service(BaseModel):
             models.CheckConstraint(
                 condition=Q(refund_full_hours__gte=F("refund_partial_hours")), name="service_refund_tiers_ordered"
             ),
+            # The limits the service layer checks (providers.rules), held by the database too,
+            # so nothing (admin, API, a bug) can store a service the slot generator cannot handle.
+            models.CheckConstraint(
+                condition=Q(duration_minutes__gte=MIN_DURATION_MINUTES, duration_minutes__lte=MAX_DURATION_MINUTES),
+                name="service_duration_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    buffer_before_minutes__lte=MAX_BUFFER_MINUTES, buffer_after_minutes__lte=MAX_BUFFER_MINUTES
+                ),
+                name="service_buffers_in_range",
+            ),
+            models.CheckConstraint(condition=Q(price_minor__lte=MAX_PRICE_MINOR), name="service_price_in_range"),
+            models.CheckConstraint(
+                condition=Q(max_appointments_per_day__lte=MAX_PER_DAY), name="service_per_day_in_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(booking_window_days__gte=1, booking_window_days__lte=MAX_WINDOW_DAYS),
+                name="service_window_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_notice_minutes__lte=MAX_NOTICE_MINUTES), name="service_notice_in_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(refund_partial_percent__lte=100, refund_full_hours__lte=MAX_NOTICE_MINUTES // 60),
+                name="service_refund_in_range",
+            ),
         ]
         indexes = [models.Index(fields=("is_active", "name"), name="service_active_name_idx")]
 
@@ -202,30 +240,21 @@ class Service(BaseModel):
         return format_money(self.price_minor, self.currency)
 
     @property
+    def refund_policy(self) -> RefundPolicy:
+        return RefundPolicy(self.refund_full_hours, self.refund_partial_hours, self.refund_partial_percent)
+
+    @property
     def refund_policy_text(self) -> list[str]:
-        lines = [f"Cancel at least {self.refund_full_hours} hours before the start: full refund."]
-        if self.refund_partial_percent and self.refund_partial_hours < self.refund_full_hours:
-            lines.append(
-                f"Cancel between {self.refund_partial_hours} and {self.refund_full_hours} hours before: "
-                f"{self.refund_partial_percent} % refund."
-            )
-        lines.append(
-            f"Cancel less than {self.refund_partial_hours} hours before, or after the start: no refund."
-            if self.refund_partial_percent and self.refund_partial_hours < self.refund_full_hours
-            else f"Cancel less than {self.refund_full_hours} hours before, or after the start: no refund."
-        )
-        lines.append("If the provider cancels, you always get a full refund.")
-        return lines
-
-
-class SlotStatus(models.TextChoices):
-    FREE = "free", "Free"
-    HELD = "held", "Held"
-    BOOKED = "booked", "Booked"
+        return self.refund_policy.lines
 
 
 class Slot(models.Model):
-    """A bookable stretch of time of one service. Instants in UTC; `slot_date` is provider-local."""
+    """An offer: a stretch of time of one service that may be booked. Instants in UTC;
+    `slot_date` is provider-local.
+
+    A slot records nothing about bookings: whether it can be booked right now is decided by
+    `bookings.availability` (claims, notice, window, per-day limit, closed dates), so slots
+    can be deleted and rebuilt at any moment (docs/adr/0011)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="slots")
@@ -234,7 +263,6 @@ class Slot(models.Model):
     start = models.DateTimeField()
     end = models.DateTimeField()
     slot_date = models.DateField(help_text="Provider-local date of the start.")
-    status = models.CharField(max_length=8, choices=SlotStatus.choices, default=SlotStatus.FREE)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 
-from providers.models import Category, OnboardingStep, Provider, Service, Slot, SlotStatus
+from providers.models import Category, OnboardingStep, Provider, Service
 
 
 def services_public() -> QuerySet[Service]:
@@ -52,22 +49,3 @@ def service_get_public(*, slug: str) -> Service:
 def service_get_for_provider(*, provider: Provider, service_id: object) -> Service:
     """One of the provider's own services (hidden ones too); another provider's id is a 404."""
     return get_object_or_404(Service, pk=service_id, provider=provider)
-
-
-def provider_services_overview(*, provider: Provider, now: datetime | None = None) -> QuerySet[Service]:
-    """The dashboard's service list, each with its count of free slots ahead (one query)."""
-    from django.db.models import Count
-
-    now = now or timezone.now()
-    return provider.services.select_related("category").annotate(
-        free_slots=Count("slots", filter=Q(slots__status=SlotStatus.FREE, slots__start__gte=now)),
-    )
-
-
-def bookable_from(service: Service, now: datetime | None = None) -> datetime:
-    """The earliest start a customer may book now (minimum notice)."""
-    return (now or timezone.now()) + timedelta(minutes=service.min_notice_minutes)
-
-
-def free_slots(service: Service, now: datetime | None = None) -> QuerySet[Slot]:
-    return Slot.objects.filter(service=service, status=SlotStatus.FREE, start__gte=bookable_from(service, now))

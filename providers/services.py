@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -23,11 +22,10 @@ from providers.models import (
     Provider,
     Service,
     Slot,
-    SlotStatus,
     WeeklyInterval,
 )
 from providers.slot_store import NewSlot, slots_insert
-from providers.slots import Interval, SlotShape, Span, day_slots
+from providers.slots import Interval, SlotShape, day_slots
 
 # Fields of Service whose change makes the stored future slots wrong.
 SCHEDULE_FIELDS = frozenset(
@@ -99,32 +97,15 @@ def service_horizon(service: Service, now: datetime | None = None) -> tuple[date
     return today, today + timedelta(days=service.booking_window_days - 1)
 
 
-def _build_slots(
-    *,
-    service: Service,
-    hours: ProviderHours,
-    days: Iterable[date],
-    now: datetime,
-    blocked: Sequence[Span] = (),
-    kept_per_day: dict[date, int] | None = None,
-) -> list[NewSlot]:
+def _build_slots(*, service: Service, hours: ProviderHours, days: Iterable[date], now: datetime) -> list[NewSlot]:
     shape = service_shape(service)
     tz_key = service.provider.timezone
-    kept_per_day = kept_per_day or {}
     rows: list[NewSlot] = []
     for day in days:
         intervals = hours.intervals_for(day)
         if not intervals:
             continue
-        for start, end in day_slots(
-            day,
-            intervals,
-            tz_key,
-            shape,
-            after=now,
-            blocked=blocked,
-            already_on_day=kept_per_day.get(day, 0),
-        ):
+        for start, end in day_slots(day, intervals, tz_key, shape, after=now):
             rows.append(NewSlot(service.pk, service.provider_id, start, end, day))
     return rows
 
@@ -144,43 +125,34 @@ class Regeneration:
 
 @transaction.atomic
 def slots_regenerate(*, service: Service, now: datetime | None = None) -> Regeneration:
-    """Replace the service's future free slots with ones computed from its current settings.
+    """Make the service's future offers match its current settings and the provider's hours.
 
-    Past slots and held/booked slots are never touched; new slots avoid overlapping the
-    provider's held/booked slots and respect the per-day limit together with what is kept.
-    Takes the service row lock so that two regenerations of one service run one at a time.
+    Offers whose time is still right are kept (their ids, and so the links customers hold,
+    stay valid); the others are deleted and the missing ones made. Slots record nothing
+    about bookings, so this works whatever history exists; whether an offer can be booked
+    (claims, per-day limit, notice) is decided when it is read (bookings.availability). Past
+    slots are never touched. Takes the service row lock so that two regenerations of one
+    service run one at a time.
     """
     now = now or timezone.now()
     service = Service.objects.select_for_update(of=("self",)).select_related("provider").get(pk=service.pk)
-    deleted, _ = Slot.objects.filter(service=service, status=SlotStatus.FREE, start__gt=now).delete()
+    future = list(Slot.objects.filter(service=service, start__gt=now).values_list("pk", "start", "end"))
     first, last = service_horizon(service, now)
-    if not service.is_active:
-        Service.objects.filter(pk=service.pk).update(slots_generated_until=None)
-        return Regeneration(deleted=deleted, created=0)
-
-    kept = list(
-        Slot.objects.filter(provider_id=service.provider_id, end__gt=now, slot_date__lte=last + timedelta(days=1))
-        .filter(~Q(status=SlotStatus.FREE) | Q(service=service))
-        .values_list("service_id", "start", "end", "slot_date")
-    )
-    blocked = [(start, end) for _sid, start, end, _d in kept]
-    kept_per_day: dict[date, int] = defaultdict(int)
-    for sid, _s, _e, day in kept:
-        if sid == service.pk:
-            kept_per_day[day] += 1
-    rows = _build_slots(
-        service=service,
-        hours=ProviderHours.load(service.provider),
-        days=_days(first, last),
-        now=now,
-        blocked=blocked,
-        kept_per_day=kept_per_day,
-    )
+    rows: list[NewSlot] = []
+    if service.is_active:
+        rows = _build_slots(
+            service=service, hours=ProviderHours.load(service.provider), days=_days(first, last), now=now
+        )
+    wanted = {(r.start, r.end) for r in rows}
+    stale = [pk for pk, start, end in future if (start, end) not in wanted]
+    for i in range(0, len(stale), DELETE_CHUNK):
+        Slot.objects.filter(pk__in=stale[i : i + DELETE_CHUNK]).delete()
     created = slots_insert(rows)
-    Service.objects.filter(pk=service.pk).update(slots_generated_until=last)
-    return Regeneration(deleted=deleted, created=created)
+    Service.objects.filter(pk=service.pk).update(slots_generated_until=last if service.is_active else None)
+    return Regeneration(deleted=len(stale), created=created)
 
 
+DELETE_CHUNK = 500
 TOPUP_CHUNK = 100
 
 
@@ -293,9 +265,17 @@ def provider_profile_save(
     provider.description = description
     provider.save(update_fields=["business_name", "timezone", "phone", "address", "description", "updated_at"])
     if zone_changed:
-        # Wall-clock hours now mean other instants: recompute the future free slots.
+        # Wall-clock hours now mean other instants: recompute the future offers, and let the
+        # domains that file things by provider-local date refile them (bookings' per-day count).
         slots_regenerate_for_provider(provider=provider)
+        for hook in TIMEZONE_CHANGED:
+            hook(provider)
     return provider
+
+
+# Called inside provider_profile_save's transaction after a provider's zone changed. Domains
+# above this one register here (AppConfig.ready), since providers/ never imports them.
+TIMEZONE_CHANGED: list[Callable[[Provider], object]] = []
 
 
 @transaction.atomic

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from django.db import connection
 from django.utils import timezone
 
-from providers.models import Slot, SlotStatus
+from providers.models import Slot
 
 
 class NewSlot(NamedTuple):
@@ -28,7 +28,7 @@ class NewSlot(NamedTuple):
     slot_date: date
 
 
-COLUMNS = ("id", "service_id", "provider_id", "start", "end", "slot_date", "status", "created_at")
+COLUMNS = ("id", "service_id", "provider_id", "start", "end", "slot_date", "created_at")
 
 
 def _quoted(names: Sequence[str]) -> str:
@@ -36,7 +36,7 @@ def _quoted(names: Sequence[str]) -> str:
 
 
 def slots_insert(rows: Sequence[NewSlot]) -> int:
-    """Insert free slots, skipping any (service, start) that exists. Returns how many were new.
+    """Insert offers, skipping any (service, start) that exists. Returns how many were new.
 
     Must run inside a transaction (the PostgreSQL staging table empties on commit).
     """
@@ -68,8 +68,8 @@ def _insert_postgres(table: str, rows: Sequence[NewSlot], now: datetime) -> int:
         with cursor.cursor.copy(f"COPY slot_staging ({_quoted(staged)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
             copy.write("".join(lines))
         # Only quoted identifiers are interpolated; values go as parameters.
-        insert = f"INSERT INTO {table} ({cols}) SELECT gen_random_uuid(), {_quoted(staged)}, %s, %s FROM slot_staging"  # noqa: S608
-        cursor.execute(f"{insert} ON CONFLICT (service_id, start) DO NOTHING", [str(SlotStatus.FREE), now])
+        insert = f"INSERT INTO {table} ({cols}) SELECT gen_random_uuid(), {_quoted(staged)}, %s FROM slot_staging"  # noqa: S608
+        cursor.execute(f"{insert} ON CONFLICT (service_id, start) DO NOTHING", [now])
         created = cursor.rowcount
         cursor.execute("TRUNCATE slot_staging")
     return created
@@ -80,7 +80,6 @@ def _insert_generic(table: str, rows: Sequence[NewSlot], now: datetime) -> int:
     adapt_dt = ops.adapt_datetimefield_value
     adapt_date = ops.adapt_datefield_value
     created_at = adapt_dt(now)
-    free = str(SlotStatus.FREE)
     params = [
         (
             uuid.uuid4().hex,
@@ -89,7 +88,6 @@ def _insert_generic(table: str, rows: Sequence[NewSlot], now: datetime) -> int:
             adapt_dt(r.start),
             adapt_dt(r.end),
             adapt_date(r.slot_date),
-            free,
             created_at,
         )
         for r in rows

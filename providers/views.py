@@ -10,9 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
 from appointly.core import HtmxHttpRequest, who
-from bookings import selectors as bookings_selectors
+from bookings import availability
 from providers import selectors
 from providers.decorators import provider_required
 from providers.forms import HoursForm, ProfileForm, ServiceForm
@@ -24,6 +25,7 @@ DAY_STRIP = 7
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 def home(request: HtmxHttpRequest) -> HttpResponse:
     q = request.GET.get("q", "")[:100]
     category = request.GET.get("category", "")[:80]
@@ -53,10 +55,11 @@ def _parse_day(raw: str | None) -> date | None:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     service = selectors.service_get_public(slug=slug)
-    # Bookable = free, after the notice period, and not overlapping another booking of the provider.
-    counts = bookings_selectors.bookable_days(service=service)
+    # What "bookable" means lives in bookings.availability, shared with the booking services.
+    counts = availability.offered_days(service=service)
     days = sorted(counts)
     today = provider_today(service.provider)
     last = today + timedelta(days=service.booking_window_days - 1)
@@ -75,7 +78,7 @@ def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "service": service,
         "provider": service.provider,
         "day": day,
-        "slots": bookings_selectors.bookable_day_slots(service=service, day=day),
+        "slots": availability.offered_on(service=service, day=day),
         "strip": strip,
         "prev_day": day - timedelta(days=1) if day > today else None,
         "next_day": day + timedelta(days=1) if day < last else None,

@@ -103,3 +103,50 @@ def book_confirmed(customer: User, slot: Any, *, card: str = "4242424242424242")
     )
     assert outcome.succeeded, outcome.payment.failure_message
     return outcome.appointment
+
+
+def is_offered(slot_or_id: Any, *, now: Any = None) -> bool:
+    """Whether this offer can be booked right now (bookings.availability's single definition)."""
+    from bookings import availability
+    from providers.models import Slot
+
+    slot_id = getattr(slot_or_id, "pk", slot_or_id)
+    slot = Slot.objects.select_related("service", "service__provider").filter(pk=slot_id).first()
+    return slot is not None and availability.offers(slot.service, now=now).filter(pk=slot_id).exists()
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    """The hidden inputs of a page's forms (the confirm form carries the terms it showed)."""
+    import re
+
+    fields = {}
+    for tag in re.findall(r"<input[^>]*type=\"hidden\"[^>]*>", html):
+        name = re.search(r'name="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name and name.group(1) != "csrfmiddlewaretoken":
+            fields[name.group(1)] = value.group(1) if value else ""
+    return fields
+
+
+def slot_of(appointment: Any) -> Any:
+    """The offer at an appointment's time (appointments copy their times; offers are rebuilt)."""
+    from providers.models import Slot
+
+    return Slot.objects.get(service_id=appointment.service_id, start=appointment.start)
+
+
+def cancel_as_shown(client: Any, appointment: Any) -> Any:
+    """The customer opens the cancel page and confirms the refund it shows."""
+    url = f"/appointments/{appointment.pk}/cancel/"
+    return client.post(url, hidden_fields(client.get(url).content.decode()))
+
+
+def shown_terms(slot: Any) -> dict[str, str]:
+    """The hidden fields the confirm page carries for a slot's service as it is now."""
+    service = type(slot.service).objects.get(pk=slot.service_id)
+    return {
+        "price_minor": str(service.price_minor),
+        "currency": service.currency,
+        "policy": service.refund_policy.as_token(),
+        "service": service.slug,
+    }

@@ -256,6 +256,13 @@ TWILIO_INBOUND_URL = env.str("TWILIO_INBOUND_URL", default="")
 # --- Booking and payments -------------------------------------------------------------------
 # How long a slot stays held while the customer pays.
 BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=10)
+# A payment started before its hold's deadline gets this many more seconds to finish, so the
+# expiry job does not release a time whose charge is in flight (a charge that still completes
+# after the hold lapsed is refunded in full automatically; docs/adr/0011).
+BOOKING_PAYMENT_GRACE_SECONDS = env.int("BOOKING_PAYMENT_GRACE_SECONDS", default=120)
+# How often a booking write is tried again after a deadlock or serialization failure before
+# the customer is told the time was just taken.
+BOOKING_CONFLICT_RETRIES = env.int("BOOKING_CONFLICT_RETRIES", default=3)
 # Reminders before an appointment, in minutes (default 24 h and 1 h).
 REMINDER_OFFSETS_MINUTES = env.list("REMINDER_OFFSETS_MINUTES", cast=int, default=[1440, 60])
 # Dotted path of the payment gateway; the sandbox (test cards) is the default.

@@ -13,7 +13,7 @@ from django.test import Client
 from bookings.models import Appointment, AppointmentStatus
 from payments.models import Payment, PaymentStatus
 from providers.models import Slot
-from tests.factories import ServiceFactory, UserFactory, book_confirmed
+from tests.factories import ServiceFactory, UserFactory, book_confirmed, cancel_as_shown
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ def test_cards_show_exact_figures(
     first, second, third = (book_confirmed(customer, s) for s in slots[1:4])
     # Cancel one early (full refund executed) and mark one attended
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(f"/appointments/{third.pk}/cancel/")
+        cancel_as_shown(client, third)
     Appointment.objects.filter(pk=first.pk).update(status=AppointmentStatus.COMPLETED)
     body = client.get("/account/").content.decode()
     # Next appointment: the second one (the first is marked attended)
@@ -66,7 +66,7 @@ def _history(customer: Any, service: Any, n: int) -> None:
                 customer=customer,
                 provider=service.provider,
                 service=service,
-                slot=slots[0],
+                local_date=start.date(),
                 start=start,
                 end=start + timedelta(minutes=30),
                 status=AppointmentStatus.COMPLETED if i % 2 else AppointmentStatus.CANCELLED,

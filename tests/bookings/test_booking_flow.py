@@ -15,8 +15,8 @@ from django.test import Client
 from bookings.models import Appointment, AppointmentEvent, AppointmentStatus
 from bookings.services import holds_expire
 from payments.models import Payment, PaymentStatus
-from providers.models import Slot, SlotStatus
-from tests.factories import PASSWORD, ServiceFactory, UserFactory
+from providers.models import Slot
+from tests.factories import PASSWORD, ServiceFactory, UserFactory, hidden_fields, is_offered, shown_terms
 
 pytestmark = pytest.mark.django_db
 
@@ -44,9 +44,10 @@ def customer(client: Client) -> Any:
 
 
 def confirm(client: Client, slot: Slot, key: str | None = None) -> Any:
-    page = client.get(f"/book/{slot.pk}/")
-    key = key or re.search(r'name="idempotency_key" value="([^"]+)"', page.content.decode()).group(1)
-    return client.post(f"/book/{slot.pk}/", {"idempotency_key": key})
+    fields = hidden_fields(client.get(f"/book/{slot.pk}/").content.decode())
+    if key:
+        fields["idempotency_key"] = key
+    return client.post(f"/book/{slot.pk}/", fields)
 
 
 def pay(client: Client, appointment: Appointment, card: str, key: str | None = None) -> Any:
@@ -68,7 +69,7 @@ def test_happy_path_confirm_pay_success_page_and_ics(client: Client, customer: A
     assert response.status_code == 302
     assert response.url == f"/appointments/{appointment.pk}/pay/"
     assert appointment.status == AppointmentStatus.HELD
-    assert Slot.objects.get(pk=slot.pk).status == SlotStatus.HELD
+    assert not is_offered(slot.pk)
     # When they pay with a good card
     response = pay(client, appointment, CARD_OK)
     # Then the appointment is confirmed, the slot booked, one payment recorded
@@ -76,7 +77,7 @@ def test_happy_path_confirm_pay_success_page_and_ics(client: Client, customer: A
     assert response.url == f"/appointments/{appointment.pk}/?booked=1"
     appointment.refresh_from_db()
     assert appointment.status == AppointmentStatus.CONFIRMED
-    assert Slot.objects.get(pk=slot.pk).status == SlotStatus.BOOKED
+    assert not is_offered(slot.pk)
     payment = Payment.objects.get()
     assert (payment.status, payment.amount_minor, payment.currency, payment.card_last4) == (
         PaymentStatus.SUCCEEDED,
@@ -145,8 +146,8 @@ def test_network_error_is_retried_with_the_same_key(client: Client, customer: An
 def test_double_submits_make_one_appointment_and_one_charge(client: Client, customer: Any, slot: Slot) -> None:
     # The same confirm form posted twice (double click) and the same payment form posted twice
     key = str(uuid.uuid4())
-    first = client.post(f"/book/{slot.pk}/", {"idempotency_key": key})
-    second = client.post(f"/book/{slot.pk}/", {"idempotency_key": key})
+    first = client.post(f"/book/{slot.pk}/", {"idempotency_key": key, **shown_terms(slot)})
+    second = client.post(f"/book/{slot.pk}/", {"idempotency_key": key, **shown_terms(slot)})
     assert first.url == second.url
     appointment = Appointment.objects.get()
     pay_key = str(uuid.uuid4())
@@ -205,7 +206,7 @@ def test_unpaid_hold_expires_and_the_slot_is_free_again(
     frozen_now.shift(timedelta(minutes=11))
     assert holds_expire() == 1
     assert Appointment.objects.get().status == AppointmentStatus.EXPIRED
-    assert Slot.objects.get(pk=slot.pk).status == SlotStatus.FREE
+    assert is_offered(slot.pk)
     # Paying now is refused with a clear page and no charge
     response = pay(client, appointment, CARD_OK)
     assert response.status_code == 410
@@ -223,7 +224,7 @@ def test_taken_slot_gets_a_friendly_page_with_alternatives(client: Client, custo
     page = client.get(f"/book/{slot.pk}/").content.decode()
     key = re.search(r'name="idempotency_key" value="([^"]+)"', page).group(1)
     confirm(rival, slot)  # the rival holds it first
-    response = client.post(f"/book/{slot.pk}/", {"idempotency_key": key})
+    response = client.post(f"/book/{slot.pk}/", {"idempotency_key": key, **shown_terms(slot)})
     assert response.status_code == 409
     body = response.content.decode()
     assert "That time was just taken" in body
@@ -251,21 +252,26 @@ def test_rule_breaking_bookings_change_nothing(
         slot = Slot.objects.filter(service=service).order_by("start").last()
         service.is_active = False
         service.save(update_fields=["is_active"])
-    response = client.post(f"/book/{slot.pk}/", {"idempotency_key": str(uuid.uuid4())})
+    response = client.post(f"/book/{slot.pk}/", {"idempotency_key": str(uuid.uuid4()), **shown_terms(slot)})
     if message:
         assert response.status_code == 400
         assert message in response.content.decode()
     else:
-        assert response.status_code == 404
+        assert response.status_code == 409
+        assert "This service is not offered any more." in response.content.decode()
     assert not Appointment.objects.exists()
     assert not Payment.objects.exists()
 
 
 def test_tampered_forms_are_refused(client: Client, customer: Any, slot: Slot) -> None:
     # A made-up price field is ignored; a bad key is refused; an unknown slot is a 404
-    bad_key = client.post(f"/book/{slot.pk}/", {"idempotency_key": "not-a-uuid", "price_minor": "1"})
+    bad_key = client.post(
+        f"/book/{slot.pk}/", {"idempotency_key": "not-a-uuid", "price_minor": "1", **shown_terms(slot)}
+    )
     assert bad_key.status_code == 400
-    assert client.post(f"/book/{uuid.uuid4()}/", {"idempotency_key": str(uuid.uuid4())}).status_code == 404
+    gone = client.post(f"/book/{uuid.uuid4()}/", {"idempotency_key": str(uuid.uuid4())})
+    assert gone.status_code == 409
+    assert "no longer offered" in gone.content.decode()
     confirm(client, slot)
     assert Appointment.objects.get().price_minor == 4500
     no_card = client.post(f"/appointments/{Appointment.objects.get().pk}/pay/", {"payment_key": str(uuid.uuid4())})
@@ -275,7 +281,7 @@ def test_tampered_forms_are_refused(client: Client, customer: Any, slot: Slot) -
 
 def test_providers_cannot_book(client: Client, slot: Slot) -> None:
     client.force_login(slot.service.provider.user)
-    response = client.post(f"/book/{slot.pk}/", {"idempotency_key": str(uuid.uuid4())})
+    response = client.post(f"/book/{slot.pk}/", {"idempotency_key": str(uuid.uuid4()), **shown_terms(slot)})
     assert response.status_code == 403
     assert not Appointment.objects.exists()
 
@@ -300,5 +306,7 @@ def test_booking_hides_overlapping_slots_of_the_providers_other_services(
     confirm(client, slot)
     page = client.get(f"/services/{other.slug}/?day=2026-11-30").content.decode()
     assert f"/book/{overlapping.pk}/" not in page
-    response = client.post(f"/book/{overlapping.pk}/", {"idempotency_key": str(uuid.uuid4())})
+    response = client.post(
+        f"/book/{overlapping.pk}/", {"idempotency_key": str(uuid.uuid4()), **shown_terms(overlapping)}
+    )
     assert response.status_code == 409

@@ -15,8 +15,8 @@ from outbox.models import Job, JobStatus
 from outbox.services import outbox_drain
 from payments.models import Payment, Refund, RefundStatus
 from payments.services import REFUND_MAX_ATTEMPTS
-from providers.models import Slot, SlotStatus
-from tests.factories import ServiceFactory, UserFactory, book_confirmed
+from providers.models import Slot
+from tests.factories import ServiceFactory, UserFactory, book_confirmed, cancel_as_shown, is_offered, slot_of
 
 pytestmark = pytest.mark.django_db
 
@@ -59,13 +59,13 @@ def test_cancelling_frees_the_slot_and_refunds_through_the_gateway(
         time_machine.travel(booked.start - timedelta(hours=30), tick=False),
         django_capture_on_commit_callbacks(execute=True),
     ):
-        response = client.post(f"/appointments/{booked.pk}/cancel/")
+        response = cancel_as_shown(client, booked)
     # Then the appointment is cancelled, the slot free, and the refund executed once
     assert response.status_code == 302
     appointment = Appointment.objects.get(pk=booked.pk)
     assert appointment.status == AppointmentStatus.CANCELLED
     assert appointment.cancelled_by == CancelledBy.CUSTOMER
-    assert Slot.objects.get(pk=booked.slot_id).status == SlotStatus.FREE
+    assert is_offered(slot_of(booked))
     refund = Refund.objects.get()
     assert (refund.amount_minor, refund.status, refund.attempts) == (4000, RefundStatus.SUCCEEDED, 1)
     assert refund.gateway_ref.startswith("re_")
@@ -76,8 +76,8 @@ def test_cancelling_frees_the_slot_and_refunds_through_the_gateway(
 
 
 def test_cancelling_twice_is_refused_and_changes_nothing(client: Client, booked: Appointment) -> None:
-    client.post(f"/appointments/{booked.pk}/cancel/")
-    response = client.post(f"/appointments/{booked.pk}/cancel/")
+    cancel_as_shown(client, booked)
+    response = cancel_as_shown(client, booked)
     assert response.status_code == 400
     assert "already cancelled" in response.content.decode()
     assert Refund.objects.count() == 1
@@ -85,7 +85,7 @@ def test_cancelling_twice_is_refused_and_changes_nothing(client: Client, booked:
 
 def test_cancelling_after_the_start_is_refused(client: Client, booked: Appointment) -> None:
     with time_machine.travel(booked.start + timedelta(minutes=5), tick=False):
-        response = client.post(f"/appointments/{booked.pk}/cancel/")
+        response = cancel_as_shown(client, booked)
     assert response.status_code == 400
     assert Appointment.objects.get(pk=booked.pk).status == AppointmentStatus.CONFIRMED
     assert not Refund.objects.exists()
@@ -93,7 +93,7 @@ def test_cancelling_after_the_start_is_refused(client: Client, booked: Appointme
 
 def test_late_cancel_records_no_refund(client: Client, booked: Appointment) -> None:
     with time_machine.travel(booked.start - timedelta(hours=1), tick=False):
-        client.post(f"/appointments/{booked.pk}/cancel/")
+        cancel_as_shown(client, booked)
     assert Appointment.objects.get(pk=booked.pk).status == AppointmentStatus.CANCELLED
     assert not Refund.objects.exists()
 
@@ -119,7 +119,7 @@ def test_failed_refund_is_retried_never_doubled_and_dead_lettered_visibly(
     booked = book_confirmed(customer, slot, card="4000000000005126")
     client.force_login(customer)
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(f"/appointments/{booked.pk}/cancel/")
+        cancel_as_shown(client, booked)
     refund = Refund.objects.get()
     job = Job.objects.get(kind="payments.refund_execute")
     # Then the first attempt failed and the job waits for its retry: not lost

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from bookings.models import ACTIVE_STATUSES, Appointment, AppointmentStatus, RescheduleRequest
+from bookings.models import ACTIVE_STATUSES, Appointment, AppointmentStatus, RescheduleRequest, TimeClaim
 from bookings.services import (
     SlotUnavailable,
     appointment_hold,
@@ -68,7 +68,7 @@ def test_fifty_customers_one_slot_one_appointment(frozen_now: object) -> None:
         ]
     )
     assert outcome_kinds(results) == Counter({"Appointment": 1, "SlotUnavailable": 49})
-    assert Appointment.objects.filter(slot=slot, status__in=ACTIVE_STATUSES).count() == 1
+    assert Appointment.objects.filter(start=slot.start, status__in=ACTIVE_STATUSES).count() == 1
 
 
 def test_overlapping_slots_of_two_services_one_survives(frozen_now: object) -> None:
@@ -94,39 +94,45 @@ def test_overlapping_slots_of_two_services_one_survives(frozen_now: object) -> N
         assert x.end <= y.start
 
 
-def test_database_refuses_overlap_even_without_the_service(frozen_now: object) -> None:
+def test_database_refuses_overlapping_claims_even_without_the_service(frozen_now: object) -> None:
+    # Given a held appointment (its claim) of a 30-minute service
     short = ServiceFactory()
     long = ServiceFactory(provider=short.provider, duration_minutes=60, max_appointments_per_day=7)
     a = monday_slot(short)
     b = Slot.objects.get(service=long, start=a.start)
     customer = UserFactory()
-    appointment_hold(customer=customer, slot_id=a.pk, idempotency_key=str(uuid.uuid4()))
+    held = appointment_hold(customer=customer, slot_id=a.pk, idempotency_key=str(uuid.uuid4()))
+    raw = Appointment.objects.create(
+        customer=customer,
+        provider=short.provider,
+        service=long,
+        start=b.start,
+        end=b.end,
+        local_date=b.slot_date,
+        status=AppointmentStatus.CONFIRMED,
+        price_minor=1,
+        currency="EUR",
+        idempotency_key="raw",
+    )
+    # When rows are written around the services: an overlapping claim of another service,
+    # the same time again, and a claim moved onto it
+    for start, end in ((b.start, b.end), (a.start, a.end), (a.start + timedelta(minutes=29), b.end)):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            TimeClaim.objects.create(
+                provider=short.provider, service=long, local_date=b.slot_date, start=start, end=end, appointment=raw
+            )
+    # Then the database refused each (exclusion constraint on PostgreSQL, triggers on SQLite)
+    later = TimeClaim.objects.create(
+        provider=short.provider,
+        service=long,
+        local_date=b.slot_date,
+        start=b.end,
+        end=b.end + timedelta(hours=1),
+        appointment=raw,
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
-        Appointment.objects.create(
-            customer=customer,
-            provider=short.provider,
-            service=long,
-            slot=b,
-            start=b.start,
-            end=b.end,
-            status=AppointmentStatus.CONFIRMED,
-            price_minor=1,
-            currency="EUR",
-            idempotency_key="raw",
-        )
-    with pytest.raises(IntegrityError), transaction.atomic():
-        Appointment.objects.create(
-            customer=customer,
-            provider=short.provider,
-            service=short,
-            slot=a,
-            start=a.start,
-            end=a.end,
-            status=AppointmentStatus.HELD,
-            price_minor=1,
-            currency="EUR",
-            idempotency_key="raw2",
-        )
+        TimeClaim.objects.filter(pk=later.pk).update(start=a.start)
+    assert list(TimeClaim.objects.order_by("start").values_list("appointment_id", flat=True)) == [held.pk, raw.pk]
 
 
 def test_reschedule_request_racing_a_new_booking_for_the_same_slot(frozen_now: object) -> None:
@@ -145,8 +151,8 @@ def test_reschedule_request_racing_a_new_booking_for_the_same_slot(frozen_now: o
     winners = [r for r in results if isinstance(r, Appointment | RescheduleRequest)]
     assert len(winners) == 1, results
     assert (
-        Appointment.objects.filter(slot=target, status__in=ACTIVE_STATUSES).count()
-        + RescheduleRequest.objects.filter(new_slot=target).count()
+        Appointment.objects.filter(start=target.start, status__in=ACTIVE_STATUSES).count()
+        + RescheduleRequest.objects.filter(new_start=target.start).count()
         == 1
     )
 

@@ -14,7 +14,6 @@ from django.test import Client
 
 from bookings.models import Appointment, AppointmentStatus
 from dashboard.calendar import day_grid
-from providers.models import Slot
 
 BERLIN = ZoneInfo("Europe/Berlin")
 OFFICE = [(time(9), time(12)), (time(13), time(17))]
@@ -131,7 +130,6 @@ def test_an_appointment_from_the_evening_before_shows_from_the_top_and_older_one
     from bookings.selectors import provider_day
 
     service, provider = setup["service"], setup["provider"]
-    slot = Slot.objects.filter(service=service).first()
     midnight = datetime(2026, 12, 2, 0, 0, tzinfo=BERLIN)
 
     def past(start: datetime, hours: int) -> Appointment:
@@ -139,7 +137,7 @@ def test_an_appointment_from_the_evening_before_shows_from_the_top_and_older_one
             customer=setup["customers"][0],
             provider=provider,
             service=service,
-            slot=slot,
+            local_date=start.date(),
             start=start,
             end=start + timedelta(hours=hours),
             status=AppointmentStatus.COMPLETED,

@@ -29,7 +29,7 @@ def history(service: Any, customer: Any, n: int, offset: int) -> None:
             customer=customer,
             provider=service.provider,
             service=service,
-            slot=slot,
+            local_date=(start + timedelta(hours=3 * i)).date(),
             start=start + timedelta(hours=3 * i),
             end=start + timedelta(hours=3 * i, minutes=30),
             status=states[i % 3],

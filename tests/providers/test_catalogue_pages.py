@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from providers.models import OnboardingStep, Slot, SlotStatus
-from tests.factories import ProviderFactory, ServiceFactory, category
+from providers.models import OnboardingStep, Slot
+from tests.factories import ProviderFactory, ServiceFactory, UserFactory, book_confirmed, category
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +106,7 @@ def test_service_page_shows_metadata_policy_and_zone(client: Client, frozen_now:
         assert text in body, text
     # And the first day shown is today with its slots after the 2 h notice, each naming its zone
     assert "Wednesday 25 November 2026" in body
-    times = re.findall(r'<a class="slot" href="/book/[0-9a-f-]+/" aria-label="Book ([^"]+)">', body)
+    times = re.findall(r'<a class="slot" href="/book/[0-9a-f-]+/\?service=[^"]+" aria-label="Book ([^"]+)">', body)
     assert times[0] == "Wednesday 25 November 2026, 11:00 CET to 11:30 CET (Europe/Berlin)"
     assert len(times) == 10  # 11:00-12:00 (2) + 13:00-17:00 (8)
 
@@ -131,7 +131,8 @@ def test_day_navigation_by_link_and_htmx(client: Client, frozen_now: object) -> 
 def test_booked_slots_are_not_shown(client: Client, frozen_now: object) -> None:
     service = ServiceFactory()
     monday = Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start")
-    Slot.objects.filter(pk__in=[s.pk for s in monday[:3]]).update(status=SlotStatus.BOOKED)
+    for slot in list(monday[:3]):
+        book_confirmed(UserFactory(), slot)
     body = client.get(f"/services/{service.slug}/?day=2026-11-30").content.decode()
     assert body.count("<time ") == 11
 

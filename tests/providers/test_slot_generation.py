@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from io import StringIO
 
@@ -12,7 +12,7 @@ from django.core.management import call_command
 
 from outbox.models import Job, JobStatus
 from outbox.services import outbox_drain
-from providers.models import Service, Slot, SlotStatus
+from providers.models import Service, Slot
 from providers.services import (
     provider_hours_set,
     provider_profile_save,
@@ -21,7 +21,7 @@ from providers.services import (
     slots_topup,
 )
 from providers.tasks import slots_topup_task
-from tests.factories import ServiceFactory
+from tests.factories import ServiceFactory, UserFactory, book_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +37,6 @@ def test_creating_a_service_stores_30_days_of_slots(frozen_now: object) -> None:
     # Then 30 provider-local days of free slots exist, weekdays only, 14 a day
     slots = Slot.objects.filter(service=service)
     assert slots.count() == WEEKDAYS_IN_WINDOW * PER_DAY - 1
-    assert set(slots.values_list("status", flat=True)) == {SlotStatus.FREE}
     dates = sorted(set(slots.values_list("slot_date", flat=True)))
     assert dates[0] == date(2026, 11, 25)
     assert dates[-1] == date(2026, 12, 24)
@@ -88,48 +87,58 @@ def test_topup_command_and_beat_task_share_the_service(frozen_now: time_machine.
     assert Slot.objects.filter(service=service, slot_date=date(2026, 12, 25)).count() == PER_DAY
 
 
-def test_regeneration_keeps_past_held_and_booked_slots(frozen_now: time_machine.Coordinates) -> None:
-    # Given a service with one booked and one held slot on Monday 30 Nov, and time moves on a day
+def test_regeneration_keeps_past_slots_and_never_offers_taken_times(frozen_now: time_machine.Coordinates) -> None:
+    # Given a service with one confirmed and one held appointment on Monday 30 Nov, and time moves on a day
+    from bookings import availability
+    from bookings.models import Appointment
+    from bookings.services import appointment_hold
+
     service = ServiceFactory()
     monday = list(Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start"))
-    booked, held = monday[2], monday[5]  # 10:00 and 11:30 Berlin
-    Slot.objects.filter(pk=booked.pk).update(status=SlotStatus.BOOKED)
-    Slot.objects.filter(pk=held.pk).update(status=SlotStatus.HELD)
+    booked = book_confirmed(UserFactory(), monday[2])  # 10:00 Berlin
+    held = appointment_hold(customer=UserFactory(), slot_id=monday[5].pk, idempotency_key=str(uuid.uuid4()))
     frozen_now.shift(timedelta(days=1))  # Thu 26 Nov 08:00 UTC; all of 25 Nov is past
     past_ids = set(Slot.objects.filter(service=service, slot_date=date(2026, 11, 25)).values_list("id", flat=True))
 
     # When the duration changes to 60 minutes
-    result = service_update(service=service, duration_minutes=60)
+    result = service_update(service=Service.objects.get(pk=service.pk), duration_minutes=60)
 
-    # Then past, booked and held slots are the same rows
+    # Then past slots are the same rows and the appointments keep their times
     assert result is not None
     assert set(Slot.objects.filter(id__in=past_ids).values_list("id", flat=True)) == past_ids
-    assert Slot.objects.get(pk=booked.pk).status == SlotStatus.BOOKED
-    assert Slot.objects.get(pk=held.pk).status == SlotStatus.HELD
-    # Future free slots are new 60-minute ones that do not overlap the kept ones
-    future_free = Slot.objects.filter(service=service, status=SlotStatus.FREE, start__gt=datetime.now(tz=UTC))
-    assert future_free.exists()
-    assert all(s.end - s.start == timedelta(minutes=60) for s in future_free)
-    monday_after = list(Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start"))
-    for a, b in itertools.pairwise(monday_after):
-        assert a.end <= b.start
-    assert booked.pk in {s.pk for s in monday_after}
-    assert len(monday_after) <= service.max_appointments_per_day
+    assert {(a.pk, a.start, a.end) for a in Appointment.objects.all()} == {
+        (booked.pk, booked.start, booked.end),
+        (held.pk, held.start, held.end),
+    }
+    # Every future offer is a new 60-minute one; none that overlaps a taken time is bookable
+    future = Slot.objects.filter(service=service, start__gt=datetime.now(tz=UTC))
+    assert future.exists()
+    assert all(s.end - s.start == timedelta(minutes=60) for s in future)
+    offered = list(availability.offers(Service.objects.get(pk=service.pk)))
+    for taken in (booked, held):
+        assert not [s for s in offered if s.start < taken.end and taken.start < s.end]
+    monday_after = [s for s in offered if s.slot_date == date(2026, 11, 30)]
+    assert len(monday_after) <= service.max_appointments_per_day - 2
     assert result.deleted > 0
-    assert result.created == future_free.count()
+    assert result.created == future.count()
 
 
-def test_per_day_limit_counts_kept_slots(frozen_now: object) -> None:
-    # Given a limit of 3 a day and one booked slot on Monday
+def test_per_day_limit_counts_booked_appointments(frozen_now: object) -> None:
+    # Given a limit of 3 a day and one booked appointment on Monday
+    from bookings import availability
+
     service = ServiceFactory(max_appointments_per_day=3)
     monday = Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start")
     assert monday.count() == 3
-    Slot.objects.filter(pk=monday.first().pk).update(status=SlotStatus.BOOKED)  # type: ignore[union-attr]
+    book_confirmed(UserFactory(), monday.first())
     # When regenerated
     slots_regenerate(service=service)
-    # Then Monday still has 3 in all (1 booked + 2 free), never 4
-    assert Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).count() == 3
-    assert Slot.objects.filter(service=service, slot_date=date(2026, 11, 30), status=SlotStatus.FREE).count() == 2
+    # Then Monday offers 2 more (1 booked + 2 free), never 3
+    fresh = Service.objects.get(pk=service.pk)
+    assert availability.offers(fresh).filter(slot_date=date(2026, 11, 30)).count() == 2
+    # And with a second booking only one is left
+    book_confirmed(UserFactory(), availability.offers(fresh).filter(slot_date=date(2026, 11, 30)).first())
+    assert availability.offers(fresh).filter(slot_date=date(2026, 11, 30)).count() == 1
 
 
 def test_changing_hours_regenerates_every_service(frozen_now: object) -> None:

@@ -80,19 +80,19 @@ class Command(BaseCommand):
 
         from django.utils import timezone
 
+        from bookings import availability
         from bookings.models import Appointment
         from bookings.services import appointment_cancel_by_customer, appointment_hold, appointment_pay
-        from providers.models import Slot, SlotStatus
+        from providers.models import Service
 
         customer = User.objects.get(email=CUSTOMER_EMAIL)
         if Appointment.objects.filter(customer=customer).exists():
             return
         soon = timezone.now() + timedelta(days=2)
-        slots = list(
-            Slot.objects.filter(status=SlotStatus.FREE, start__gt=soon, service__slug__startswith="haircut").order_by(
-                "start"
-            )[:4:3]
-        )
+        haircut = Service.objects.select_related("provider").filter(slug__startswith="haircut").first()
+        if haircut is None:
+            return
+        slots = list(availability.offers(haircut).filter(start__gt=soon).order_by("start")[:4:3])
         for i, slot in enumerate(slots):
             appointment = appointment_hold(customer=customer, slot_id=slot.pk, idempotency_key=str(uuid.uuid4()))
             appointment_pay(

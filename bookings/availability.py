@@ -1,0 +1,154 @@
+"""What "bookable" means, in one place (docs/adr/0011).
+
+A slot is an *offer*. It is bookable when, at `now`:
+- its service is active and its provider has finished onboarding;
+- it starts after now plus the service's minimum notice;
+- its provider-local date lies inside the service's booking window;
+- its date is not a closed date of the provider;
+- it overlaps no claimed time of the provider (an active, attended or no-show appointment, or the
+  target of a pending reschedule request; `bookings.models.TimeClaim`);
+- the service's per-day limit is not reached on its date (claims of the service that day).
+
+`offers()` is that definition as a queryset: the service page, the reschedule page, the
+"just taken" alternatives and the booking services under their locks all use it, so a page can
+never show as free a time that the service would refuse, nor the other way round.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from appointly.core import DomainError
+from bookings.models import Appointment, TimeClaim
+from providers.models import HoursException, OnboardingStep, Service, Slot
+from providers.services import service_horizon
+
+
+class SlotUnavailable(DomainError):
+    """The time was just taken, or is no longer offered; the page offers alternatives."""
+
+
+class BookingNotAllowed(DomainError):
+    """The request breaks a booking rule; the message says which."""
+
+
+def _claims_except(ignoring: Appointment | None) -> QuerySet[TimeClaim]:
+    claims = TimeClaim.objects.all()
+    if ignoring is not None:
+        # A customer moving their own appointment may pick a time overlapping it, on its day.
+        claims = claims.exclude(appointment_id=ignoring.pk).exclude(reschedule__appointment_id=ignoring.pk)
+    return claims
+
+
+def overlapping_claims(*, provider_id: Any, start: Any, end: Any, ignoring: Appointment | None = None) -> Any:
+    return _claims_except(ignoring).filter(provider_id=provider_id, start__lt=end, end__gt=start)
+
+
+def offers(service: Service, *, now: datetime | None = None, ignoring: Appointment | None = None) -> QuerySet[Slot]:
+    """The service's bookable slots (see the module docstring). `ignoring`: the appointment
+    being rescheduled, whose own claims do not block its new time."""
+    now = now or timezone.now()
+    qs = Slot.objects.filter(service_id=service.pk)
+    if not service.is_active or service.provider.onboarding_step != OnboardingStep.DONE:
+        return qs.none()
+    _first, last_day = service_horizon(service, now)
+    earliest = max(now + timedelta(microseconds=1), now + timedelta(minutes=service.min_notice_minutes))
+    claims = _claims_except(ignoring)
+    taken = claims.filter(provider_id=OuterRef("provider_id"), start__lt=OuterRef("end"), end__gt=OuterRef("start"))
+    closed = HoursException.objects.filter(
+        provider_id=OuterRef("provider_id"), date=OuterRef("slot_date"), start_time__isnull=True
+    )
+    that_day = (
+        claims.filter(service_id=OuterRef("service_id"), local_date=OuterRef("slot_date"))
+        .order_by()
+        .values("service_id")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
+    return (
+        qs.filter(start__gte=earliest, slot_date__lte=last_day)
+        .filter(~Exists(taken), ~Exists(closed))
+        .alias(day_taken=Coalesce(Subquery(that_day, output_field=IntegerField()), Value(0)))
+        .filter(day_taken__lt=service.max_appointments_per_day)
+    )
+
+
+def offered_days(
+    *, service: Service, now: datetime | None = None, ignoring: Appointment | None = None
+) -> dict[date, int]:
+    """Bookable slots per provider-local day."""
+    rows = (
+        offers(service, now=now, ignoring=ignoring)
+        .order_by()
+        .values("slot_date")
+        .annotate(n=Count("id"))
+        .values_list("slot_date", "n")
+    )
+    return dict(rows)
+
+
+def offered_on(
+    *, service: Service, day: date, now: datetime | None = None, ignoring: Appointment | None = None
+) -> list[Slot]:
+    return list(
+        offers(service, now=now, ignoring=ignoring).filter(slot_date=day).order_by("start").only("id", "start", "end")
+    )
+
+
+def alternatives(*, service: Service, excluding: Any = None, limit: int = 8) -> list[Slot]:
+    qs = offers(service)
+    if excluding is not None:
+        qs = qs.exclude(pk=excluding)
+    return list(qs.order_by("start")[:limit])
+
+
+def provider_services_offered(*, provider: Any, now: datetime | None = None) -> list[Service]:
+    """The provider's services (hidden ones too), each with `free_slots`: how many of its
+    times can be booked now. One query for the list and one count per service."""
+    services = list(Service.objects.filter(provider=provider).select_related("category", "provider"))
+    for service in services:
+        service.free_slots = offers(service, now=now).count()  # type: ignore[attr-defined]
+    return services
+
+
+def check_bookable(slot: Slot, service: Service, *, now: datetime, ignoring: Appointment | None = None) -> None:
+    """Raise unless `offers()` contains this slot. Call it with the provider row locked
+    (bookings.services.locks) so that nothing changes the answer before the caller writes.
+    The definition decides; the checks after it only choose the message."""
+    if offers(service, now=now, ignoring=ignoring).filter(pk=slot.pk).exists():
+        return
+    if not service.is_active or service.provider.onboarding_step != OnboardingStep.DONE:
+        raise SlotUnavailable("This service is not offered any more.")
+    if slot.start <= now:
+        raise BookingNotAllowed("This time is in the past. Please pick another one.")
+    if slot.start < now + timedelta(minutes=service.min_notice_minutes):
+        raise BookingNotAllowed(
+            f"{service.provider.business_name} needs at least {service.min_notice_minutes} minutes' notice. "
+            "Please pick a later time."
+        )
+    if slot.slot_date > service_horizon(service, now)[1]:
+        raise BookingNotAllowed(
+            f"This time is more than {service.booking_window_days} days ahead. Please pick an earlier one."
+        )
+    if HoursException.objects.filter(provider_id=slot.provider_id, date=slot.slot_date, start_time__isnull=True):
+        raise SlotUnavailable("The provider is closed on that day now.")
+    if not overlapping_claims(provider_id=slot.provider_id, start=slot.start, end=slot.end, ignoring=ignoring):
+        raise SlotUnavailable(f"{service.name} is fully booked that day.")
+    raise SlotUnavailable("This time was just taken.")
+
+
+__all__ = [
+    "BookingNotAllowed",
+    "SlotUnavailable",
+    "alternatives",
+    "check_bookable",
+    "offered_days",
+    "offered_on",
+    "offers",
+    "provider_services_offered",
+]

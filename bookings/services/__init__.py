@@ -1,0 +1,60 @@
+"""Writes of the booking domain, split by concern: booking (hold, pay, expiry), cancel
+(cancellation and refunds), reschedule, attendance; common holds the lock order and errors.
+Callers import from here."""
+
+from bookings.services.attendance import appointment_mark_attendance
+from bookings.services.booking import (
+    PaymentOutcome,
+    SlotGone,
+    Terms,
+    TermsChanged,
+    appointment_hold,
+    appointment_pay,
+    card_digits,
+    holds_expire,
+    local_dates_refile,
+)
+from bookings.services.cancel import (
+    BulkResult,
+    RefundChanged,
+    appointment_cancel_by_customer,
+    appointment_cancel_by_provider,
+    appointments_cancel_bulk,
+    refund_for_customer_cancel,
+)
+from bookings.services.common import BookingNotAllowed, HoldExpired, SlotUnavailable, TryAgain
+from bookings.services.reschedule import (
+    reschedule_accept,
+    reschedule_decline,
+    reschedule_request,
+    reschedule_withdraw,
+    reschedules_expire,
+)
+
+__all__ = [
+    "BookingNotAllowed",
+    "BulkResult",
+    "HoldExpired",
+    "PaymentOutcome",
+    "RefundChanged",
+    "SlotGone",
+    "SlotUnavailable",
+    "Terms",
+    "TermsChanged",
+    "TryAgain",
+    "appointment_cancel_by_customer",
+    "appointment_cancel_by_provider",
+    "appointment_hold",
+    "appointment_mark_attendance",
+    "appointment_pay",
+    "appointments_cancel_bulk",
+    "card_digits",
+    "holds_expire",
+    "local_dates_refile",
+    "refund_for_customer_cancel",
+    "reschedule_accept",
+    "reschedule_decline",
+    "reschedule_request",
+    "reschedule_withdraw",
+    "reschedules_expire",
+]

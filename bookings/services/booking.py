@@ -1,0 +1,263 @@
+"""Booking: hold a time, pay for it, let unpaid holds lapse.
+
+Paying and expiring exclude each other through the appointment row lock: a payment is started
+(its ledger row written) only while the hold is live, under that lock, and the expiry job
+releases a hold only under it. A charge that completes for a hold that lapsed anyway (the
+gateway took longer than the grace) is refunded in full in the same transaction that notices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Role, User
+from appointly.core import DomainError
+from bookings import availability, notify
+from bookings.models import Appointment, AppointmentStatus, EventKind, RescheduleRequest, TimeClaim
+from bookings.services.common import (
+    BookingNotAllowed,
+    HoldExpired,
+    SlotUnavailable,
+    claim_for_appointment,
+    event,
+    just_taken,
+    lock_appointment,
+    lock_provider,
+    release_appointment,
+    retry_on_conflict,
+)
+from payments.models import Payment, PaymentStatus
+from payments.services import payment_execute, payment_start, payment_succeeded_for, refund_create
+from providers.models import Provider, Service, Slot
+from providers.policy import RefundPolicy
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What the customer is shown before holding a time, and what the appointment keeps."""
+
+    price_minor: int
+    currency: str
+    policy: RefundPolicy
+
+    @classmethod
+    def of(cls, service: Service) -> Terms:
+        return cls(service.price_minor, service.currency, service.refund_policy)
+
+
+class TermsChanged(DomainError):
+    """The price or the refund policy changed between the confirm page and the hold."""
+
+    def __init__(self, terms: Terms) -> None:
+        super().__init__("The provider changed the price or the cancellation terms since you opened this page.")
+        self.terms = terms
+
+
+class SlotGone(SlotUnavailable):
+    """The offer does not exist any more (the provider changed the schedule)."""
+
+
+@retry_on_conflict(just_taken)
+def appointment_hold(
+    *,
+    customer: User,
+    slot_id: Any,
+    idempotency_key: str,
+    expected: Terms | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """Hold a bookable slot for the customer while they pay. Idempotent by key.
+
+    `expected`: the terms the confirm page showed; if the service's differ now, nothing is held
+    and TermsChanged carries the new ones. The appointment keeps a copy of the terms."""
+    now = now or timezone.now()
+    existing = Appointment.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if existing.customer_id != customer.pk:
+            raise BookingNotAllowed("This booking form is not yours. Please start again.")
+        return existing
+    if customer.role != Role.CUSTOMER:
+        raise BookingNotAllowed("Provider accounts cannot book appointments. Log in as a customer.")
+    offer = Slot.objects.filter(pk=slot_id).values_list("provider_id", flat=True).first()
+    if offer is None:
+        raise SlotGone("This time is no longer offered.")
+    try:
+        with transaction.atomic():
+            lock_provider(offer)
+            slot = Slot.objects.select_for_update(of=("self",)).filter(pk=slot_id).first()
+            if slot is None:  # deleted by a schedule change while we waited for the lock
+                raise SlotGone("This time is no longer offered.")
+            service = Service.objects.select_related("provider").get(pk=slot.service_id)
+            availability.check_bookable(slot, service, now=now)
+            terms = Terms.of(service)
+            if expected is not None and expected != terms:
+                raise TermsChanged(terms)
+            hold_until = now + timedelta(minutes=settings.BOOKING_HOLD_MINUTES)
+            appointment = Appointment.objects.create(
+                customer=customer,
+                provider_id=slot.provider_id,
+                service=service,
+                start=slot.start,
+                end=slot.end,
+                local_date=slot.slot_date,
+                status=AppointmentStatus.HELD,
+                hold_expires_at=hold_until,
+                price_minor=terms.price_minor,
+                currency=terms.currency,
+                refund_full_hours=terms.policy.full_hours,
+                refund_partial_hours=terms.policy.partial_hours,
+                refund_partial_percent=terms.policy.partial_percent,
+                idempotency_key=idempotency_key,
+            )
+            claim_for_appointment(appointment)
+            event(appointment, EventKind.CREATED, actor=customer, now=now)
+            event(appointment, EventKind.HELD, actor=customer, now=now, until=hold_until.isoformat())
+    except IntegrityError as exc:
+        # Lost a race the database decided (the same key, or an overlapping claim).
+        existing = Appointment.objects.filter(idempotency_key=idempotency_key, customer=customer).first()
+        if existing is not None:
+            return existing
+        raise SlotUnavailable("This time was just taken.") from exc
+    return appointment
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    appointment: Appointment
+    payment: Payment
+
+    @property
+    def succeeded(self) -> bool:
+        return self.appointment.status == AppointmentStatus.CONFIRMED
+
+
+def card_digits(card_number: str) -> str:
+    """The card number as ASCII digits (spaces and dashes allowed between groups), or a clear
+    refusal before anything else happens."""
+    digits = card_number.replace(" ", "").replace("-", "")
+    if not (digits.isascii() and digits.isdigit() and 12 <= len(digits) <= 19):
+        raise BookingNotAllowed("Enter the card number as 12 to 19 digits (0-9).")
+    return digits
+
+
+def appointment_pay(
+    *, appointment: Appointment, customer: User, card_number: str, payment_key: str, now: datetime | None = None
+) -> PaymentOutcome:
+    """Charge the held appointment's price and confirm it. Never charges twice, never charges
+    for a hold that has lapsed, and never keeps money without an appointment."""
+    now = now or timezone.now()
+    if appointment.customer_id != customer.pk:
+        raise BookingNotAllowed("This booking is not yours.")
+    digits = card_digits(card_number)
+    with transaction.atomic():
+        locked = lock_appointment(appointment.pk)
+        if locked.status == AppointmentStatus.CONFIRMED:
+            paid = payment_succeeded_for(str(locked.pk))
+            if paid is not None:
+                return PaymentOutcome(locked, paid)
+        if locked.status != AppointmentStatus.HELD or (
+            locked.hold_expires_at is not None and locked.hold_expires_at <= now
+        ):
+            raise HoldExpired("Your hold on this time ran out before payment. Please pick the time again.")
+        payment = payment_start(
+            reference=str(locked.pk),
+            customer=customer,
+            amount_minor=locked.price_minor,
+            currency=locked.currency,
+            card_last4=digits[-4:],
+            idempotency_key=payment_key,
+            payee=str(locked.provider_id),
+        )
+        grace = now + timedelta(seconds=settings.BOOKING_PAYMENT_GRACE_SECONDS)
+        if locked.hold_expires_at is not None and locked.hold_expires_at < grace:
+            locked.hold_expires_at = grace
+            locked.save(update_fields=["hold_expires_at", "updated_at"])
+    payment = payment_execute(payment=payment, card_number=digits)
+    return _settle(appointment_id=locked.pk, payment=payment, customer=customer)
+
+
+@transaction.atomic
+def _settle(*, appointment_id: Any, payment: Payment, customer: User) -> PaymentOutcome:
+    now = timezone.now()
+    locked = lock_appointment(appointment_id)
+    if payment.status != PaymentStatus.SUCCEEDED:
+        if locked.status == AppointmentStatus.HELD:
+            event(locked, EventKind.PAYMENT_FAILED, actor=customer, now=now, message=payment.failure_message)
+        return PaymentOutcome(locked, payment)
+    if locked.status == AppointmentStatus.HELD:
+        locked.status = AppointmentStatus.CONFIRMED
+        locked.hold_expires_at = None
+        locked.save(update_fields=["status", "hold_expires_at", "updated_at"])
+        event(
+            locked,
+            EventKind.PAID,
+            actor=customer,
+            now=now,
+            amount_minor=payment.amount_minor,
+            currency=payment.currency,
+        )
+        event(locked, EventKind.CONFIRMED, actor=customer, now=now)
+        notify.booked(locked)
+    elif locked.status != AppointmentStatus.CONFIRMED:
+        # The hold lapsed while the gateway was charging: the money goes back, all of it.
+        refund_create(
+            payment=payment,
+            amount_minor=payment.amount_minor,
+            reason="The hold ran out before the payment completed",
+            idempotency_key=f"refund-lapsed-{payment.pk}",
+        )
+        event(locked, EventKind.REFUNDED, now=now, amount_minor=payment.amount_minor, lapsed_hold=True)
+    return PaymentOutcome(locked, payment)
+
+
+def holds_expire(*, now: datetime | None = None) -> int:
+    """Release every hold past its deadline (beat task), whatever payment rows exist: a payment
+    in flight extended the deadline when it started; one that completes later is refunded."""
+    now = now or timezone.now()
+    due = list(
+        Appointment.objects.filter(status=AppointmentStatus.HELD, hold_expires_at__lte=now).values_list("pk", flat=True)
+    )
+    released = 0
+    for pk in due:
+        with transaction.atomic():
+            appointment = (
+                Appointment.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(pk=pk, status=AppointmentStatus.HELD, hold_expires_at__lte=now)
+                .first()
+            )
+            if appointment is None:  # paid, or being paid right now: the next round looks again
+                continue
+            appointment.status = AppointmentStatus.EXPIRED
+            appointment.save(update_fields=["status", "updated_at"])
+            release_appointment(appointment)
+            event(appointment, EventKind.HOLD_EXPIRED, now=now)
+            released += 1
+    return released
+
+
+def local_dates_refile(provider: Provider, *, now: datetime | None = None) -> int:
+    """After the provider's zone changed: file upcoming appointments, their claims and pending
+    reschedule targets under the provider-local date of their start in the new zone (the
+    per-day limit counts by it). Registered with providers.services.TIMEZONE_CHANGED."""
+    now = now or timezone.now()
+    zone = ZoneInfo(provider.timezone)
+    changed = 0
+    for claim in TimeClaim.objects.filter(provider=provider, end__gt=now).select_related("appointment", "reschedule"):
+        day = claim.start.astimezone(zone).date()
+        if claim.local_date == day:
+            continue
+        claim.local_date = day
+        claim.save(update_fields=["local_date"])
+        if claim.appointment is not None:
+            Appointment.objects.filter(pk=claim.appointment.pk).update(local_date=day)
+        if claim.reschedule is not None:
+            RescheduleRequest.objects.filter(pk=claim.reschedule.pk).update(new_local_date=day)
+        changed += 1
+    return changed

@@ -1,0 +1,155 @@
+"""What every booking write shares: errors, the lock order, conflict retries, events, claims.
+
+Lock order, everywhere (docs/adr/0011): the provider row, then appointment rows (by pk), then
+the slot being booked, then reschedule requests. A write that changes who holds a provider's
+time (hold, reschedule request, reschedule accept) locks the provider row first; that also
+makes the per-day limit race-free. Writes that only release time (cancel, expiry, decline) lock
+the appointment and never the provider after it. Gateway calls happen outside transactions.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from django.conf import settings
+from django.db import OperationalError, connection
+from django.utils import timezone
+
+from accounts.models import User
+from appointly.core import DomainError
+from bookings.availability import BookingNotAllowed, SlotUnavailable
+from bookings.models import Appointment, AppointmentEvent, RescheduleRequest, TimeClaim
+from providers.models import Provider
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class HoldExpired(DomainError):
+    """The hold ran out before payment completed."""
+
+
+class TryAgain(DomainError):
+    """Something else changed the same rows at the same moment, more often than we retry."""
+
+
+# PostgreSQL: deadlock_detected, serialization_failure; SQLite: a writer waited past its timeout.
+_CONFLICT_CODES = {"40P01", "40001"}
+
+
+def _is_conflict(exc: OperationalError) -> bool:
+    code = getattr(exc.__cause__, "sqlstate", None)
+    return code in _CONFLICT_CODES or "database is locked" in str(exc)
+
+
+def retry_on_conflict(answer: Callable[[], DomainError]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Run a write service again when the database aborted it for a deadlock or a serialization
+    failure (a bounded number of times, `BOOKING_CONFLICT_RETRIES`); after that, raise the
+    domain error `answer()` gives, which pages render as "just taken" / "try again", never a
+    500. Inside a caller's transaction there is nothing to retry: the error is answered at once
+    (the service's own atomic block is a savepoint, so the caller's transaction survives)."""
+
+    def decorate(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            tries = 1 if connection.in_atomic_block else settings.BOOKING_CONFLICT_RETRIES
+            for attempt in range(1, tries + 1):
+                try:
+                    return fn(*args, **kwargs)
+                except OperationalError as exc:
+                    if not _is_conflict(exc):
+                        raise
+                    logger.warning("%s: conflict on attempt %s: %s", fn.__name__, attempt, exc)
+            raise answer()
+
+        return wrapper
+
+    return decorate
+
+
+def just_taken() -> DomainError:
+    return SlotUnavailable("This time was just taken.")
+
+
+def try_again() -> DomainError:
+    return TryAgain("This appointment was being changed at the same moment. Please try again.")
+
+
+def event(
+    appointment: Appointment, kind: str, *, actor: User | None = None, now: datetime | None = None, **data: Any
+) -> None:
+    AppointmentEvent.objects.create(
+        appointment=appointment, kind=kind, at=now or timezone.now(), actor=actor, data=data
+    )
+
+
+def lock_provider(provider_id: Any) -> Provider:
+    """First lock of any write that takes provider time (see the module docstring)."""
+    return Provider.objects.select_for_update().get(pk=provider_id)
+
+
+def lock_appointment(appointment_id: Any) -> Appointment:
+    return (
+        Appointment.objects.select_for_update(of=("self",))
+        .select_related("service", "service__provider", "provider", "customer")
+        .get(pk=appointment_id)
+    )
+
+
+def lock_pending_request(appointment: Appointment) -> RescheduleRequest | None:
+    return RescheduleRequest.objects.select_for_update().filter(appointment=appointment, status="pending").first()
+
+
+def claim_for_appointment(appointment: Appointment) -> TimeClaim:
+    return TimeClaim.objects.create(
+        provider_id=appointment.provider_id,
+        service_id=appointment.service_id,
+        local_date=appointment.local_date,
+        start=appointment.start,
+        end=appointment.end,
+        appointment=appointment,
+    )
+
+
+def claim_for_request(request: RescheduleRequest, appointment: Appointment) -> TimeClaim:
+    return TimeClaim.objects.create(
+        provider_id=appointment.provider_id,
+        service_id=appointment.service_id,
+        local_date=request.new_local_date,
+        start=request.new_start,
+        end=request.new_end,
+        reschedule=request,
+    )
+
+
+def release_appointment(appointment: Appointment) -> None:
+    TimeClaim.objects.filter(appointment=appointment).delete()
+
+
+def release_request(request: RescheduleRequest) -> None:
+    TimeClaim.objects.filter(reschedule=request).delete()
+
+
+__all__ = [
+    "BookingNotAllowed",
+    "HoldExpired",
+    "SlotUnavailable",
+    "TryAgain",
+    "claim_for_appointment",
+    "claim_for_request",
+    "event",
+    "just_taken",
+    "lock_appointment",
+    "lock_pending_request",
+    "lock_provider",
+    "release_appointment",
+    "release_request",
+    "retry_on_conflict",
+    "try_again",
+]
