@@ -243,13 +243,15 @@ def holds_expire(*, now: datetime | None = None) -> int:
 
 
 def local_dates_refile(provider: Provider, *, now: datetime | None = None) -> int:
-    """After the provider's zone changed: file upcoming appointments, their claims and pending
+    """After the provider's zone changed: file recent and upcoming appointments, their claims and pending
     reschedule targets under the provider-local date of their start in the new zone (the
     per-day limit counts by it). Registered with providers.services.TIMEZONE_CHANGED."""
     now = now or timezone.now()
     zone = ZoneInfo(provider.timezone)
     changed = 0
-    for claim in TimeClaim.objects.filter(provider=provider, end__gt=now).select_related("appointment", "reschedule"):
+    # Today's earlier appointments count toward today's limit too, in whichever zone "today" is.
+    recent = now - timedelta(days=2)
+    for claim in TimeClaim.objects.filter(provider=provider, end__gt=recent).select_related("appointment", "reschedule"):
         day = claim.start.astimezone(zone).date()
         if claim.local_date == day:
             continue
