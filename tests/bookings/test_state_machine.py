@@ -209,13 +209,14 @@ class BookingMachine(RuleBasedStateMachine):
             )
         except TermsChanged as exc:
             assert stale and offered, "terms are compared only for a time that can be held"
-            assert exc.terms == Terms.of(service)
+            assert exc.terms == Terms.of(service)  # noqa: PT017 - a rule, not a test function
             return
         except DomainError:
             assert not offered, f"offered {slot.start} but the hold was refused"
             return
         # Then it was offered, fits the model, and the appointment keeps what was shown
-        assert offered and not stale
+        assert offered
+        assert not stale
         assert not any(overlaps((slot.start, slot.end), t) for t in self.taken())
         assert slot.start >= self.now + timedelta(minutes=service.min_notice_minutes)
         assert (held.price_minor, held.currency, held.refund_policy) == (
@@ -289,12 +290,13 @@ class BookingMachine(RuleBasedStateMachine):
             )
         except RefundChanged as exc:
             assert early
-            assert exc.refund_minor == due
+            assert exc.refund_minor == due  # noqa: PT017 - a rule, not a test function
             return
         except DomainError:
             assert m.start <= self.now
             return
-        assert not early and m.start > self.now
+        assert not early
+        assert m.start > self.now
         m.status = AppointmentStatus.CANCELLED
         m.refund_due = min(due, m.paid)
         self.close_request(m.pk, RescheduleStatus.WITHDRAWN)
@@ -318,7 +320,9 @@ class BookingMachine(RuleBasedStateMachine):
         except DomainError:
             assert not (offered and not has_pending and m.start > self.now), "an offered time was refused"
             return
-        assert offered and not has_pending and m.start > self.now
+        assert offered
+        assert not has_pending
+        assert m.start > self.now
         assert not any(overlaps((slot.start, slot.end), t) for t in self.taken(ignoring=m.pk))
         self.requests[request.pk] = R(request.pk, m.pk, slot.start, slot.end, m.start)
 
