@@ -251,7 +251,8 @@ def local_dates_refile(provider: Provider, *, now: datetime | None = None) -> in
     changed = 0
     # Today's earlier appointments count toward today's limit too, in whichever zone "today" is.
     recent = now - timedelta(days=2)
-    for claim in TimeClaim.objects.filter(provider=provider, end__gt=recent).select_related("appointment", "reschedule"):
+    claims = TimeClaim.objects.filter(provider=provider, end__gt=recent).select_related("appointment", "reschedule")
+    for claim in claims:
         day = claim.start.astimezone(zone).date()
         if claim.local_date == day:
             continue

@@ -208,7 +208,8 @@ class BookingMachine(RuleBasedStateMachine):
                 customer=self.customers[c], slot_id=slot.pk, idempotency_key=str(uuid.uuid4()), expected=shown
             )
         except TermsChanged as exc:
-            assert stale and offered, "terms are compared only for a time that can be held"
+            assert stale, "terms changed without a stale form"
+            assert offered, "terms are compared only for a time that can be held"
             assert exc.terms == Terms.of(service)  # noqa: PT017 - a rule, not a test function
             return
         except DomainError:
