@@ -18,10 +18,11 @@ from bookings.services import (
     SlotUnavailable,
     appointment_hold,
     appointment_pay,
+    holds_expire,
     reschedule_accept,
     reschedule_request,
 )
-from payments.models import Payment
+from payments.models import Payment, Refund
 from providers.models import Slot
 from tests.factories import ServiceFactory, UserFactory, book_confirmed
 
@@ -210,3 +211,106 @@ def test_same_confirm_and_same_payment_submitted_concurrently(frozen_now: object
     assert Payment.objects.count() == 1
     assert Appointment.objects.get().status == AppointmentStatus.CONFIRMED
     assert all(not isinstance(r, Exception) or type(r).__name__ in {"PaymentInProgress"} for r in paid), paid
+
+
+def test_a_reschedule_request_and_a_hold_racing_for_overlapping_times(frozen_now: object) -> None:
+    # Given a confirmed 30-minute booking whose owner asks for Monday 11:30 ...
+    short = ServiceFactory()
+    long = ServiceFactory(provider=short.provider, duration_minutes=60, max_appointments_per_day=7)
+    owner = UserFactory()
+    booked = book_confirmed(owner, monday_slot(short, 0))
+    target = Slot.objects.get(service=short, start=monday_slot(short, 0).start + timedelta(hours=2, minutes=30))
+    overlapping = Slot.objects.get(service=long, start=target.start - timedelta(minutes=30))
+    rivals = [UserFactory() for _ in range(5)]
+    # ... while five customers hold the 60-minute time 11:00-12:00 over it
+    jobs: list[Callable[[], Any]] = [
+        lambda: reschedule_request(appointment=booked, customer=owner, new_slot_id=target.pk)
+    ]
+    jobs += [
+        lambda r=r: appointment_hold(customer=r, slot_id=overlapping.pk, idempotency_key=str(uuid.uuid4()))
+        for r in rivals
+    ]
+    results = race(jobs)
+    # Then exactly one wins; every loser is told "just taken", nobody gets an error
+    winners = [r for r in results if isinstance(r, Appointment | RescheduleRequest)]
+    assert len(winners) == 1, results
+    assert outcome_kinds(results) - Counter({type(winners[0]).__name__: 1}) == Counter({"SlotUnavailable": 5})
+    spans = sorted(TimeClaim.objects.filter(provider=short.provider).values_list("start", "end"))
+    assert len(spans) == 2
+    for a, b in itertools.pairwise(spans):
+        assert a[1] <= b[0]
+
+
+def test_the_per_day_limit_holds_under_concurrent_bookings(frozen_now: object) -> None:
+    # Given a limit of 3 a day, and 10 offers that Monday (slots are only offers: extra ones
+    # can exist, e.g. from an admin or a race with a regeneration)
+    service = ServiceFactory(max_appointments_per_day=3)
+    taken = set(Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).values_list("start", flat=True))
+    grid = ServiceFactory(provider=service.provider)  # the same 30-minute grid, 14 a day
+    extra = [
+        Slot(service=service, provider=service.provider, start=g.start, end=g.end, slot_date=g.slot_date)
+        for g in Slot.objects.filter(service=grid, slot_date=date(2026, 11, 30)).order_by("start")
+        if g.start not in taken
+    ][:7]
+    Slot.objects.bulk_create(extra)
+    grid.delete()
+    slots = list(Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)))
+    assert len(slots) == 10
+    customers = [UserFactory() for _ in range(10)]
+    # When 10 customers each take a different time at once
+    results = race(
+        [
+            lambda c=c, s=s: appointment_hold(customer=c, slot_id=s.pk, idempotency_key=str(uuid.uuid4()))
+            for c, s in zip(customers, slots, strict=True)
+        ]
+    )
+    # Then exactly 3 hold one; the others are told the day is fully booked
+    assert Appointment.objects.filter(service=service, local_date=date(2026, 11, 30)).count() == 3
+    assert outcome_kinds(results) == Counter({"Appointment": 3, "SlotUnavailable": 7}), results
+    assert all("is fully booked that day" in str(r) for r in results if isinstance(r, SlotUnavailable)), results
+
+
+def test_paying_at_the_deadline_while_the_expiry_job_runs_never_keeps_money(frozen_now: object) -> None:
+    """Many rounds of a payment and the expiry job at the hold's deadline, on real connections:
+    either the booking stands (paid, confirmed, no refund), or the hold lapsed and the customer
+    was either not charged or refunded in full. Half the rounds run the job as if the gateway
+    took longer than the grace (a lapse during the charge)."""
+    from django.utils import timezone
+
+    service = ServiceFactory()
+    slots = list(Slot.objects.filter(service=service).order_by("start")[:24])
+    outcomes: Counter[str] = Counter()
+    for n, slot in enumerate(slots):
+        customer = UserFactory()
+        held = appointment_hold(customer=customer, slot_id=slot.pk, idempotency_key=str(uuid.uuid4()))
+        deadline = timezone.now()
+        Appointment.objects.filter(pk=held.pk).update(hold_expires_at=deadline)
+        late = deadline + (timedelta(minutes=10) if n % 2 else timedelta(0))
+        results = race(
+            [
+                lambda h=held, c=customer, d=deadline: appointment_pay(
+                    appointment=h,
+                    customer=c,
+                    card_number="4242424242424242",
+                    payment_key=str(uuid.uuid4()),
+                    now=d - timedelta(milliseconds=1),
+                ),
+                lambda t=late: holds_expire(now=t),
+            ]
+        )
+        assert not any(isinstance(r, Exception) and type(r).__name__ not in {"HoldExpired"} for r in results), results
+        appointment = Appointment.objects.get(pk=held.pk)
+        paid = Payment.objects.filter(reference=str(held.pk), status="succeeded").first()
+        refunded = sum(r.amount_minor for r in Refund.objects.filter(payment__reference=str(held.pk)))
+        if appointment.status == AppointmentStatus.CONFIRMED:
+            assert paid is not None
+            assert refunded == 0
+            outcomes["booked"] += 1
+        else:
+            assert appointment.status == AppointmentStatus.EXPIRED
+            assert paid is None or refunded == paid.amount_minor
+            outcomes["refunded" if paid else "not charged"] += 1
+        assert not TimeClaim.objects.filter(appointment=appointment).exists() or appointment.status != "expired"
+    # Both sides of the race happened
+    assert outcomes["booked"] > 0
+    assert outcomes["refunded"] + outcomes["not charged"] > 0
