@@ -40,31 +40,35 @@ class BookingNotAllowed(DomainError):
 def _claims_except(ignoring: Appointment | None) -> QuerySet[TimeClaim]:
     claims = TimeClaim.objects.all()
     if ignoring is not None:
-        # A customer moving their own appointment may pick a time overlapping it, on its day.
         claims = claims.exclude(appointment_id=ignoring.pk).exclude(reschedule__appointment_id=ignoring.pk)
     return claims
 
 
-def overlapping_claims(*, provider_id: Any, start: Any, end: Any, ignoring: Appointment | None = None) -> Any:
-    return _claims_except(ignoring).filter(provider_id=provider_id, start__lt=end, end__gt=start)
+def overlapping_claims(*, provider_id: Any, start: Any, end: Any) -> Any:
+    return TimeClaim.objects.filter(provider_id=provider_id, start__lt=end, end__gt=start)
 
 
 def offers(service: Service, *, now: datetime | None = None, ignoring: Appointment | None = None) -> QuerySet[Slot]:
     """The service's bookable slots (see the module docstring). `ignoring`: the appointment
-    being rescheduled, whose own claims do not block its new time."""
+    being rescheduled, which does not count toward its own day's limit. Its own time still
+    blocks: a request claims its new time while the appointment keeps the old one, and the
+    database refuses the two to overlap (a move to a time overlapping the current one is not
+    offered)."""
     now = now or timezone.now()
     qs = Slot.objects.filter(service_id=service.pk)
     if not service.is_active or service.provider.onboarding_step != OnboardingStep.DONE:
         return qs.none()
     _first, last_day = service_horizon(service, now)
     earliest = max(now + timedelta(microseconds=1), now + timedelta(minutes=service.min_notice_minutes))
-    claims = _claims_except(ignoring)
-    taken = claims.filter(provider_id=OuterRef("provider_id"), start__lt=OuterRef("end"), end__gt=OuterRef("start"))
+    taken = TimeClaim.objects.filter(
+        provider_id=OuterRef("provider_id"), start__lt=OuterRef("end"), end__gt=OuterRef("start")
+    )
     closed = HoursException.objects.filter(
         provider_id=OuterRef("provider_id"), date=OuterRef("slot_date"), start_time__isnull=True
     )
     that_day = (
-        claims.filter(service_id=OuterRef("service_id"), local_date=OuterRef("slot_date"))
+        _claims_except(ignoring)
+        .filter(service_id=OuterRef("service_id"), local_date=OuterRef("slot_date"))
         .order_by()
         .values("service_id")
         .annotate(n=Count("pk"))
@@ -137,7 +141,7 @@ def check_bookable(slot: Slot, service: Service, *, now: datetime, ignoring: App
         )
     if HoursException.objects.filter(provider_id=slot.provider_id, date=slot.slot_date, start_time__isnull=True):
         raise SlotUnavailable("The provider is closed on that day now.")
-    if not overlapping_claims(provider_id=slot.provider_id, start=slot.start, end=slot.end, ignoring=ignoring):
+    if not overlapping_claims(provider_id=slot.provider_id, start=slot.start, end=slot.end):
         raise SlotUnavailable(f"{service.name} is fully booked that day.")
     raise SlotUnavailable("This time was just taken.")
 

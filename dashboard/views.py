@@ -32,6 +32,7 @@ from payments.services import earnings_between, weekly_revenue
 from providers.decorators import provider_required
 from providers.forms import ServiceForm
 from providers.models import Service
+from providers.rules import ScheduleInvalid
 from providers.selectors import service_get_for_provider
 from providers.services import ProviderHours, provider_today, service_create, service_update
 
@@ -222,21 +223,25 @@ def service_edit(request: HttpRequest, service_id: str | None = None) -> HttpRes
     form = ServiceForm(request.POST or None, instance=service, provider=provider)
     if request.method == "POST" and form.is_valid():
         fields = form.service_fields()
-        if service is None:
-            created = service_create(
-                provider=provider, category=fields.pop("category"), name=fields.pop("name"), **fields
-            )
-            messages.success(request, f"“{created.name}” is live with {created.slots.count()} slots to book.")
-        else:
-            # A fresh copy: the form already wrote its values onto `service`.
-            result = service_update(service=Service.objects.get(pk=service.pk), **fields)
-            if result is None:
-                messages.success(request, "Saved. The schedule did not change, so the slots stay as they were.")
-            else:
-                messages.success(
-                    request, f"Saved. {result.deleted} future free slots replaced by {result.created} new ones."
+        try:
+            if service is None:
+                created = service_create(
+                    provider=provider, category=fields.pop("category"), name=fields.pop("name"), **fields
                 )
-        return redirect("dashboard")
+                messages.success(request, f"“{created.name}” is live with {created.slots.count()} slots to book.")
+            else:
+                # A fresh copy: the form already wrote its values onto `service`.
+                result = service_update(service=Service.objects.get(pk=service.pk), **fields)
+                if result is None:
+                    messages.success(request, "Saved. The schedule did not change, so the slots stay as they were.")
+                else:
+                    messages.success(
+                        request, f"Saved. {result.deleted} future free slots replaced by {result.created} new ones."
+                    )
+        except ScheduleInvalid as exc:  # the hours changed since the form checked
+            form.add_rule_errors(exc.errors)
+        else:
+            return redirect("dashboard")
     return render(request, "dashboard/service_form.html", {"form": form, "service": service})
 
 

@@ -14,9 +14,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from appointly.money import CURRENCY_EXPONENT
+from providers import rules
 from providers.models import Category, Provider, Service, Weekday
-from providers.services import ProviderHours, service_shape
-from providers.slots import Interval, wall_clock_capacity
+from providers.services import ProviderHours
+from providers.slots import Interval
 
 TIMEZONE_CHOICES = [("", "Choose your time zone")] + [(z, z) for z in sorted(available_timezones()) if "/" in z]
 
@@ -142,7 +143,9 @@ class HoursForm(forms.Form):
         cleaned["weekly"] = weekly
         cleaned["exception_rows"] = self._parse_exceptions(cleaned.get("exceptions", ""))
         if self.provider is not None and not self.errors:
-            self._check_services_fit(per_day)
+            services = self.provider.services.filter(is_active=True)
+            for message in rules.hours_errors(per_day.values(), services).values():
+                self.add_error(None, message)
         return cleaned
 
     def _parse_exceptions(self, text: str) -> list[tuple[date, time | None, time | None]]:
@@ -168,19 +171,6 @@ class HoursForm(forms.Form):
             except ValidationError as exc:
                 self.add_error("exceptions", f"{day.isoformat()}: {exc.messages[0]}")
         return rows
-
-    def _check_services_fit(self, per_day: dict[int, list[Interval]]) -> None:
-        if self.provider is None:
-            return
-        for service in self.provider.services.filter(is_active=True):
-            best = max((wall_clock_capacity(iv, service_shape(service)) for iv in per_day.values()), default=0)
-            if best < service.max_appointments_per_day:
-                self.add_error(
-                    None,
-                    f"“{service.name}” allows {service.max_appointments_per_day} appointments a day, "
-                    f"but these hours fit at most {best} on your longest day. "
-                    "Extend the hours or lower that service's daily limit first.",
-                )
 
 
 class ServiceForm(forms.ModelForm):
@@ -228,20 +218,13 @@ class ServiceForm(forms.ModelForm):
         for name in ("duration_minutes", "max_appointments_per_day", "booking_window_days"):
             self.fields[name].widget.attrs["min"] = 1
 
-    def clean_duration_minutes(self) -> int:
-        value: int = self.cleaned_data["duration_minutes"]
-        if value < 5:
-            raise ValidationError("An appointment lasts at least 5 minutes.")
-        return value
-
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         self._clean_price(cleaned)
-        full, partial = cleaned.get("refund_full_hours"), cleaned.get("refund_partial_hours")
-        if full is not None and partial is not None and partial > full:
-            self.add_error("refund_partial_hours", "The partial-refund limit must not be earlier than the full one.")
         if not self.errors:
-            self._check_fits_hours(cleaned)
+            # The service layer's rules, asked here only to put their messages on the fields.
+            weekly = list(ProviderHours.load(self.provider).weekly.values())
+            self.add_rule_errors(rules.service_errors(cleaned, weekly=weekly))
         return cleaned
 
     def _clean_price(self, cleaned: dict[str, Any]) -> None:
@@ -267,26 +250,11 @@ class ServiceForm(forms.ModelForm):
         self.instance.price_minor = minor
         cleaned["price_minor"] = minor
 
-    def _check_fits_hours(self, cleaned: dict[str, Any]) -> None:
-        hours = ProviderHours.load(self.provider)
-        probe = Service(
-            duration_minutes=cleaned["duration_minutes"],
-            buffer_before_minutes=cleaned.get("buffer_before_minutes") or 0,
-            buffer_after_minutes=cleaned.get("buffer_after_minutes") or 0,
-            max_appointments_per_day=cleaned["max_appointments_per_day"],
-        )
-        best = max((wall_clock_capacity(iv, service_shape(probe)) for iv in hours.weekly.values()), default=0)
-        if best == 0:
-            self.add_error(
-                "duration_minutes",
-                "No appointment of this length (with its buffers) fits in any of your business hours.",
-            )
-        elif best < probe.max_appointments_per_day:
-            self.add_error(
-                "max_appointments_per_day",
-                f"Your longest day fits at most {best} appointments of this length (with buffers). "
-                "Lower the limit or extend your business hours.",
-            )
+    def add_rule_errors(self, errors: dict[str | None, str]) -> None:
+        """Put the service layer's messages (providers.rules) on the form's fields."""
+        for name, message in errors.items():
+            field = "price" if name == "price_minor" else name
+            self.add_error(field if field in self.fields else None, message)
 
     def service_fields(self) -> dict[str, Any]:
         """The cleaned values as keyword arguments for service_create / service_update."""

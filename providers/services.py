@@ -15,6 +15,7 @@ from django.utils.text import slugify
 
 from accounts.models import Role, User
 from appointly.core import DomainError
+from providers import rules
 from providers.models import (
     Category,
     HoursException,
@@ -285,7 +286,13 @@ def provider_hours_set(
     weekly: Sequence[tuple[int, time, time]],
     exceptions: Sequence[tuple[date, time | None, time | None]],
 ) -> Regeneration:
-    """Replace the provider's hours and regenerate every service's future free slots."""
+    """Replace the provider's hours and regenerate every service's future offers. Refuses hours
+    that fit no day or not every active service's daily limit (ScheduleInvalid)."""
+    per_day: dict[int, list[Interval]] = defaultdict(list)
+    for day, start, end in weekly:
+        per_day[day].append((start, end))
+    if errors := rules.hours_errors(per_day.values(), provider.services.filter(is_active=True)):
+        raise rules.ScheduleInvalid(errors)
     WeeklyInterval.objects.filter(provider=provider).delete()
     HoursException.objects.filter(provider=provider).delete()
     WeeklyInterval.objects.bulk_create(
@@ -303,9 +310,34 @@ def provider_hours_set(
 # --- Services ---------------------------------------------------------------------------------
 
 
+def _weekly(provider: Provider) -> list[list[Interval]]:
+    return list(ProviderHours.load(provider).weekly.values())
+
+
+RULE_DEFAULTS = frozenset(
+    {
+        "buffer_before_minutes",
+        "buffer_after_minutes",
+        "max_appointments_per_day",
+        "booking_window_days",
+        "min_notice_minutes",
+        "refund_full_hours",
+        "refund_partial_hours",
+        "refund_partial_percent",
+    }
+)
+RULED_FIELDS = frozenset(
+    {"duration_minutes", "buffer_before_minutes", "buffer_after_minutes", "max_appointments_per_day"}
+)
+
+
 @transaction.atomic
 def service_create(*, provider: Provider, category: Category, name: str, **fields: Any) -> Service:
-    """Create a service and its slots for the booking window; finishes onboarding."""
+    """Create a service and its slots for the booking window; finishes onboarding. Refuses
+    settings that break providers.rules (ScheduleInvalid, per field)."""
+    defaults = {f.name: f.default for f in Service._meta.concrete_fields if f.name in RULE_DEFAULTS}
+    if errors := rules.service_errors({**defaults, **fields}, weekly=_weekly(provider)):
+        raise rules.ScheduleInvalid(errors)
     service = Service.objects.create(
         provider=provider,
         category=category,
@@ -323,8 +355,13 @@ def service_create(*, provider: Provider, category: Category, name: str, **field
 
 @transaction.atomic
 def service_update(*, service: Service, **fields: Any) -> Regeneration | None:
-    """Change a service; if its schedule changed, regenerate its future free slots."""
+    """Change a service; if its schedule changed, regenerate its future offers. Refuses
+    settings that break providers.rules (ScheduleInvalid, per field); nothing changes then."""
     changed = [name for name, value in fields.items() if getattr(service, name) != value]
+    merged = {f.name: getattr(service, f.name) for f in Service._meta.concrete_fields} | fields
+    weekly = _weekly(service.provider) if RULED_FIELDS.intersection(changed) and merged["is_active"] else None
+    if errors := rules.service_errors(merged, weekly=weekly):
+        raise rules.ScheduleInvalid(errors)
     for name in changed:
         setattr(service, name, fields[name])
     if not changed:

@@ -18,6 +18,7 @@ from providers import selectors
 from providers.decorators import provider_required
 from providers.forms import HoursForm, ProfileForm, ServiceForm
 from providers.models import OnboardingStep
+from providers.rules import ScheduleInvalid
 from providers.services import provider_hours_set, provider_profile_save, provider_today, service_create
 
 PAGE_SIZE = 24
@@ -174,13 +175,18 @@ def onboarding_hours(request: HttpRequest) -> HttpResponse:
     provider = who(request).provider
     form = HoursForm(request.POST or None, provider=provider, initial=HoursForm.initial_for(provider))
     if request.method == "POST" and form.is_valid():
-        result = provider_hours_set(
-            provider=provider, weekly=form.cleaned_data["weekly"], exceptions=form.cleaned_data["exception_rows"]
-        )
-        provider.refresh_from_db()
-        if provider.is_onboarded:
-            messages.success(request, f"Hours saved; {result.created} future slots recomputed.")
-        return redirect(STEP_URLS[OnboardingStep(provider.onboarding_step)])
+        try:
+            result = provider_hours_set(
+                provider=provider, weekly=form.cleaned_data["weekly"], exceptions=form.cleaned_data["exception_rows"]
+            )
+        except ScheduleInvalid as exc:  # a service changed since the form checked
+            for message in exc.errors.values():
+                form.add_error(None, message)
+        else:
+            provider.refresh_from_db()
+            if provider.is_onboarded:
+                messages.success(request, f"Hours saved; {result.created} future slots recomputed.")
+            return redirect(STEP_URLS[OnboardingStep(provider.onboarding_step)])
     return render(
         request, "providers/onboarding_hours.html", {"form": form, **_wizard_context(request, OnboardingStep.HOURS)}
     )
@@ -195,9 +201,15 @@ def onboarding_service(request: HttpRequest) -> HttpResponse:
     form = ServiceForm(request.POST or None, provider=provider)
     if request.method == "POST" and form.is_valid():
         fields = form.service_fields()
-        service = service_create(provider=provider, category=fields.pop("category"), name=fields.pop("name"), **fields)
-        messages.success(request, f"“{service.name}” is live with {service.slots.count()} slots to book.")
-        return redirect("dashboard")
+        try:
+            service = service_create(
+                provider=provider, category=fields.pop("category"), name=fields.pop("name"), **fields
+            )
+        except ScheduleInvalid as exc:
+            form.add_rule_errors(exc.errors)
+        else:
+            messages.success(request, f"“{service.name}” is live with {service.slots.count()} slots to book.")
+            return redirect("dashboard")
     return render(
         request, "providers/onboarding_service.html", {"form": form, **_wizard_context(request, OnboardingStep.SERVICE)}
     )

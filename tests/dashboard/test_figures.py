@@ -43,7 +43,7 @@ def test_months_are_the_providers_and_refunds_count_when_paid_back() -> None:
     # (full refund 24 h ahead, 50 % from 2 h ahead)
     with time_machine.travel(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tick=False) as clock:
         provider = ProviderFactory(timezone=NEW_YORK, hours=[(time(0), time(23, 59))])
-        service = ServiceFactory(provider=provider, price_minor=4000, max_appointments_per_day=48)
+        service = ServiceFactory(provider=provider, price_minor=4000, max_appointments_per_day=47)
         client = Client()
         client.force_login(provider.user)
         late = book_confirmed(UserFactory(), slot_at(service, "2026-11-30 23:00"))  # Dec 1 04:00 UTC

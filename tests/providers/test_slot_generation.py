@@ -101,7 +101,7 @@ def test_regeneration_keeps_past_slots_and_never_offers_taken_times(frozen_now: 
     past_ids = set(Slot.objects.filter(service=service, slot_date=date(2026, 11, 25)).values_list("id", flat=True))
 
     # When the duration changes to 60 minutes
-    result = service_update(service=Service.objects.get(pk=service.pk), duration_minutes=60)
+    result = service_update(service=Service.objects.get(pk=service.pk), duration_minutes=60, max_appointments_per_day=7)
 
     # Then past slots are the same rows and the appointments keep their times
     assert result is not None
@@ -142,9 +142,9 @@ def test_per_day_limit_counts_booked_appointments(frozen_now: object) -> None:
 
 
 def test_changing_hours_regenerates_every_service(frozen_now: object) -> None:
-    # Given two services of one provider
-    service = ServiceFactory()
-    other = ServiceFactory(provider=service.provider)
+    # Given two services of one provider (at most 4 a day: what the new hours fit)
+    service = ServiceFactory(max_appointments_per_day=4)
+    other = ServiceFactory(provider=service.provider, max_appointments_per_day=4)
     # When the provider opens only on Mondays 10:00-12:00, and closes on Monday 30 Nov
     provider_hours_set(
         provider=service.provider,
