@@ -47,7 +47,8 @@ SERVICE_FORM = {
 
 @pytest.fixture
 def service(frozen_now: object) -> Service:
-    return ServiceFactory(price_minor=4000)
+    created: Any = ServiceFactory(price_minor=4000)
+    return created
 
 
 @pytest.fixture
