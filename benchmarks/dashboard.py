@@ -83,19 +83,18 @@ def main() -> None:
             cur.execute("DELETE FROM payments_refund")
             cur.execute("DELETE FROM payments_payment")
             cur.execute("DELETE FROM bookings_appointmentevent")
+            cur.execute("DELETE FROM bookings_timeclaim")
             cur.execute("DELETE FROM bookings_appointment")
-            cur.execute("UPDATE providers_slot SET status = 'free'")
             # The last 35 days look the same at every size (10 a day), so the pages show the
             # same rows; the other n - 350 fill the 3 years before them. Every 10th is cancelled
             # by its customer two days ahead, every 17th a no-show, the rest attended.
             cur.execute(
                 """
                 INSERT INTO bookings_appointment (id, created_at, updated_at, customer_id, provider_id, service_id,
-                    slot_id, start, "end", status, price_minor, currency, idempotency_key, cancelled_by,
+                    local_date, start, "end", status, price_minor, currency, idempotency_key, cancelled_by,
                     cancel_reason, cancelled_at, hold_expires_at)
                 SELECT gen_random_uuid(), t - interval '5 days', t, %(customer)s, %(provider)s, %(service)s,
-                    (SELECT id FROM providers_slot WHERE service_id = %(service)s ORDER BY start LIMIT 1),
-                    t, t + interval '30 minutes',
+                    t::date, t, t + interval '30 minutes',
                     CASE WHEN g %% 10 = 0 THEN 'cancelled' WHEN g %% 17 = 0 THEN 'no_show' ELSE 'completed' END,
                     3500, 'EUR', 'bench-' || g, CASE WHEN g %% 10 = 0 THEN 'customer' ELSE '' END, '',
                     CASE WHEN g %% 10 = 0 THEN t - interval '2 days' END, NULL
@@ -110,17 +109,21 @@ def main() -> None:
             cur.execute(
                 """
                 INSERT INTO bookings_appointment (id, created_at, updated_at, customer_id, provider_id, service_id,
-                    slot_id, start, "end", status, price_minor, currency, idempotency_key, cancelled_by,
+                    local_date, start, "end", status, price_minor, currency, idempotency_key, cancelled_by,
                     cancel_reason, cancelled_at, hold_expires_at)
-                SELECT gen_random_uuid(), now(), now(), %(customer)s, %(provider)s, %(service)s, s.id, s.start,
+                SELECT gen_random_uuid(), now(), now(), %(customer)s, %(provider)s, %(service)s, s.slot_date, s.start,
                     s."end", 'confirmed', 3500, 'EUR', 'bench-up-' || s.id, '', '', NULL, NULL
                 FROM providers_slot s WHERE s.id = ANY(%(slots)s::uuid[])
                 """,
                 {**params, "slots": upcoming_slots},
             )
+            # Every appointment that holds its time owns a claim (docs/adr/0011).
             cur.execute(
-                "UPDATE providers_slot SET status = 'booked' WHERE id = ANY(%(slots)s::uuid[])",
-                {"slots": upcoming_slots},
+                """
+                INSERT INTO bookings_timeclaim (provider_id, service_id, local_date, start, "end", appointment_id)
+                SELECT provider_id, service_id, local_date, start, "end", id FROM bookings_appointment
+                WHERE status <> 'cancelled'
+                """
             )
             cur.execute(
                 """

@@ -90,8 +90,10 @@ def event(
 
 
 def lock_provider(provider_id: Any) -> Provider:
-    """First lock of any write that takes provider time (see the module docstring)."""
-    return Provider.objects.select_for_update().get(pk=provider_id)
+    """First lock of any write that takes provider time (see the module docstring). NO KEY
+    UPDATE: it excludes the other writers that take this provider's time, but not the foreign
+    key checks of rows that merely point at the provider (new slots, messages)."""
+    return Provider.objects.select_for_update(no_key=True).get(pk=provider_id)
 
 
 def lock_appointment(appointment_id: Any) -> Appointment:
