@@ -60,6 +60,7 @@ PROVIDERS: list[dict[str, Any]] = [
 ]
 
 CUSTOMER_EMAIL = "customer@appointly.test"
+SECOND_CUSTOMER_EMAIL = "customer2@appointly.test"
 NEW_PROVIDER_EMAIL = "newprovider@appointly.test"
 ADMIN_EMAIL = "admin@appointly.test"
 
@@ -82,7 +83,12 @@ class Command(BaseCommand):
 
         from bookings import availability
         from bookings.models import Appointment
-        from bookings.services import appointment_cancel_by_customer, appointment_hold, appointment_pay
+        from bookings.services import (
+            appointment_cancel_by_customer,
+            appointment_hold,
+            appointment_pay,
+            reschedule_request,
+        )
         from providers.models import Service
 
         customer = User.objects.get(email=CUSTOMER_EMAIL)
@@ -105,6 +111,18 @@ class Command(BaseCommand):
                 appointment_cancel_by_customer(
                     appointment=Appointment.objects.get(pk=appointment.pk), customer=customer
                 )
+        # A second customer's booking waits on a reschedule request: the provider's side panel
+        # has one to answer, and that customer can withdraw it.
+        other = User.objects.filter(email=SECOND_CUSTOMER_EMAIL).first()
+        later = list(availability.offers(haircut).filter(start__gt=soon + timedelta(days=1)).order_by("start")[:2])
+        if other is not None and len(later) == 2:
+            booked = appointment_hold(customer=other, slot_id=later[0].pk, idempotency_key=str(uuid.uuid4()))
+            appointment_pay(
+                appointment=booked, customer=other, card_number="4242424242424242", payment_key=str(uuid.uuid4())
+            )
+            reschedule_request(
+                appointment=Appointment.objects.get(pk=booked.pk), customer=other, new_slot_id=later[1].pk
+            )
 
     help = "Load demo providers, services, slots and logins (idempotent)."
 
@@ -112,6 +130,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         _user(ADMIN_EMAIL, Role.CUSTOMER, is_staff=True, is_superuser=True)
         _user(CUSTOMER_EMAIL, Role.CUSTOMER, first_name="Casey")
+        _user(SECOND_CUSTOMER_EMAIL, Role.CUSTOMER, first_name="Robin")
         _user(NEW_PROVIDER_EMAIL, Role.PROVIDER)
         for spec in PROVIDERS:
             user = _user(spec["email"], Role.PROVIDER)
@@ -147,7 +166,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready. Password for every demo login: {PASSWORD}\n"
-                f"  customer: {CUSTOMER_EMAIL}\n"
+                f"  customers: {CUSTOMER_EMAIL}, {SECOND_CUSTOMER_EMAIL} (has a reschedule request waiting)\n"
                 f"  providers: {', '.join(p['email'] for p in PROVIDERS)} (onboarded), "
                 f"{NEW_PROVIDER_EMAIL} (starts the onboarding wizard)\n"
                 f"  admin: {ADMIN_EMAIL}"
