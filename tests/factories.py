@@ -150,3 +150,25 @@ def shown_terms(slot: Any) -> dict[str, str]:
         "policy": service.refund_policy.as_token(),
         "service": service.slug,
     }
+
+
+def service_form(**overrides: Any) -> dict[str, Any]:
+    """The service form (wizard and dashboard) as a provider fills it in: 30 minutes, 40.00 EUR,
+    14 a day, default policy. Pass `category` (a pk) and whatever the test changes."""
+    return {
+        "name": "Haircut",
+        "description": "",
+        "duration_minutes": "30",
+        "price": "40.00",
+        "currency": "EUR",
+        "max_appointments_per_day": "14",
+        "buffer_before_minutes": "0",
+        "buffer_after_minutes": "0",
+        "min_notice_minutes": "0",
+        "booking_window_days": "30",
+        "refund_full_hours": "24",
+        "refund_partial_hours": "2",
+        "refund_partial_percent": "50",
+        "location": "",
+        **overrides,
+    }

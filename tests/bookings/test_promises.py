@@ -22,27 +22,11 @@ from tests.factories import (
     category,
     hidden_fields,
     is_offered,
+    service_form,
     slot_of,
 )
 
 pytestmark = pytest.mark.django_db
-
-SERVICE_FORM = {
-    "name": "Haircut",
-    "description": "",
-    "duration_minutes": "30",
-    "price": "40.00",
-    "currency": "EUR",
-    "max_appointments_per_day": "14",
-    "buffer_before_minutes": "0",
-    "buffer_after_minutes": "0",
-    "min_notice_minutes": "0",
-    "booking_window_days": "30",
-    "refund_full_hours": "24",
-    "refund_partial_hours": "2",
-    "refund_partial_percent": "50",
-    "location": "",
-}
 
 
 @pytest.fixture
@@ -90,7 +74,7 @@ def test_after_cancellations_and_lapsed_holds_the_schedule_can_still_change(
     ).content.decode()
     edited = provider_client.post(
         f"/dashboard/services/{service.pk}/edit",
-        {**SERVICE_FORM, "category": category().pk, "duration_minutes": "45", "max_appointments_per_day": "10"},
+        service_form(category=category().pk, duration_minutes="45", max_appointments_per_day="10"),
         follow=True,
     )
 
@@ -118,7 +102,7 @@ def test_a_policy_change_between_booking_and_cancel_keeps_the_booking_time_refun
     # When the provider makes the service non-refundable
     provider_client.post(
         f"/dashboard/services/{service.pk}/edit",
-        {**SERVICE_FORM, "category": category().pk, "refund_full_hours": "336", "refund_partial_percent": "0"},
+        service_form(category=category().pk, refund_full_hours="336", refund_partial_percent="0"),
     )
     assert Service.objects.get(pk=service.pk).refund_full_hours == 336
     # Then the customer's cancel page and the refund follow the policy they booked under
@@ -141,9 +125,7 @@ def test_a_price_change_between_confirm_page_and_hold_asks_again(
     form = hidden_fields(client.get(f"/book/{slot.pk}/").content.decode())
     assert form["price_minor"] == "4000"
     # The provider raises the price while the customer reads the page
-    provider_client.post(
-        f"/dashboard/services/{service.pk}/edit", {**SERVICE_FORM, "category": category().pk, "price": "55.00"}
-    )
+    provider_client.post(f"/dashboard/services/{service.pk}/edit", service_form(category=category().pk, price="55.00"))
     response = client.post(f"/book/{slot.pk}/", form)
     # Nothing is held; the page shows the new price and a button to confirm it
     assert response.status_code == 409
@@ -167,7 +149,7 @@ def test_confirming_a_time_the_provider_just_removed_shows_the_taken_page(
     # The provider changes the duration: this 30-minute offer is gone
     provider_client.post(
         f"/dashboard/services/{service.pk}/edit",
-        {**SERVICE_FORM, "category": category().pk, "duration_minutes": "60", "max_appointments_per_day": "7"},
+        service_form(category=category().pk, duration_minutes="60", max_appointments_per_day="7"),
     )
     assert not Slot.objects.filter(pk=slot.pk).exists()
     response = client.post(f"/book/{slot.pk}/", form)

@@ -14,7 +14,7 @@ from bookings.models import Appointment, AppointmentStatus, RescheduleRequest, R
 from bookings.services import reschedule_request
 from payments.models import Refund
 from providers.models import Slot
-from tests.factories import ServiceFactory, UserFactory, book_confirmed
+from tests.factories import ServiceFactory, UserFactory, book_confirmed, service_form
 
 pytestmark = pytest.mark.django_db
 
@@ -196,22 +196,7 @@ def test_absurd_days_fall_back_to_today(client: Client, setup: dict[str, Any], d
         assert heading in response.content.decode()
 
 
-SERVICE_FORM = {
-    "name": "Scalp massage",
-    "description": "",
-    "duration_minutes": "30",
-    "price": "20.00",
-    "currency": "EUR",
-    "max_appointments_per_day": "14",
-    "buffer_before_minutes": "0",
-    "buffer_after_minutes": "0",
-    "min_notice_minutes": "0",
-    "booking_window_days": "30",
-    "refund_full_hours": "24",
-    "refund_partial_hours": "2",
-    "refund_partial_percent": "50",
-    "location": "",
-}
+SERVICE_FORM = service_form(name="Scalp massage", price="20.00")
 
 
 def test_create_edit_and_hide_a_service_from_the_dashboard(client: Client, setup: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from django.test import Client
 
 from bookings.models import Appointment, AppointmentStatus, RescheduleRequest, TimeClaim
 from providers.models import Provider, Service
-from tests.factories import category
+from tests.factories import category, service_form
 
 pytestmark = pytest.mark.django_db
 
@@ -33,23 +33,14 @@ def test_demo_loads_twice_and_its_provider_can_edit_hours_and_services_after_a_c
     haircut = Service.objects.get(provider=salon, slug__startswith="haircut")
     edited = provider.post(
         f"/dashboard/services/{haircut.pk}/edit",
-        {
-            "name": haircut.name,
-            "category": haircut.category_id,
-            "description": haircut.description,
-            "duration_minutes": "40",
-            "price": "30.00",
-            "currency": haircut.currency,
-            "max_appointments_per_day": "8",
-            "buffer_before_minutes": "0",
-            "buffer_after_minutes": "0",
-            "min_notice_minutes": "60",
-            "booking_window_days": "30",
-            "refund_full_hours": "24",
-            "refund_partial_hours": "2",
-            "refund_partial_percent": "50",
-            "location": "",
-        },
+        service_form(
+            name=haircut.name,
+            category=haircut.category_id,
+            duration_minutes="40",
+            price="30.00",
+            max_appointments_per_day="8",
+            min_notice_minutes="60",
+        ),
         follow=True,
     )
     # Then both succeed and the bookings keep their times
