@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
 from providers.models import Category, HoursException, Provider, Service, Slot, WeeklyInterval
-from providers.services import slots_regenerate, slots_regenerate_for_provider
+from providers.rules import service_errors
+from providers.services import ProviderHours, slots_regenerate, slots_regenerate_for_provider
 
 
 class WeeklyIntervalInline(admin.TabularInline):
@@ -42,8 +44,26 @@ class CategoryAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
 
 
+class ServiceAdminForm(forms.ModelForm):
+    """The admin asks the same rules as the wizard and the dashboard (providers.rules)."""
+
+    class Meta:
+        model = Service
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        provider = cleaned.get("provider")
+        if provider is not None and not self.errors:
+            weekly = list(ProviderHours.load(provider).weekly.values()) if cleaned.get("is_active") else None
+            for name, message in service_errors(cleaned, weekly=weekly).items():
+                self.add_error(name if name in self.fields else None, message)
+        return cleaned
+
+
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
+    form = ServiceAdminForm
     list_display = ("name", "provider", "category", "duration_minutes", "price_minor", "currency", "is_active")
     list_filter = ("is_active", "category", "currency")
     search_fields = ("name", "slug", "provider__business_name")

@@ -73,3 +73,32 @@ def test_admin_lists_and_service_save_regenerates_slots(staff_client: Client, fr
     service = Service.objects.get(slug="admin-haircut")
     assert Slot.objects.filter(service=service).count() == 22 * 14 - 1
     assert Provider.objects.count() == 1
+
+
+def test_the_admin_refuses_a_service_the_hours_cannot_fit(staff_client: Client, frozen_now: object) -> None:
+    provider = ProviderFactory()
+    form = {
+        "provider": str(provider.pk),
+        "category": str(category().pk),
+        "name": "Admin massage",
+        "slug": "admin-massage",
+        "description": "",
+        "duration_minutes": "30",
+        "price_minor": "2000",
+        "currency": "EUR",
+        "max_appointments_per_day": "20",
+        "buffer_before_minutes": "0",
+        "buffer_after_minutes": "0",
+        "min_notice_minutes": "0",
+        "booking_window_days": "30",
+        "refund_full_hours": "24",
+        "refund_partial_hours": "2",
+        "refund_partial_percent": "50",
+        "location": "",
+        "is_active": "on",
+    }
+    response = staff_client.post("/admin/providers/service/add/", form)
+    assert response.status_code == 200
+    assert "Your longest day fits at most 14 appointments" in response.content.decode()
+    assert not Service.objects.filter(slug="admin-massage").exists()
+    assert not Slot.objects.exists()
