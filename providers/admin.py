@@ -45,11 +45,8 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 class ServiceAdminForm(forms.ModelForm):
-    """The admin asks the same rules as the wizard and the dashboard (providers.rules)."""
-
-    class Meta:
-        model = Service
-        fields = "__all__"
+    """The admin asks the same rules as the wizard and the dashboard (providers.rules). The
+    model and fields come from ServiceAdmin (modelform_factory)."""
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -7,7 +7,7 @@ from django.test import Client
 
 from accounts.models import Role, User
 from providers.models import Provider, Service, Slot
-from tests.factories import ProviderFactory, UserFactory, category
+from tests.factories import ProviderFactory, UserFactory, category, service_form
 
 pytestmark = pytest.mark.django_db
 
@@ -46,57 +46,30 @@ def test_admin_lists_and_service_save_regenerates_slots(staff_client: Client, fr
         f"/admin/providers/provider/{provider.pk}/change/",
     ):
         assert staff_client.get(url).status_code == 200, url
-    response = staff_client.post(
-        "/admin/providers/service/add/",
-        {
-            "provider": str(provider.pk),
-            "category": str(category().pk),
-            "name": "Admin haircut",
-            "slug": "admin-haircut",
-            "description": "",
-            "duration_minutes": "30",
-            "price_minor": "2000",
-            "currency": "EUR",
-            "max_appointments_per_day": "14",
-            "buffer_before_minutes": "0",
-            "buffer_after_minutes": "0",
-            "min_notice_minutes": "0",
-            "booking_window_days": "30",
-            "refund_full_hours": "24",
-            "refund_partial_hours": "2",
-            "refund_partial_percent": "50",
-            "location": "",
-            "is_active": "on",
-        },
-    )
+    response = staff_client.post("/admin/providers/service/add/", admin_service_form(provider))
     assert response.status_code == 302
     service = Service.objects.get(slug="admin-haircut")
     assert Slot.objects.filter(service=service).count() == 22 * 14 - 1
     assert Provider.objects.count() == 1
 
 
+def admin_service_form(provider: Provider, **overrides: str) -> dict[str, str]:
+    """The admin's service add form: the service form's fields plus provider, slug, minor units."""
+    form = service_form(
+        provider=str(provider.pk),
+        category=str(category().pk),
+        name="Admin haircut",
+        slug="admin-haircut",
+        price_minor="2000",
+        is_active="on",
+    )
+    del form["price"]
+    return {**form, **overrides}
+
+
 def test_the_admin_refuses_a_service_the_hours_cannot_fit(staff_client: Client, frozen_now: object) -> None:
     provider = ProviderFactory()
-    form = {
-        "provider": str(provider.pk),
-        "category": str(category().pk),
-        "name": "Admin massage",
-        "slug": "admin-massage",
-        "description": "",
-        "duration_minutes": "30",
-        "price_minor": "2000",
-        "currency": "EUR",
-        "max_appointments_per_day": "20",
-        "buffer_before_minutes": "0",
-        "buffer_after_minutes": "0",
-        "min_notice_minutes": "0",
-        "booking_window_days": "30",
-        "refund_full_hours": "24",
-        "refund_partial_hours": "2",
-        "refund_partial_percent": "50",
-        "location": "",
-        "is_active": "on",
-    }
+    form = admin_service_form(provider, slug="admin-massage", max_appointments_per_day="20")
     response = staff_client.post("/admin/providers/service/add/", form)
     assert response.status_code == 200
     assert "Your longest day fits at most 14 appointments" in response.content.decode()
