@@ -260,6 +260,8 @@ BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=10)
 # expiry job does not release a time whose charge is in flight (a charge that still completes
 # after the hold lapsed is refunded in full automatically; docs/adr/0011).
 BOOKING_PAYMENT_GRACE_SECONDS = env.int("BOOKING_PAYMENT_GRACE_SECONDS", default=120)
+# Unpaid holds one customer may have at once (so nobody can hold a provider's whole calendar).
+BOOKING_MAX_ACTIVE_HOLDS = env.int("BOOKING_MAX_ACTIVE_HOLDS", default=2)
 # How often a booking write is tried again after a deadlock or serialization failure before
 # the customer is told the time was just taken.
 BOOKING_CONFLICT_RETRIES = env.int("BOOKING_CONFLICT_RETRIES", default=3)

@@ -29,6 +29,7 @@ from bookings.services.common import (
     event,
     just_taken,
     lock_appointment,
+    lock_customer,
     lock_provider,
     release_appointment,
     retry_on_conflict,
@@ -90,7 +91,9 @@ def appointment_hold(
         raise SlotGone("This time is no longer offered.")
     try:
         with transaction.atomic():
+            lock_customer(customer.pk)
             lock_provider(offer)
+            _check_hold_limit(customer, now)
             slot = Slot.objects.select_for_update(of=("self",)).filter(pk=slot_id).first()
             if slot is None:  # deleted by a schedule change while we waited for the lock
                 raise SlotGone("This time is no longer offered.")
@@ -126,6 +129,17 @@ def appointment_hold(
             return existing
         raise SlotUnavailable("This time was just taken.") from exc
     return appointment
+
+
+def _check_hold_limit(customer: User, now: datetime) -> None:
+    """Inside the customer lock: at most BOOKING_MAX_ACTIVE_HOLDS unpaid holds at once."""
+    live = Appointment.objects.filter(customer=customer, status=AppointmentStatus.HELD, hold_expires_at__gt=now)
+    limit = settings.BOOKING_MAX_ACTIVE_HOLDS
+    if live.count() >= limit:
+        raise BookingNotAllowed(
+            f"You already have {limit} unpaid booking{'s' if limit != 1 else ''} waiting. Pay for "
+            "one, or let it lapse, before holding another time (see My appointments)."
+        )
 
 
 @dataclass(frozen=True)

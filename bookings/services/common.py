@@ -1,7 +1,8 @@
 """What every booking write shares: errors, the lock order, conflict retries, events, claims.
 
-Lock order, everywhere (docs/adr/0011): the provider row, then appointment rows (by pk), then
-the slot being booked, then reschedule requests. A write that changes who holds a provider's
+Lock order, everywhere (docs/adr/0011): the customer row (a hold only: the per-customer hold
+limit), the provider row, then appointment rows (by pk), then the slot being booked, then
+reschedule requests. A write that changes who holds a provider's
 time (hold, reschedule request, reschedule accept) locks the provider row first; that also
 makes the per-day limit race-free. Writes that only release time (cancel, expiry, decline) lock
 the appointment and never the provider after it. Gateway calls happen outside transactions.
@@ -89,6 +90,11 @@ def event(
     )
 
 
+def lock_customer(customer_id: Any) -> None:
+    """First lock of a hold: one customer's holds are counted one at a time."""
+    User.objects.select_for_update(no_key=True).filter(pk=customer_id).values_list("pk").first()
+
+
 def lock_provider(provider_id: Any) -> Provider:
     """First lock of any write that takes provider time (see the module docstring). NO KEY
     UPDATE: it excludes the other writers that take this provider's time, but not the foreign
@@ -148,6 +154,7 @@ __all__ = [
     "event",
     "just_taken",
     "lock_appointment",
+    "lock_customer",
     "lock_pending_request",
     "lock_provider",
     "release_appointment",
