@@ -195,21 +195,31 @@ def attendance(request: HttpRequest, appointment_id: str) -> HttpResponse:
     return redirect(f"/dashboard?day={appointment.start.astimezone(ZoneInfo(provider.timezone)).date()}")
 
 
+MAX_JSON_BODY = 64 * 1024
+
+
+def json_error(status: int, code: str, message: str, **details: Any) -> JsonResponse:
+    """The project's one JSON error body: {"code", "message", "details"}."""
+    return JsonResponse({"code": code, "message": message, "details": details}, status=status)
+
+
 @require_POST
 @provider_required()
 def bulk_cancel_json(request: HttpRequest) -> HttpResponse:
     """`POST /api/v1/provider/appointments/cancel` with `{"ids": [...], "reason": "..."}`:
     the same action for scripts (no confirmation step: the call is the confirmation); per-id results."""
+    if len(request.body) > MAX_JSON_BODY:
+        return json_error(413, "too_large", f"The body must be at most {MAX_JSON_BODY // 1024} KiB.")
     try:
         data = json.loads(request.body or b"{}")
-    except ValueError:
-        return JsonResponse({"error": "The body must be JSON."}, status=400)
+    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
+        return json_error(400, "invalid_json", "The body must be JSON.")
     ids = data.get("ids") if isinstance(data, dict) else None
     reason = data.get("reason", "") if isinstance(data, dict) else ""
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-        return JsonResponse({"error": "`ids` must be a non-empty array of appointment ids."}, status=400)
+        return json_error(422, "invalid_ids", "`ids` must be a non-empty array of appointment ids.", field="ids")
     if len(ids) > MAX_BULK or not isinstance(reason, str):
-        return JsonResponse({"error": f"At most {MAX_BULK} ids, and `reason` must be text."}, status=400)
+        return json_error(422, "invalid_request", f"At most {MAX_BULK} ids, and `reason` must be text.")
     results = appointments_cancel_bulk(provider=who(request).provider, ids=ids, reason=reason[:200])
     return JsonResponse({"results": [{"id": r.id, "outcome": r.outcome} for r in results]})
 

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 
 from appointly.money import CURRENCY_EXPONENT
 from providers import rules
-from providers.models import Category, Provider, Service, Weekday
+from providers.models import MAX_PRICE_MINOR, Category, Provider, Service, Weekday
 from providers.services import ProviderHours
 from providers.slots import Interval
 
@@ -239,14 +239,15 @@ class ServiceForm(forms.ModelForm):
         if not amount.is_finite() or amount <= 0:
             self.add_error("price", "The price must be more than zero.")
             return
+        # Range before arithmetic: quantizing 1e30 raises instead of answering.
+        if amount > Decimal(MAX_PRICE_MINOR).scaleb(-exponent):
+            self.add_error("price", "That price is too high for one appointment.")
+            return
         quantum = Decimal(1).scaleb(-exponent)
         if amount != amount.quantize(quantum, rounding=ROUND_HALF_UP):
             self.add_error("price", f"{currency} has {exponent} decimal places at most.")
             return
         minor = int(amount.scaleb(exponent))
-        if minor > 100_000_000:
-            self.add_error("price", "That price is too high for one appointment.")
-            return
         self.instance.price_minor = minor
         cleaned["price_minor"] = minor
 

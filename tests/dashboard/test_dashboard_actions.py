@@ -161,10 +161,20 @@ def test_bulk_cancel_json_endpoint(client: Client, setup: dict[str, Any]) -> Non
     assert response.json() == {
         "results": [{"id": str(mine.pk), "outcome": "cancelled"}, {"id": payload["ids"][1], "outcome": "not found"}]
     }
-    for bad in ("not json", json.dumps({"ids": []}), json.dumps({"ids": "x"}), json.dumps([1, 2])):
+    # Bad bodies get the project's JSON error body with the right status, and change nothing
+    for bad, status, code in (
+        ("not json", 400, "invalid_json"),
+        ("[" * 100_000, 413, "too_large"),
+        ("[" * 50_000, 400, "invalid_json"),  # nested deeper than the parser goes
+        (json.dumps({"ids": []}), 422, "invalid_ids"),
+        (json.dumps({"ids": "x"}), 422, "invalid_ids"),
+        (json.dumps([1, 2]), 422, "invalid_ids"),
+        (json.dumps({"ids": ["a"] * 201}), 422, "invalid_request"),
+    ):
         answer = client.post("/api/v1/provider/appointments/cancel", bad, content_type="application/json")
-        assert answer.status_code == 400
-        assert "error" in answer.json()
+        assert answer.status_code == status, bad[:20]
+        assert answer.json()["code"] == code
+        assert set(answer.json()) == {"code", "message", "details"}
     assert Appointment.objects.filter(status=AppointmentStatus.CANCELLED).count() == 1
 
 

@@ -4,6 +4,7 @@ dashboard, the wizard and the coming API all get the same answers in the same wo
 from __future__ import annotations
 
 from datetime import time
+from typing import Any
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -82,3 +83,29 @@ def test_the_database_holds_the_ranges_whatever_writes_the_row(frozen_now: objec
     ):
         with pytest.raises(IntegrityError), transaction.atomic():
             Service.objects.filter(pk=service.pk).update(**change)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("price", "1e30", "That price is too high for one appointment."),
+        ("price", "NaN", "The price must be more than zero."),
+        ("duration_minutes", "99999999999999999999", "An appointment lasts at most 12 hours."),
+        ("buffer_after_minutes", "99999999999999999999", "A buffer is at most 240 minutes."),
+        ("max_appointments_per_day", "99999999999999999999", "Allow 1 to 500 appointments a day."),
+    ],
+)
+def test_absurd_numbers_on_the_service_form_are_field_errors_not_500s(
+    client: Any, frozen_now: object, field: str, value: str, message: str
+) -> None:
+    from tests.factories import service_form
+
+    service = ServiceFactory()
+    client.force_login(service.provider.user)
+    response = client.post(
+        f"/dashboard/services/{service.pk}/edit", service_form(category=category().pk, **{field: value})
+    )
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    fresh = Service.objects.get(pk=service.pk)
+    assert (fresh.price_minor, fresh.duration_minutes, fresh.buffer_after_minutes) == (3500, 30, 0)
