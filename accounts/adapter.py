@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.contrib import messages
+from django.contrib.auth.hashers import make_password
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -20,6 +22,12 @@ class AccountAdapter(DefaultAccountAdapter):
     def save_user(self, request: HttpRequest, user: Any, form: Any, commit: bool = True) -> Any:
         user.role = Role.CUSTOMER
         return super().save_user(request, user, form, commit=commit)
+
+    def send_account_already_exists_mail(self, email: str) -> None:
+        # A sign-up for an email that has an account hashes nothing, a new one hashes the
+        # password once: without this the answer time tells which emails have accounts.
+        make_password(secrets.token_urlsafe(16))
+        super().send_account_already_exists_mail(email)
 
     def _resume_url(self, request: HttpRequest) -> str | None:
         # A flow interrupted by login or sign-up (a booking in progress) resumes where it was,

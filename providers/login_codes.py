@@ -55,7 +55,8 @@ def _send_code(user: User, code: str, expires_at: datetime) -> None:
         "email": user.email,
     }
     message = EmailMultiAlternatives(
-        subject=f"Your Appointly sign-in code: {code}",
+        # Never the code itself: subjects show on lock screens and in mail logs.
+        subject="Your Appointly sign-in code",
         body=render_to_string("providers/email/login_code.txt", context),
         to=[user.email],
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core import mail
 from django.test import Client
 
@@ -131,3 +133,29 @@ def test_templates_know_who_is_there(client: Client) -> None:
     body = client.get("/").content.decode()
     assert "casey@example.com" in body
     assert "Dashboard" not in body
+
+
+class CountingHasher(MD5PasswordHasher):
+    """MD5 (fast, tests only) that counts how often a password is hashed."""
+
+    calls = 0
+
+    def encode(self, password: str, salt: str) -> str:
+        CountingHasher.calls += 1
+        return super().encode(password, salt)
+
+
+@pytest.mark.parametrize("email", ["taken@example.com", "fresh@example.com"])
+def test_signup_hashes_once_whether_or_not_the_email_has_an_account(client: Client, settings: Any, email: str) -> None:
+    # Given an account for taken@example.com (made before counting starts)
+    UserFactory(email="taken@example.com")
+    settings.PASSWORD_HASHERS = ["tests.accounts.test_customer_auth.CountingHasher"]
+    CountingHasher.calls = 0
+    # When someone signs up with either email
+    response = client.post("/accounts/signup/", {"email": email, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
+    # Then the answer is the same and the password hasher ran exactly once on both paths (the
+    # time taken no longer tells which emails have accounts; timings: not asserted in tests)
+    assert response.status_code == 302
+    assert response.url == "/accounts/confirm-email/"
+    assert CountingHasher.calls == 1
+    assert len(mail.outbox) == 1
