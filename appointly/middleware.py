@@ -47,6 +47,60 @@ class RefuseControlCharacters:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if _has_control(request):
             if wants_json(request):
-                return JsonResponse({"code": "invalid_input", "message": MESSAGE, "details": {}}, status=400)
+                return json_error_body(400, code="invalid_input", message=MESSAGE)
             return render(request, "400.html", {"message": MESSAGE}, status=400)
         return self.get_response(request)
+
+
+# What each status means for a JSON caller, in the project's one error body.
+_JSON_ERRORS = {
+    400: ("bad_request", "The request is not valid."),
+    401: ("unauthenticated", "Sign in first: this endpoint needs a provider session."),
+    403: ("forbidden", "This account may not use this endpoint."),
+    404: ("not_found", "There is nothing at this address."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    413: ("too_large", "The request body is too large."),
+    429: ("rate_limited", "Too many requests. Please wait and try again."),
+    500: ("server_error", "Something went wrong on our side. Please try again."),
+}
+
+
+def json_error_body(status: int, *, code: str | None = None, message: str | None = None) -> JsonResponse:
+    default_code, default_message = _JSON_ERRORS.get(status, ("error", "The request failed."))
+    return JsonResponse(
+        {"code": code or default_code, "message": message or default_message, "details": {}}, status=status
+    )
+
+
+class JsonErrorBodies:
+    """Under /api/, every error answers the JSON error body (`{"code", "message", "details"}`),
+    whatever produced it: a method decorator (405), a login redirect (401 instead of a 302 to
+    an HTML page), a permission page (403), an unknown URL (404). Responses that already are
+    JSON pass unchanged."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith("/api/") or response.get("Content-Type", "").startswith("application/json"):
+            return response
+        if response.status_code in (301, 302) and "login" in response.get("Location", ""):
+            return json_error_body(401)
+        if response.status_code < 400:
+            return response
+        converted = json_error_body(response.status_code)
+        if "Allow" in response:
+            converted["Allow"] = response["Allow"]
+        return converted
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: JSON callers get the JSON error body, people Django's page."""
+    if wants_json(request):
+        return json_error_body(
+            403, code="csrf_failed", message="The CSRF token is missing or wrong: send it in X-CSRFToken."
+        )
+    from django.views.csrf import csrf_failure as default
+
+    return default(request, reason=reason)

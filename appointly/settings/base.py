@@ -67,6 +67,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost of ours: whatever answers an /api/ request with an error, it is the JSON body.
+    "appointly.middleware.JsonErrorBodies",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -81,6 +83,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "appointly.urls"
+CSRF_FAILURE_VIEW = "appointly.middleware.csrf_failure"
 WSGI_APPLICATION = "appointly.wsgi.application"
 ASGI_APPLICATION = "appointly.asgi.application"
 
