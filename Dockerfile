@@ -11,7 +11,7 @@ RUN python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml
     && pip install -r /tmp/requirements.txt
 
 COPY . .
-RUN DJANGO_SECRET_KEY=build-only python manage.py collectstatic --noinput
+RUN DJANGO_SECRET_KEY=build-only DJANGO_ALLOW_CONSOLE_EMAIL=true python manage.py collectstatic --noinput
 
 RUN useradd --create-home appointly && mkdir -p /app/var && chown -R appointly /app/var
 USER appointly

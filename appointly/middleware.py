@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.cache import patch_cache_control
 
 # C0 control characters a person never types (tab, newline and carriage return are fine) and
 # DEL. NUL in particular cannot be stored in a PostgreSQL text column: left to the database it
@@ -104,3 +105,19 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     from django.views.csrf import csrf_failure as default
 
     return default(request, reason=reason)
+
+
+class PrivatePages:
+    """Pages answered to a signed-in person are theirs alone: no shared cache (a proxy, a
+    CDN) may keep them and the browser may not store them (the back button on a shared
+    computer after signing out)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            patch_cache_control(response, private=True, no_store=True)
+        return response

@@ -52,6 +52,8 @@ def django_env() -> dict[str, str]:
         "DJANGO_SECRET_KEY": "bench-" + "x" * 40,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DJANGO_SECURE_COOKIES": "false",
+        "DJANGO_SSL_REDIRECT": "false",
+        "DJANGO_ALLOW_CONSOLE_EMAIL": "true",
         "LOG_LEVEL": "ERROR",
         "CELERY_TASK_ALWAYS_EAGER": "true",
     }

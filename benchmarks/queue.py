@@ -39,6 +39,7 @@ def worker_env(fake_url: str) -> dict[str, str]:
         "CELERY_BROKER_URL": BROKER,
         "DJANGO_SETTINGS_MODULE": "appointly.settings.base",
         "DJANGO_SECRET_KEY": "bench-" + "x" * 40,
+        "DJANGO_ALLOW_CONSOLE_EMAIL": "true",
         "TWILIO_ACCOUNT_SID": "AC" + "3" * 32,
         "TWILIO_AUTH_TOKEN": "bench-token",
         "TWILIO_SMS_FROM": "+15005550006",

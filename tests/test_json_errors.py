@@ -66,3 +66,13 @@ def test_pages_keep_their_html_errors(client: Client) -> None:
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_signed_in_pages_are_private_and_not_stored(client: Client, frozen_now: object) -> None:
+    service = ServiceFactory()
+    assert "no-store" not in client.get("/").get("Cache-Control", "")
+    client.force_login(UserFactory())
+    for url in ("/", "/account/", f"/services/{service.slug}/"):
+        cache_control = client.get(url)["Cache-Control"]
+        assert "private" in cache_control, url
+        assert "no-store" in cache_control, url

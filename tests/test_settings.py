@@ -38,3 +38,43 @@ def test_empty_variables_mean_defaults_and_production_needs_a_secret() -> None:
     )
     assert prod.returncode != 0
     assert "DJANGO_SECRET_KEY" in prod.stderr
+
+
+def _run_base(extra: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "CELERY_", "DJANGO_", "EMAIL_"))
+    }
+    return subprocess.run(
+        [sys.executable, *code.split()] if code.startswith("manage.py") else [sys.executable, "-c", code],
+        env={**env, "DJANGO_SETTINGS_MODULE": "appointly.settings.base", **extra},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+PRODUCTION = {
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": "x7-" + "k2Lm9pQ4rT8vW1yZ3bN6cF0hJ5sD" * 3,
+    "DJANGO_ALLOWED_HOSTS": "book.example.com",
+    "EMAIL_URL": "smtp+tls://user:password@smtp.example.com:587",
+}
+
+
+def test_production_refuses_the_console_mail_backend() -> None:
+    # The documented production settings with the .env.example mail line left as it is
+    refused = _run_base({**PRODUCTION, "EMAIL_URL": "consolemail://"}, "import django; django.setup()")
+    assert refused.returncode != 0
+    assert "Set EMAIL_URL to a real mail server" in refused.stderr
+    allowed = _run_base(
+        {**PRODUCTION, "EMAIL_URL": "consolemail://", "DJANGO_ALLOW_CONSOLE_EMAIL": "true"},
+        "import django; django.setup()",
+    )
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_check_deploy_with_the_documented_production_settings_is_clean() -> None:
+    result = _run_base(PRODUCTION, "manage.py check --deploy --fail-level WARNING")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout

@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "appointly.middleware.PrivatePages",
     # Before any view or form: input no text column can store (NUL) is a 400, not a 500.
     "appointly.middleware.RefuseControlCharacters",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -186,6 +187,18 @@ if _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
         "timeout": 10,
     }
 MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _email_options}}
+# Outside DEBUG a mail backend that only prints or keeps mails would put provider sign-in codes
+# in the logs and send nobody anything: refuse to start, unless explicitly allowed (a local
+# production-like run such as the benchmarks).
+if (
+    not DEBUG
+    and _email["EMAIL_BACKEND"].rsplit(".", 2)[-2] in {"console", "filebased"}
+    and not env.bool("DJANGO_ALLOW_CONSOLE_EMAIL", default=False)
+):
+    raise environ.ImproperlyConfigured(
+        "Set EMAIL_URL to a real mail server (e.g. smtp+tls://user:password@smtp.example.com:587): with "
+        "DJANGO_DEBUG=false the console backend would print sign-in codes to the log."
+    )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Appointly <no-reply@appointly.local>")
 
 # --- I18n / time ----------------------------------------------------------------------------
@@ -295,3 +308,14 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=True)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # HTTPS only: redirect plain HTTP (the health check is exempt, load balancers probe it
+    # over HTTP) and tell browsers to remember it (HSTS; preload documented in .env.example).
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=True)
+
+# Behind proxies we run (docker-compose: one), allauth's per-IP rate limits read the client IP
+# from X-Forwarded-For; 0 ignores the header (anyone could forge it).
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)

@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-production")
+# Tests keep mails in memory (replaced below); the console backend is refused outside DEBUG.
+os.environ.setdefault("EMAIL_URL", "memorymail://")
+os.environ.setdefault("DJANGO_SSL_REDIRECT", "false")
 
 from appointly.settings.base import *  # noqa: F403
 
