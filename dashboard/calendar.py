@@ -15,12 +15,22 @@ from zoneinfo import ZoneInfo
 
 DEFAULT_HOURS = (8, 18)  # a closed day with nothing booked still shows a working day
 PX_PER_HOUR = 80
+# Positions go to the page as classes of static/css/timegrid.css (the Content-Security-Policy
+# allows no style attributes): whole steps of STEP_MINUTES from the grid's top.
+STEP_MINUTES = 5
+MAX_HOURS = 26  # a day with the clocks going back is 25 hours
+MAX_LANES = 8
+
+
+def _steps(seconds: float) -> int:
+    return round(seconds / 60 / STEP_MINUTES)
 
 
 @dataclass(frozen=True)
 class GridLine:
     label: str
     top: float  # percent of the grid's height
+    at: int = 0  # STEP_MINUTES steps from the top (the page's position class)
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,8 @@ class GridItem:
     top: float
     height: float
     lane: int
+    at: int = 0  # STEP_MINUTES steps from the top
+    span: int = 1  # STEP_MINUTES steps tall (at least one, so a block stays visible)
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class DayGrid:
     items: list[GridItem]
     lanes: int
     height_px: int
+    hours: int = 0
 
 
 def _local(day: date, hour: int, tz: ZoneInfo) -> datetime:
@@ -81,7 +94,8 @@ def day_grid(
         if previous_offset is not None and local.utcoffset() != previous_offset:
             label += f" {local.tzname()}"  # the hour the clocks change: say which one this is
         previous_offset = local.utcoffset()
-        lines.append(GridLine(label, round((moment - top).total_seconds() / total * 100, 3)))
+        offset = (moment - top).total_seconds()
+        lines.append(GridLine(label, round(offset / total * 100, 3), _steps(offset)))
         moment += timedelta(hours=1)
 
     items: list[GridItem] = []
@@ -98,12 +112,15 @@ def day_grid(
                 appointment=a,
                 top=round((start - top).total_seconds() / total * 100, 3),
                 height=round(max(end - start, timedelta(0)).total_seconds() / total * 100, 3),
-                lane=lane,
+                lane=min(lane, MAX_LANES - 1),
+                at=_steps((start - top).total_seconds()),
+                span=max(1, _steps(max(end - start, timedelta(0)).total_seconds())),
             )
         )
     return DayGrid(
         lines=lines,
         items=items,
-        lanes=max(1, len(lane_ends)),
+        lanes=min(max(1, len(lane_ends)), MAX_LANES),
         height_px=int(total / 3600 * PX_PER_HOUR),
+        hours=round(total / 3600),
     )

@@ -76,3 +76,13 @@ def test_signed_in_pages_are_private_and_not_stored(client: Client, frozen_now: 
         cache_control = client.get(url)["Cache-Control"]
         assert "private" in cache_control, url
         assert "no-store" in cache_control, url
+
+
+def test_every_page_carries_the_content_security_policy(client: Client, frozen_now: object) -> None:
+    service = ServiceFactory()
+    for url in ("/", f"/services/{service.slug}/", "/accounts/login/", "/login-provider"):
+        policy = client.get(url)["Content-Security-Policy"]
+        assert "script-src 'self'" in policy, url
+        assert "style-src 'self'" in policy, url
+        assert "unsafe-inline" not in policy, url
+        assert "frame-ancestors 'none'" in policy, url

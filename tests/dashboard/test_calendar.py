@@ -93,10 +93,12 @@ def test_day_view_places_appointments_on_the_grid_with_checkboxes(client: Client
     first, second, third = setup["booked"]
     Appointment.objects.filter(pk=third.pk).update(status=AppointmentStatus.CANCELLED)
     page = client.get("/dashboard?day=2026-11-30").content.decode()
-    grid = page.split('<div class="timegrid"')[1].split("</section>")[0]
+    grid = page.split('<div class="timegrid ')[1].split("</section>")[0]
     # The 09:00 appointment is at the top of a 09-17 grid; the 09:30 one an eighth of an hour lower
-    assert re.search(r'class="status-confirmed" style="top: 0\.000%; height: 6\.250%', grid)
-    assert re.search(r'class="status-confirmed" style="top: 6\.250%; height: 6\.250%', grid)
+    # 09:00 and 09:30 on a grid from 09:00: at 0 and 6 five-minute steps, 6 steps tall
+    assert re.search(r'class="status-confirmed tg-at-0 tg-span-6 tg-lane-0 tg-lanes-1"', grid)
+    assert re.search(r'class="status-confirmed tg-at-6 tg-span-6 tg-lane-0 tg-lanes-1"', grid)
+    assert "style=" not in grid
     assert "09:00–09:30 CET" in grid
     assert "c0@example.com" in grid
     assert "40.00 EUR paid" in grid

@@ -30,12 +30,34 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+# Every page reports Content-Security-Policy violations to the test (a violation is a console
+# message only, easy to miss): the fixture fails on any, and on any JavaScript or console error.
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const where = `${e.sourceFile}:${e.lineNumber}`;
+  window.reportViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${where}`);
+});
+"""
+
+
+def _is_error(message: Any) -> bool:
+    """A console error, except the browser noting a 4xx answer (a page that says "wrong code"
+    or "just taken" on purpose); a 5xx is an error."""
+    expected = message.text.startswith("Failed to load resource: the server responded with a status of 4")
+    return bool(message.type == "error" and not expected)
+
+
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1200, "height": 900})
+    violations: list[str] = []
+    context.expose_binding("reportViolation", lambda _source, text: violations.append(text))
+    context.add_init_script(REPORT_VIOLATIONS)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda message: errors.append(message.text) if _is_error(message) else None)
     yield page
     context.close()
-    assert errors == [], f"JavaScript errors: {errors}"
+    assert violations == [], f"Content-Security-Policy violations: {violations}"
+    assert errors == [], f"JavaScript or console errors: {errors}"
