@@ -159,3 +159,24 @@ def test_signup_hashes_once_whether_or_not_the_email_has_an_account(client: Clie
     assert response.url == "/accounts/confirm-email/"
     assert CountingHasher.calls == 1
     assert len(mail.outbox) == 1
+
+
+def test_a_locked_password_path_does_not_lock_the_owner_out(client: Client) -> None:
+    # Given someone who keeps failing the owner's password (the password path is locked)
+    UserFactory(email="casey@example.com")
+    attacker = Client()
+    for i in range(6):
+        attacker.post("/accounts/login/", {"login": "casey@example.com", "password": f"wrong-{i}"})
+    locked = client.post("/accounts/login/", {"login": "casey@example.com", "password": PASSWORD})
+    assert "Too many failed login attempts" in locked.content.decode()
+    # When the owner asks for a sign-in code by email instead (offered on the login page)
+    assert "/accounts/login/code/" in client.get("/accounts/login/").content.decode()
+    mail.outbox.clear()
+    asked = client.post("/accounts/login/code/", {"email": "casey@example.com"})
+    assert asked.status_code == 302
+    code = re.search(r"^\s*([A-Z0-9]{4}-[A-Z0-9]{4})\s*$", mail.outbox[-1].body, re.MULTILINE)
+    assert code is not None, mail.outbox[-1].body
+    # Then the code signs them in
+    confirmed = client.post(asked.url, {"code": code.group(1)})
+    assert confirmed.status_code == 302
+    assert "_auth_user_id" in client.session
