@@ -121,3 +121,24 @@ class PrivatePages:
         if user is not None and user.is_authenticated:
             patch_cache_control(response, private=True, no_store=True)
         return response
+
+
+class StaffSecondFactor:
+    """The admin needs a second factor: a staff member without an authenticator app is sent to
+    set one up before any admin page (allauth then asks for its code at every sign-in)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if request.path.startswith("/admin/") and user is not None and user.is_authenticated and user.is_staff:
+            from allauth.mfa.models import Authenticator
+
+            if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+                from django.contrib import messages
+                from django.shortcuts import redirect
+
+                messages.info(request, "Staff need a second factor: set up an authenticator app to open the admin.")
+                return redirect("mfa_activate_totp")
+        return self.get_response(request)

@@ -172,3 +172,20 @@ def service_form(**overrides: Any) -> dict[str, Any]:
         "location": "",
         **overrides,
     }
+
+
+def staff_with_second_factor(**fields: Any) -> tuple[User, str]:
+    """A superuser with an authenticator app set up (the admin requires one); returns the user
+    and the TOTP secret, to compute codes with `totp_now`."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    user: User = UserFactory(is_staff=True, is_superuser=True, **fields)  # type: ignore[assignment]
+    secret = generate_totp_secret()
+    TOTP.activate(user, secret)
+    return user, secret
+
+
+def totp_now(secret: str) -> str:
+    from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
+
+    return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "accounts",
     "outbox",
     "providers",
@@ -80,6 +81,7 @@ MIDDLEWARE = [
     # Before any view or form: input no text column can store (NUL) is a 400, not a 500.
     "appointly.middleware.RefuseControlCharacters",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "appointly.middleware.StaffSecondFactor",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -181,6 +183,10 @@ ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 # "Email me a sign-in code": the owner still gets in while someone keeps the password path
 # locked with failed attempts (the lock cannot be renewed against the owner forever).
 ACCOUNT_LOGIN_BY_CODE_ENABLED = True
+# A second factor for staff (the admin): an authenticator app (TOTP) with recovery codes.
+# appointly.middleware.StaffSecondFactor sends staff without one to set it up first.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Appointly"
 ACCOUNT_RATE_LIMITS = {
     "login_failed": "10/m/ip,5/5m/key",
     "signup": "20/m/ip",

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
 from accounts.models import Role, User
 from providers.models import Provider, Service, Slot
-from tests.factories import ProviderFactory, UserFactory, category, service_form
+from tests.factories import (
+    PASSWORD,
+    ProviderFactory,
+    UserFactory,
+    category,
+    service_form,
+    staff_with_second_factor,
+    totp_now,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def staff_client(client: Client) -> Client:
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    client.force_login(staff_with_second_factor()[0])
     return client
 
 
@@ -75,3 +85,50 @@ def test_the_admin_refuses_a_service_the_hours_cannot_fit(staff_client: Client, 
     assert "Your longest day fits at most 14 appointments" in response.content.decode()
     assert not Service.objects.filter(slug="admin-massage").exists()
     assert not Slot.objects.exists()
+
+
+def test_the_admin_signs_in_through_allauth_with_a_second_factor(client: Client) -> None:
+    # Anonymous: the admin's own login form is not used; allauth's (rate limits, lockout) is
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert response.url.startswith("/admin/login/")
+    login = client.get(response.url)
+    assert login.status_code == 302
+    assert login.url.startswith("/accounts/login/?next=")
+    # A staff member with an authenticator app: password, then the app's code, then the admin
+    user, secret = staff_with_second_factor(email="ops@example.com")
+    step = client.post("/accounts/login/", {"login": "ops@example.com", "password": PASSWORD, "next": "/admin/"})
+    assert step.status_code == 302
+    assert step.url.startswith("/accounts/2fa/authenticate/")
+    assert "_auth_user_id" not in client.session
+    wrong = client.post(step.url, {"code": "000000"})
+    assert "_auth_user_id" not in client.session
+    assert wrong.status_code == 200
+    done = client.post(step.url, {"code": totp_now(secret)})
+    assert done.status_code == 302
+    assert int(client.session["_auth_user_id"]) == user.pk
+    assert client.get("/admin/").status_code == 200
+
+
+def test_staff_without_a_second_factor_are_sent_to_set_one_up(client: Client) -> None:
+    # Given a staff member who signs in with their password and has no authenticator app yet
+    UserFactory(email="new.ops@example.com", is_staff=True, is_superuser=True)
+    client.post("/accounts/login/", {"login": "new.ops@example.com", "password": PASSWORD})
+    # Then no admin page opens: each sends them to set up the app first
+    for url in ("/admin/", "/admin/providers/service/"):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.url == "/accounts/2fa/totp/activate/"
+    # (allauth asks for the password again before changing sign-in security)
+    reauth = client.get("/accounts/2fa/totp/activate/")
+    assert reauth.url.startswith("/accounts/reauthenticate/")
+    assert "set up an authenticator app to open the admin" in client.get(reauth.url).content.decode()
+    client.post(reauth.url, {"password": PASSWORD})
+    page = client.get("/accounts/2fa/totp/activate/").content.decode()
+    assert "Authenticator" in page
+    # When they add the secret shown to their app and confirm a code from it
+    secret = re.search(r'value="([A-Z2-7]{32})"', page)
+    assert secret is not None
+    client.post("/accounts/2fa/totp/activate/", {"code": totp_now(secret.group(1))})
+    # Then the admin opens
+    assert client.get("/admin/").status_code == 200

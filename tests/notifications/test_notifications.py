@@ -19,7 +19,7 @@ from notifications.services import notify
 from outbox.models import Job, JobStatus
 from outbox.services import outbox_drain
 from providers.models import Slot
-from tests.factories import ServiceFactory, UserFactory, book_confirmed
+from tests.factories import ServiceFactory, UserFactory, book_confirmed, staff_with_second_factor
 from tests.notifications.fake_twilio import FakeTwilio
 
 pytestmark = pytest.mark.django_db
@@ -255,7 +255,7 @@ def test_staff_record_a_payout_and_the_provider_is_told(client: Client) -> None:
     from payments.models import Payout
 
     provider = UserFactory(email="barber@example.com")
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    client.force_login(staff_with_second_factor()[0])
     response = client.post(
         "/admin/payments/payout/add/",
         {"recipient": provider.pk, "amount_minor": "125000", "currency": "EUR", "reference": "November 2026"},

@@ -13,7 +13,7 @@ from django.test import Client
 from outbox.models import Job, JobStatus, ProbeRecord
 from outbox.registry import PermanentFailure, RetryLater, register
 from outbox.services import job_enqueue, job_run, jobs_claim, outbox_drain
-from tests.factories import UserFactory
+from tests.factories import staff_with_second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -138,7 +138,7 @@ def test_staff_requeue_dead_jobs_from_the_admin(client: Client, frozen_now: time
     job_enqueue(kind_name="tests.flaky", payload={"mode": "permanent"}, idempotency_key="perm")
     outbox_drain()
     job = Job.objects.get()
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    client.force_login(staff_with_second_factor()[0])
     listing = client.get("/admin/outbox/job/?status__exact=dead").content.decode()
     assert "invalid phone number (21211)" in listing
     client.post("/admin/outbox/job/", {"action": "requeue", "_selected_action": [job.pk]})
