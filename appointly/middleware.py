@@ -31,6 +31,10 @@ def _has_control(request: HttpRequest) -> bool:
     if request.method != "POST":
         return False
     content_type = request.headers.get("Content-Type", "")
+    # Read the raw body first: it stays available to views that read `request.body` after
+    # the form fields below were parsed (otherwise Django refuses it: a 500 on a JSON view
+    # sent a form).
+    _ = request.body
     if "application/json" in content_type:
         return bool(_JSON_CONTROL.search(request.body))
     if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
