@@ -2,11 +2,13 @@
 
 from celery import shared_task
 
-from bookings.services import holds_expire, reschedules_expire
+from bookings.services import holds_expire, payments_settle_stale, reschedules_expire
 
 
 @shared_task(acks_late=True)
 def holds_expire_task() -> int:
+    # Payments cut off mid-way first: a charge that went through may still confirm its hold.
+    payments_settle_stale()
     return holds_expire()
 
 

@@ -36,6 +36,11 @@ class Gateway(Protocol):
 
     def refund(self, *, gateway_ref: str, amount_minor: int, currency: str, idempotency_key: str) -> GatewayResult: ...
 
+    def charge_status(self, *, idempotency_key: str) -> GatewayResult | None:
+        """What became of a charge made with this key: its result, or None when the gateway
+        never completed one (nothing was charged)."""
+        ...
+
 
 # Test cards, like a real gateway's test mode.
 CARD_SUCCESS = "4242424242424242"
@@ -89,6 +94,14 @@ class SandboxGateway:
             return self._remember(idempotency_key, GatewayResult(False, "", "That card number is not valid."))
         prefix = "ch_rf_" if digits == CARD_REFUND_FAILS else "ch_"
         return self._remember(idempotency_key, GatewayResult(True, prefix + secrets.token_hex(10), ""))
+
+    def charge_status(self, *, idempotency_key: str) -> GatewayResult | None:
+        from payments.models import SandboxOperation
+
+        op = SandboxOperation.objects.filter(idempotency_key=idempotency_key, kind="charge").first()
+        if op is None or op.result is None:
+            return None
+        return GatewayResult(**op.result)  # type: ignore[arg-type]
 
     def refund(self, *, gateway_ref: str, amount_minor: int, currency: str, idempotency_key: str) -> GatewayResult:
         calls, replay = self._operation("refund", idempotency_key)

@@ -116,6 +116,35 @@ def payment_execute(*, payment: Payment, card_number: str) -> Payment:
     return payment
 
 
+def payments_stale(*, now: datetime | None = None) -> list[Payment]:
+    """Payments still pending a while after they started: their process died or lost the
+    database between the gateway call and recording its answer."""
+    now = now or timezone.now()
+    return list(Payment.objects.filter(status=PaymentStatus.PENDING, updated_at__lt=now - STALE_PENDING))
+
+
+def payment_reconcile(*, payment: Payment) -> Payment:
+    """Ask the gateway what became of a stale pending payment (by its idempotency key) and
+    record the final state: what it charged, or failed when it never completed a charge."""
+    result = get_gateway().charge_status(idempotency_key=payment.idempotency_key)
+    if result is None:
+        status, message = PaymentStatus.FAILED, "The payment did not complete. You have not been charged."
+    elif result.succeeded:
+        status, message = PaymentStatus.SUCCEEDED, ""
+    else:
+        status, message = PaymentStatus.DECLINED, result.message
+    now = timezone.now()
+    Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
+        status=status,
+        gateway_ref=result.gateway_ref if result else "",
+        failure_message=message,
+        succeeded_at=now if status == PaymentStatus.SUCCEEDED else None,
+        updated_at=now,
+    )
+    payment.refresh_from_db()
+    return payment
+
+
 def payment_succeeded_for(reference: str) -> Payment | None:
     return Payment.objects.filter(reference=reference, status=PaymentStatus.SUCCEEDED).first()
 

@@ -13,6 +13,7 @@ from bookings.services.booking import (
     card_digits,
     holds_expire,
     local_dates_refile,
+    payments_settle_stale,
 )
 from bookings.services.cancel import (
     BulkResult,
@@ -51,6 +52,7 @@ __all__ = [
     "card_digits",
     "holds_expire",
     "local_dates_refile",
+    "payments_settle_stale",
     "refund_for_customer_cancel",
     "reschedule_accept",
     "reschedule_decline",

@@ -35,7 +35,14 @@ from bookings.services.common import (
     retry_on_conflict,
 )
 from payments.models import Payment, PaymentStatus
-from payments.services import payment_execute, payment_start, payment_succeeded_for, refund_create
+from payments.services import (
+    payment_execute,
+    payment_reconcile,
+    payment_start,
+    payment_succeeded_for,
+    payments_stale,
+    refund_create,
+)
 from providers.models import Provider, Service, Slot
 from providers.policy import RefundPolicy
 
@@ -199,8 +206,12 @@ def appointment_pay(
 
 @transaction.atomic
 def _settle(*, appointment_id: Any, payment: Payment, customer: User) -> PaymentOutcome:
-    now = timezone.now()
-    locked = lock_appointment(appointment_id)
+    return _apply_payment(lock_appointment(appointment_id), payment, customer, timezone.now())
+
+
+def _apply_payment(locked: Appointment, payment: Payment, customer: User, now: datetime) -> PaymentOutcome:
+    """Inside the appointment lock: a final payment confirms a live hold, or is refunded in
+    full when the hold lapsed (or was otherwise ended) before the money was recorded."""
     if payment.status != PaymentStatus.SUCCEEDED:
         if locked.status == AppointmentStatus.HELD:
             event(locked, EventKind.PAYMENT_FAILED, actor=customer, now=now, message=payment.failure_message)
@@ -231,6 +242,36 @@ def _settle(*, appointment_id: Any, payment: Payment, customer: User) -> Payment
     return PaymentOutcome(locked, payment)
 
 
+def payments_settle_stale(*, now: datetime | None = None) -> int:
+    """Finish payments whose process died between the gateway and our ledger (beat, with the
+    hold expiry): the gateway says what it charged; a charge for a hold that is still live
+    confirms the booking, one for a lapsed hold is refunded in full, none ends as failed."""
+    settled = 0
+    for payment in payments_stale(now=now):
+        payment = payment_reconcile(payment=payment)
+        appointment = Appointment.objects.filter(pk=payment.reference).only("pk").first()
+        if appointment is not None:
+            _settle(appointment_id=appointment.pk, payment=payment, customer=payment.customer)
+        settled += 1
+    # Payments recorded as succeeded whose booking step was cut off: the hold is still "held".
+    for payment in payments_succeeded_unsettled(now=now):
+        _settle(appointment_id=payment.reference, payment=payment, customer=payment.customer)
+        settled += 1
+    return settled
+
+
+def payments_succeeded_unsettled(*, now: datetime | None = None) -> list[Payment]:
+    now = now or timezone.now()
+    held = Appointment.objects.filter(status=AppointmentStatus.HELD).values_list("pk", flat=True)
+    return list(
+        Payment.objects.filter(
+            status=PaymentStatus.SUCCEEDED,
+            reference__in=[str(pk) for pk in held],
+            updated_at__lt=now - timedelta(minutes=1),
+        ).select_related("customer")
+    )
+
+
 def holds_expire(*, now: datetime | None = None) -> int:
     """Release every hold past its deadline (beat task), whatever payment rows exist: a payment
     in flight extended the deadline when it started; one that completes later is refunded."""
@@ -247,6 +288,12 @@ def holds_expire(*, now: datetime | None = None) -> int:
                 .first()
             )
             if appointment is None:  # paid, or being paid right now: the next round looks again
+                continue
+            paid = payment_succeeded_for(str(appointment.pk))
+            if paid is not None:
+                # The money landed before the deadline but the booking step was cut off (a
+                # crash, a lost connection): the payment came first, so the booking stands.
+                _apply_payment(appointment, paid, paid.customer, now)
                 continue
             appointment.status = AppointmentStatus.EXPIRED
             appointment.save(update_fields=["status", "updated_at"])

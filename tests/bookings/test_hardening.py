@@ -91,3 +91,108 @@ def test_an_unexpected_gateway_error_ends_the_payment_and_the_hold_still_lapses(
     assert holds_expire() == 1
     assert Appointment.objects.get().status == AppointmentStatus.EXPIRED
     assert is_offered(slot)
+
+
+def _cut_off_payment(appointment: Appointment, *, charged: bool) -> Payment:
+    """A payment whose process died after starting it: the ledger row is pending and the
+    gateway either charged (its answer never recorded) or never got the call."""
+    from django.db import transaction
+
+    from payments.gateways import get_gateway
+    from payments.services import payment_start
+
+    with transaction.atomic():
+        payment = payment_start(
+            reference=str(appointment.pk),
+            customer=appointment.customer,
+            amount_minor=appointment.price_minor,
+            currency=appointment.currency,
+            card_last4="4242",
+            idempotency_key=str(uuid.uuid4()),
+            payee=str(appointment.provider_id),
+        )
+    if charged:
+        get_gateway().charge(
+            amount_minor=payment.amount_minor,
+            currency=payment.currency,
+            card_number="4242424242424242",
+            idempotency_key=payment.idempotency_key,
+            description="cut off",
+        )
+    return payment
+
+
+def test_a_charge_cut_off_before_it_was_recorded_confirms_the_booking(
+    client: Client, customer: Any, service: Service, frozen_now: time_machine.Coordinates
+) -> None:
+    from bookings.tasks import holds_expire_task
+
+    hold(client, monday(service)[0])
+    appointment = Appointment.objects.get()
+    payment = _cut_off_payment(appointment, charged=True)
+    frozen_now.shift(timedelta(minutes=2))
+    holds_expire_task()
+    payment.refresh_from_db()
+    appointment.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert payment.gateway_ref.startswith("ch_")
+    assert appointment.status == AppointmentStatus.CONFIRMED
+    assert list(appointment.events.values_list("kind", flat=True))[-2:] == ["paid", "confirmed"]
+
+
+def test_a_charge_cut_off_for_a_hold_that_lapsed_is_refunded_in_full(
+    client: Client, customer: Any, service: Service, frozen_now: time_machine.Coordinates
+) -> None:
+    from bookings.tasks import holds_expire_task
+    from payments.models import Refund
+
+    slot = monday(service)[0]
+    hold(client, slot)
+    appointment = Appointment.objects.get()
+    payment = _cut_off_payment(appointment, charged=True)
+    frozen_now.shift(timedelta(minutes=11))
+    assert holds_expire() == 1  # the hold lapsed while the payment was unaccounted for
+    holds_expire_task()
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert list(Refund.objects.values_list("amount_minor", "payment_id")) == [(payment.amount_minor, payment.pk)]
+    assert Appointment.objects.get().status == AppointmentStatus.EXPIRED
+    assert is_offered(slot)
+
+
+def test_a_payment_that_never_reached_the_gateway_ends_failed(
+    client: Client, customer: Any, service: Service, frozen_now: time_machine.Coordinates
+) -> None:
+    from bookings.tasks import holds_expire_task
+
+    hold(client, monday(service)[0])
+    appointment = Appointment.objects.get()
+    payment = _cut_off_payment(appointment, charged=False)
+    frozen_now.shift(timedelta(seconds=30))
+    holds_expire_task()
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PENDING  # not stale yet: it may still be running
+    frozen_now.shift(timedelta(minutes=1))
+    holds_expire_task()
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.FAILED
+    assert Appointment.objects.get().status == AppointmentStatus.HELD  # the customer may still pay
+
+
+def test_a_recorded_payment_whose_booking_step_was_cut_off_still_books_at_the_deadline(
+    client: Client, customer: Any, service: Service, frozen_now: time_machine.Coordinates
+) -> None:
+    # Found by the fault drill: the charge was recorded as succeeded, then the connection died
+    # before the booking step; the expiry job must not release a paid time and keep the money.
+    from payments.models import Refund
+    from payments.services import payment_execute
+
+    hold(client, monday(service)[0])
+    appointment = Appointment.objects.get()
+    payment = payment_execute(payment=_cut_off_payment(appointment, charged=False), card_number="4242424242424242")
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert Appointment.objects.get().status == AppointmentStatus.HELD
+    frozen_now.shift(timedelta(minutes=11))
+    holds_expire()
+    assert Appointment.objects.get().status == AppointmentStatus.CONFIRMED
+    assert not Refund.objects.exists()
