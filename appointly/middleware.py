@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
+
+from appointly.errors import json_error
 
 # C0 control characters a person never types (tab, newline and carriage return are fine) and
 # DEL. NUL in particular cannot be stored in a PostgreSQL text column: left to the database it
@@ -23,10 +25,12 @@ def wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get("Content-Type", "")
 
 
+def _any_control(data: QueryDict) -> bool:
+    return any(_CONTROL.search(k) or any(_CONTROL.search(v) for v in vs) for k, vs in data.lists())
+
+
 def _has_control(request: HttpRequest) -> bool:
-    if _CONTROL.search(request.path):
-        return True
-    if any(_CONTROL.search(k) or any(_CONTROL.search(v) for v in vs) for k, vs in request.GET.lists()):
+    if _CONTROL.search(request.path) or _any_control(request.GET):
         return True
     if request.method != "POST":
         return False
@@ -38,7 +42,7 @@ def _has_control(request: HttpRequest) -> bool:
     if "application/json" in content_type:
         return bool(_JSON_CONTROL.search(request.body))
     if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-        return any(_CONTROL.search(k) or any(_CONTROL.search(v) for v in vs) for k, vs in request.POST.lists())
+        return _any_control(request.POST)
     return False
 
 
@@ -52,29 +56,9 @@ class RefuseControlCharacters:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if _has_control(request):
             if wants_json(request):
-                return json_error_body(400, code="invalid_input", message=MESSAGE)
+                return json_error(400, code="invalid_input", message=MESSAGE)
             return render(request, "400.html", {"message": MESSAGE}, status=400)
         return self.get_response(request)
-
-
-# What each status means for a JSON caller, in the project's one error body.
-_JSON_ERRORS = {
-    400: ("bad_request", "The request is not valid."),
-    401: ("unauthenticated", "Sign in first: this endpoint needs a provider session."),
-    403: ("forbidden", "This account may not use this endpoint."),
-    404: ("not_found", "There is nothing at this address."),
-    405: ("method_not_allowed", "This method is not allowed here."),
-    413: ("too_large", "The request body is too large."),
-    429: ("rate_limited", "Too many requests. Please wait and try again."),
-    500: ("server_error", "Something went wrong on our side. Please try again."),
-}
-
-
-def json_error_body(status: int, *, code: str | None = None, message: str | None = None) -> JsonResponse:
-    default_code, default_message = _JSON_ERRORS.get(status, ("error", "The request failed."))
-    return JsonResponse(
-        {"code": code or default_code, "message": message or default_message, "details": {}}, status=status
-    )
 
 
 class JsonErrorBodies:
@@ -91,10 +75,10 @@ class JsonErrorBodies:
         if not request.path.startswith("/api/") or response.get("Content-Type", "").startswith("application/json"):
             return response
         if response.status_code in (301, 302) and "login" in response.get("Location", ""):
-            return json_error_body(401)
+            return json_error(401)
         if response.status_code < 400:
             return response
-        converted = json_error_body(response.status_code)
+        converted = json_error(response.status_code)
         if "Allow" in response:
             converted["Allow"] = response["Allow"]
         return converted
@@ -103,7 +87,7 @@ class JsonErrorBodies:
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: JSON callers get the JSON error body, people Django's page."""
     if wants_json(request):
-        return json_error_body(
+        return json_error(
             403, code="csrf_failed", message="The CSRF token is missing or wrong: send it in X-CSRFToken."
         )
     from django.views.csrf import csrf_failure as default

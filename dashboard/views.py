@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from appointly.core import DomainError, HtmxHttpRequest, who
+from appointly.errors import json_error
 from appointly.money import format_money
 from bookings import availability
 from bookings import selectors as booking_selectors
@@ -196,11 +197,6 @@ def attendance(request: HttpRequest, appointment_id: str) -> HttpResponse:
 
 
 MAX_JSON_BODY = 64 * 1024
-
-
-def json_error(status: int, code: str, message: str, **details: Any) -> JsonResponse:
-    """The project's one JSON error body: {"code", "message", "details"}."""
-    return JsonResponse({"code": code, "message": message, "details": details}, status=status)
 
 
 @require_POST

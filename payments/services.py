@@ -98,8 +98,14 @@ def payment_execute(*, payment: Payment, card_number: str) -> Payment:
             logger.exception("charge %s: unexpected gateway error", payment.pk)
             message = "The payment service had a problem. You have not been charged; please try again."
             break
+    return _record_charge(payment, result, failed_message=message)
+
+
+def _record_charge(payment: Payment, result: GatewayResult | None, *, failed_message: str) -> Payment:
+    """Write a pending payment's final state: succeeded or declined as the gateway answered,
+    failed (with `failed_message`) when there is no answer."""
     if result is None:
-        status = PaymentStatus.FAILED
+        status, message = PaymentStatus.FAILED, failed_message
     elif result.succeeded:
         status, message = PaymentStatus.SUCCEEDED, ""
     else:
@@ -127,22 +133,7 @@ def payment_reconcile(*, payment: Payment) -> Payment:
     """Ask the gateway what became of a stale pending payment (by its idempotency key) and
     record the final state: what it charged, or failed when it never completed a charge."""
     result = get_gateway().charge_status(idempotency_key=payment.idempotency_key)
-    if result is None:
-        status, message = PaymentStatus.FAILED, "The payment did not complete. You have not been charged."
-    elif result.succeeded:
-        status, message = PaymentStatus.SUCCEEDED, ""
-    else:
-        status, message = PaymentStatus.DECLINED, result.message
-    now = timezone.now()
-    Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
-        status=status,
-        gateway_ref=result.gateway_ref if result else "",
-        failure_message=message,
-        succeeded_at=now if status == PaymentStatus.SUCCEEDED else None,
-        updated_at=now,
-    )
-    payment.refresh_from_db()
-    return payment
+    return _record_charge(payment, result, failed_message="The payment did not complete. You have not been charged.")
 
 
 def payment_succeeded_for(reference: str) -> Payment | None:

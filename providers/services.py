@@ -310,22 +310,14 @@ def provider_hours_set(
 # --- Services ---------------------------------------------------------------------------------
 
 
+def _values(service: Service) -> dict[str, Any]:
+    return {f.name: getattr(service, f.name) for f in Service._meta.concrete_fields}
+
+
 def _weekly(provider: Provider) -> list[list[Interval]]:
     return list(ProviderHours.load(provider).weekly.values())
 
 
-RULE_DEFAULTS = frozenset(
-    {
-        "buffer_before_minutes",
-        "buffer_after_minutes",
-        "max_appointments_per_day",
-        "booking_window_days",
-        "min_notice_minutes",
-        "refund_full_hours",
-        "refund_partial_hours",
-        "refund_partial_percent",
-    }
-)
 RULED_FIELDS = frozenset(
     {"duration_minutes", "buffer_before_minutes", "buffer_after_minutes", "max_appointments_per_day"}
 )
@@ -335,8 +327,9 @@ RULED_FIELDS = frozenset(
 def service_create(*, provider: Provider, category: Category, name: str, **fields: Any) -> Service:
     """Create a service and its slots for the booking window; finishes onboarding. Refuses
     settings that break providers.rules (ScheduleInvalid, per field)."""
-    defaults = {f.name: f.default for f in Service._meta.concrete_fields if f.name in RULE_DEFAULTS}
-    if errors := rules.service_errors({**defaults, **fields}, weekly=_weekly(provider)):
+    # An unsaved instance supplies the model's defaults for what the caller left out.
+    probe = Service(provider=provider, category=category, name=name, **fields)
+    if errors := rules.service_errors(_values(probe), weekly=_weekly(provider)):
         raise rules.ScheduleInvalid(errors)
     service = Service.objects.create(
         provider=provider,
@@ -358,7 +351,7 @@ def service_update(*, service: Service, **fields: Any) -> Regeneration | None:
     """Change a service; if its schedule changed, regenerate its future offers. Refuses
     settings that break providers.rules (ScheduleInvalid, per field); nothing changes then."""
     changed = [name for name, value in fields.items() if getattr(service, name) != value]
-    merged = {f.name: getattr(service, f.name) for f in Service._meta.concrete_fields} | fields
+    merged = _values(service) | fields
     weekly = _weekly(service.provider) if RULED_FIELDS.intersection(changed) and merged["is_active"] else None
     if errors := rules.service_errors(merged, weekly=weekly):
         raise rules.ScheduleInvalid(errors)

@@ -115,24 +115,22 @@ def lock_pending_request(appointment: Appointment) -> RescheduleRequest | None:
 
 
 def claim_for_appointment(appointment: Appointment) -> TimeClaim:
-    return TimeClaim.objects.create(
-        provider_id=appointment.provider_id,
-        service_id=appointment.service_id,
-        local_date=appointment.local_date,
-        start=appointment.start,
-        end=appointment.end,
-        appointment=appointment,
-    )
+    return _claim(appointment, appointment.start, appointment.end, appointment.local_date, appointment=appointment)
 
 
 def claim_for_request(request: RescheduleRequest, appointment: Appointment) -> TimeClaim:
+    return _claim(appointment, request.new_start, request.new_end, request.new_local_date, reschedule=request)
+
+
+def _claim(of: Appointment, start: datetime, end: datetime, local_date: Any, **owner: Any) -> TimeClaim:
+    """A claim of `of`'s provider and service, owned by the appointment or request in `owner`."""
     return TimeClaim.objects.create(
-        provider_id=appointment.provider_id,
-        service_id=appointment.service_id,
-        local_date=request.new_local_date,
-        start=request.new_start,
-        end=request.new_end,
-        reschedule=request,
+        provider_id=of.provider_id,
+        service_id=of.service_id,
+        local_date=local_date,
+        start=start,
+        end=end,
+        **owner,
     )
 
 
