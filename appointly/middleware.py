@@ -105,7 +105,10 @@ class PrivatePages:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        user = getattr(request, "user", None)
+        # Only a response whose view looked at who is asking can be personal; reading
+        # `request.user` here would load the session and user on every request (the bare
+        # health check included). AuthenticationMiddleware caches the user it loads here.
+        user = getattr(request, "_cached_user", None)
         if user is not None and user.is_authenticated:
             patch_cache_control(response, private=True, no_store=True)
         return response
