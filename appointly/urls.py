@@ -5,6 +5,8 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.http import require_GET
 
+from bookings import check_in_views
+from dashboard import qr_views
 from dashboard import views as dashboard_views
 from notifications import views as notification_views
 from providers import login_views
@@ -35,6 +37,13 @@ urlpatterns = [
     path("onboarding/hours/", provider_views.onboarding_hours, name="onboarding_hours"),
     path("onboarding/service/", provider_views.onboarding_service, name="onboarding_service"),
     path("dashboard", dashboard_views.dashboard, name="dashboard"),
+    path("dashboard/changes", dashboard_views.changes, name="dashboard_changes"),
+    path("dashboard/qr", qr_views.qr_page, name="dashboard_qr"),
+    path("dashboard/qr.<str:fmt>", qr_views.qr_image, name="dashboard_qr_image"),
+    path("dashboard/qr/print", qr_views.qr_print, name="dashboard_qr_print"),
+    path("dashboard/qr/rotate", qr_views.qr_rotate, name="dashboard_qr_rotate"),
+    path("dashboard/qr/no-shows", qr_views.qr_no_shows, name="dashboard_qr_no_shows"),
+    path("mark", check_in_views.check_in, name="check_in"),
     path("dashboard/appointments/cancel", dashboard_views.bulk_cancel, name="dashboard_bulk_cancel"),
     path(
         "dashboard/appointments/<uuid:appointment_id>", dashboard_views.appointment_detail, name="dashboard_appointment"

@@ -49,7 +49,7 @@ def child() -> None:
     from django.db import connection, transaction
 
     from accounts.models import Role, User
-    from providers.models import Category, OnboardingStep, Provider, Service, Slot, WeeklyInterval
+    from providers.models import Category, OnboardingStep, Provider, Service, Slot, WeeklyInterval, qr_token_fields
     from providers.services import ProviderHours, _build_slots, slots_regenerate, slots_topup
 
     call_command("migrate", verbosity=0)
@@ -66,6 +66,7 @@ def child() -> None:
                 phone="+4915112345678",
                 address="Street 1",
                 onboarding_step=OnboardingStep.DONE,
+                **qr_token_fields(),
             )
         )
     Provider.objects.bulk_create(providers)

@@ -5,6 +5,7 @@ class BookingsConfig(AppConfig):
     name = "bookings"
 
     def ready(self) -> None:
+        from bookings import jobs  # noqa: F401 - registers the booking job kinds
         from bookings.services import local_dates_refile
         from providers.services import TIMEZONE_CHANGED
 

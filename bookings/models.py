@@ -30,6 +30,8 @@ class AppointmentStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (AppointmentStatus.HELD, AppointmentStatus.CONFIRMED)
+# Attendance can be marked, and corrected either way, on these.
+MARKABLE_STATUSES = (AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW)
 
 
 class CancelledBy(models.TextChoices):
@@ -61,6 +63,9 @@ class Appointment(BaseModel):
     cancelled_by = models.CharField(max_length=10, choices=CancelledBy.choices, blank=True)
     cancel_reason = models.CharField(max_length=255, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # When the customer checked in with the provider's QR code or the provider marked them
+    # attended; empty otherwise (also after a correction to no-show).
+    checked_in_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("start",)
@@ -95,6 +100,11 @@ class Appointment(BaseModel):
         """The policy copied when the time was held: what this customer was promised."""
         return RefundPolicy(self.refund_full_hours, self.refund_partial_hours, self.refund_partial_percent)
 
+    def attendance_markable(self, now: datetime) -> bool:
+        """The provider may mark attended or no-show (or correct either) once it has started
+        (the day view's buttons and the attendance service both ask this)."""
+        return self.status in MARKABLE_STATUSES and self.start <= now
+
     def cancellable_by_provider(self, now: datetime) -> bool:
         """A provider may cancel a confirmed appointment until it starts (day and week views,
         the bulk-cancel confirmation and the bulk cancel itself all ask this)."""
@@ -123,6 +133,9 @@ class AppointmentEvent(models.Model):
     """Append-only: every state change of an appointment, written in the same transaction."""
 
     appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="events")
+    # Copied from the appointment: the dashboard's live poll asks "any event of this provider
+    # after id N?", one index probe (`event_provider_id_idx`) however long the history.
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="+", null=True)
     kind = models.CharField(max_length=24, choices=EventKind.choices)
     at = models.DateTimeField()
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
@@ -130,7 +143,10 @@ class AppointmentEvent(models.Model):
 
     class Meta:
         ordering = ("at", "pk")
-        indexes = [models.Index(fields=("appointment", "at"), name="event_appointment_at_idx")]
+        indexes = [
+            models.Index(fields=("appointment", "at"), name="event_appointment_at_idx"),
+            models.Index(fields=("provider", "id"), name="event_provider_id_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.at.isoformat()}"

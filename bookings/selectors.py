@@ -247,6 +247,22 @@ def provider_day(*, provider: Any, start: datetime, end: datetime) -> list[Appoi
     )
 
 
+def provider_last_event_id(*, provider: Any) -> int:
+    """The id of the provider's latest appointment event (0 for none): the dashboard's "changed
+    since" cursor. One probe of `event_provider_id_idx`."""
+    last = AppointmentEvent.objects.filter(provider=provider).order_by("-pk").values_list("pk", flat=True).first()
+    return last or 0
+
+
+def provider_events_after(*, provider: Any, after: int, limit: int = 5) -> list[AppointmentEvent]:
+    """The provider's latest events after the cursor, newest first (what the live view lists)."""
+    return list(
+        AppointmentEvent.objects.filter(provider=provider, pk__gt=after)
+        .select_related("appointment__service", "appointment__customer", "actor")
+        .order_by("-pk")[:limit]
+    )
+
+
 def provider_pending_reschedules(*, provider: Any) -> list[RescheduleRequest]:
     return list(
         RescheduleRequest.objects.filter(appointment__provider=provider, status=RescheduleStatus.PENDING)

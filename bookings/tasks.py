@@ -1,6 +1,7 @@
 """Thin periodic tasks of the booking domain (schedules in settings.CELERY_BEAT_SCHEDULE)."""
 
 from celery import shared_task
+from django.utils import timezone
 
 from bookings.services import holds_expire, payments_settle_stale, reschedules_expire
 
@@ -22,3 +23,12 @@ def reminders_send_task() -> int:
     from bookings.reminders import reminders_send
 
     return reminders_send()
+
+
+@shared_task(acks_late=True)
+def no_shows_mark_task() -> None:
+    """Queue the automatic no-show pass (every 5 minutes; one job per 5-minute period)."""
+    from outbox.services import job_enqueue_periodic
+
+    now = timezone.now()
+    job_enqueue_periodic(kind_name="bookings.no_shows_mark", period=f"{now:%Y-%m-%dT%H}:{now.minute // 5}")

@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -32,7 +33,7 @@ from notifications.services import inbox, message_history
 from payments.services import earnings_between, weekly_revenue
 from providers.decorators import provider_required
 from providers.forms import ServiceForm
-from providers.models import Service
+from providers.models import Provider, Service
 from providers.rules import ScheduleInvalid
 from providers.selectors import service_get_for_provider
 from providers.services import ProviderHours, provider_today, service_create, service_update
@@ -50,12 +51,11 @@ def _day(request: HttpRequest, today: date) -> date:
     return day if abs((day - today).days) <= 5 * 366 else today
 
 
-@require_http_methods(["GET"])
-@vary_on_headers("HX-Request")
-@provider_required()
-def dashboard(request: HtmxHttpRequest) -> HttpResponse:
-    provider = who(request).provider
-    now = timezone.now()
+def _calendar(
+    request: HttpRequest, provider: Provider, now: datetime, *, hours: ProviderHours | None
+) -> dict[str, Any]:
+    """What the day/week fragment (`home.html#day`) shows: the page, the HTMX navigation and
+    the live poll all render it from this."""
     tz = ZoneInfo(provider.timezone)
     today = provider_today(provider, now)
     day = _day(request, today)
@@ -65,9 +65,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     range_start = datetime.combine(first, time(0), tzinfo=tz)
     range_end = datetime.combine(first + timedelta(days=span), time(0), tzinfo=tz)
     schedule = booking_selectors.provider_day(provider=provider, start=range_start, end=range_end)
-    # The week fragment is the only request that needs no hours (no grid, no side panels).
-    hours = None if request.htmx and view == "week" else ProviderHours.load(provider)
-    context = {
+    return {
         "provider": provider,
         "view": view,
         "day": day,
@@ -85,10 +83,28 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         if hours is not None and view == "day"
         else None,
         "pickable": {a.pk for a in schedule if a.cancellable_by_provider(now)},
+        "markable": {a.pk for a in schedule if a.attendance_markable(now)},
         "now": now,
+        # The live poll's cursor: changes after this event id are news.
+        "last_event": booking_selectors.provider_last_event_id(provider=provider),
+        "poll_seconds": settings.DASHBOARD_POLL_SECONDS,
     }
+
+
+@require_http_methods(["GET"])
+@vary_on_headers("HX-Request")
+@provider_required()
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    provider = who(request).provider
+    now = timezone.now()
+    tz = ZoneInfo(provider.timezone)
+    # The week fragment is the only request that needs no hours (no grid, no side panels).
+    week_fragment = request.htmx and request.GET.get("view") == "week"
+    hours = None if week_fragment else ProviderHours.load(provider)
+    context = _calendar(request, provider, now, hours=hours)
     if request.htmx or hours is None:
         return render(request, "dashboard/home.html#day", context)
+    today = context["today"]
     week_start = datetime.combine(today - timedelta(days=today.weekday()), time(0), tzinfo=tz)
     month_start = datetime.combine(today.replace(day=1), time(0), tzinfo=tz)
     next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
@@ -112,6 +128,32 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         outside_hours=booking_selectors.provider_outside_hours(provider=provider, now=now, hours=hours),
     )
     return render(request, "dashboard/home.html", context)
+
+
+@require_http_methods(["GET"])
+@provider_required()
+def changes(request: HttpRequest) -> HttpResponse:
+    """`GET /dashboard/changes?after=<event id>&view=..&day=..`: the dashboard's one live
+    mechanism, polled by HTMX every DASHBOARD_POLL_SECONDS. 204 (htmx swaps nothing) when no
+    appointment event of this provider came after the cursor; otherwise the day/week fragment
+    (with a fresh cursor and the latest changes listed) and the reschedule requests out of band.
+    A poll holds no worker between requests (server-sent events would hold a sync worker)."""
+    provider = who(request).provider
+    try:
+        after = max(0, int(request.GET.get("after", "0")))
+    except ValueError:
+        after = 0
+    if booking_selectors.provider_last_event_id(provider=provider) <= after:
+        return HttpResponse(status=204)
+    now = timezone.now()
+    view_is_week = request.GET.get("view") == "week"
+    context = _calendar(request, provider, now, hours=None if view_is_week else ProviderHours.load(provider))
+    context.update(
+        live_changes=booking_selectors.provider_events_after(provider=provider, after=after),
+        reschedules=booking_selectors.provider_pending_reschedules(provider=provider),
+        oob=True,
+    )
+    return render(request, "dashboard/_changes.html", context)
 
 
 def _chart_context(provider: Any, week_start: datetime, tz: ZoneInfo) -> dict[str, object]:
@@ -276,6 +318,6 @@ def appointment_detail(request: HttpRequest, appointment_id: str) -> HttpRespons
             "appointment": appointment,
             "events": booking_selectors.appointment_events(appointment=appointment),
             "refunds": booking_selectors.refunds_for(appointment=appointment),
-            "now": timezone.now(),
+            "markable": appointment.attendance_markable(timezone.now()),
         },
     )

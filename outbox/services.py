@@ -88,6 +88,13 @@ def job_enqueue(
     return job
 
 
+def job_enqueue_periodic(*, kind_name: str, period: str) -> Job:
+    """What a beat schedule does: one job per period, by key, so a beat that fires twice
+    (a restart, two beats by mistake) adds nothing."""
+    with transaction.atomic():
+        return job_enqueue(kind_name=kind_name, payload={}, idempotency_key=f"{kind_name}:{period}")
+
+
 @dataclass(frozen=True)
 class Claimed:
     id: int

@@ -6,6 +6,7 @@ in the provider's IANA zone; slot instants are stored in UTC. See docs/adr/0001.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 
@@ -20,7 +21,20 @@ from providers.policy import RefundPolicy
 
 
 def new_qr_token() -> str:
+    """192 random bits: what a provider's printed QR code carries (never the id or slug)."""
     return secrets.token_urlsafe(24)
+
+
+def qr_token_digest(token: str) -> str:
+    """What /mark looks a code up by: the database compares digests, so the time a lookup takes
+    says nothing about how much of a real code a guess matched (docs/adr/0013)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def qr_token_fields() -> dict[str, str]:
+    """A fresh code, as the two fields that must always change together."""
+    token = new_qr_token()
+    return {"qr_token": token, "qr_token_digest": qr_token_digest(token)}
 
 
 class OnboardingStep(models.TextChoices):
@@ -39,7 +53,13 @@ class Provider(BaseModel):
     timezone = models.CharField(max_length=64, help_text="IANA zone, e.g. Europe/Berlin")
     phone = models.CharField(max_length=20, help_text="E.164, e.g. +4915112345678")
     address = models.CharField(max_length=255)
+    # The check-in code in clear (the provider's QR page draws it) and its digest (what /mark
+    # looks up). Always written together: `qr_token_fields()`.
     qr_token = models.CharField(max_length=64, unique=True, default=new_qr_token, editable=False)
+    qr_token_digest = models.CharField(max_length=64, db_index=True, default="", editable=False)
+    # Automatic no-shows are opt-in: set when the provider switches them on, and only
+    # appointments that end after this moment are ever marked (docs/adr/0013).
+    auto_no_show_since = models.DateTimeField(null=True, blank=True)
     # The wizard's saved position: after each step the next one is stored here, so a provider
     # who leaves at step 2 comes back to step 2.
     onboarding_step = models.CharField(max_length=16, choices=OnboardingStep.choices, default=OnboardingStep.HOURS)

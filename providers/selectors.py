@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.crypto import constant_time_compare
 
-from providers.models import Category, OnboardingStep, Provider, Service
+from providers.models import Category, OnboardingStep, Provider, Service, qr_token_digest
 
 
 def services_public() -> QuerySet[Service]:
@@ -49,3 +52,20 @@ def service_get_public(*, slug: str) -> Service:
 def service_get_for_provider(*, provider: Provider, service_id: object) -> Service:
     """One of the provider's own services (hidden ones too); another provider's id is a 404."""
     return get_object_or_404(Service, pk=service_id, provider=provider)
+
+
+# A check-in code as `new_qr_token` makes them (token_urlsafe(24): 32 URL-safe characters).
+_QR_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
+
+
+def provider_by_check_in_code(*, token: str) -> Provider | None:
+    """The onboarded provider whose current QR code is `token`, or None (malformed, unknown,
+    replaced, or a provider not yet public). Looked up by digest, confirmed in constant time."""
+    if not _QR_TOKEN.fullmatch(token):
+        return None
+    provider = Provider.objects.filter(
+        qr_token_digest=qr_token_digest(token), onboarding_step=OnboardingStep.DONE
+    ).first()
+    if provider is None or not constant_time_compare(provider.qr_token, token):
+        return None
+    return provider

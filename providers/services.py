@@ -24,6 +24,7 @@ from providers.models import (
     Service,
     Slot,
     WeeklyInterval,
+    qr_token_fields,
 )
 from providers.slot_store import NewSlot, slots_insert
 from providers.slots import Interval, SlotShape, day_slots
@@ -257,6 +258,7 @@ def provider_profile_save(
             address=address,
             description=description,
             onboarding_step=OnboardingStep.HOURS,
+            **qr_token_fields(),
         )
     zone_changed = provider.timezone != timezone_name
     provider.business_name = business_name
@@ -363,3 +365,28 @@ def service_update(*, service: Service, **fields: Any) -> Regeneration | None:
     if SCHEDULE_FIELDS.intersection(changed):
         return slots_regenerate(service=service)
     return None
+
+
+# --- The check-in QR code and automatic no-shows ---------------------------------------------
+
+
+@transaction.atomic
+def provider_qr_rotate(*, provider: Provider) -> Provider:
+    """Issue a new check-in code: printed copies of the old one stop working at once."""
+    fields = qr_token_fields()
+    Provider.objects.filter(pk=provider.pk).update(**fields, updated_at=timezone.now())
+    provider.qr_token, provider.qr_token_digest = fields["qr_token"], fields["qr_token_digest"]
+    return provider
+
+
+@transaction.atomic
+def provider_auto_no_show_set(*, provider: Provider, enabled: bool, now: datetime | None = None) -> Provider:
+    """Switch automatic no-shows on or off. Switched on, only appointments that end after this
+    moment are ever marked (never the history from before); already on, nothing changes; a
+    switch off and on again starts from the new moment (what ended while off stays unmarked)."""
+    since = (now or timezone.now()) if enabled else None
+    if enabled and provider.auto_no_show_since is not None:
+        return provider  # already on: keep the moment it was switched on
+    provider.auto_no_show_since = since
+    provider.save(update_fields=["auto_no_show_since", "updated_at"])
+    return provider

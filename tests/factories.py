@@ -9,7 +9,15 @@ import factory
 from allauth.account.models import EmailAddress
 
 from accounts.models import Role, User
-from providers.models import Category, OnboardingStep, Provider, Service, WeeklyInterval
+from providers.models import (
+    Category,
+    OnboardingStep,
+    Provider,
+    Service,
+    WeeklyInterval,
+    new_qr_token,
+    qr_token_digest,
+)
 from providers.services import service_create
 
 PASSWORD = "correct-horse-battery"
@@ -50,6 +58,8 @@ class ProviderFactory(factory.django.DjangoModelFactory[Provider]):
     phone = "+4915112345678"
     address = "Hauptstraße 1, Berlin"
     onboarding_step = OnboardingStep.DONE
+    qr_token = factory.LazyFunction(new_qr_token)
+    qr_token_digest = factory.LazyAttribute(lambda o: qr_token_digest(o.qr_token))
 
     @factory.post_generation
     def hours(obj: Provider, create: bool, extracted: Any, **kwargs: Any) -> None:

@@ -62,6 +62,7 @@ class World:
             "request_id": lambda: str(self.request.pk),
             "answer": lambda: "accept",
             "slot_id": lambda: str(self.slot.pk),
+            "fmt": lambda: "png",
         }
 
 

@@ -29,6 +29,8 @@ _OURS = (
     "BOOKING_",
     "PROVIDER_",
     "REMINDER_",
+    "ATTENDANCE_",
+    "DASHBOARD_",
     "OUTBOX_",
     "SITE_",
     "LOG_",
@@ -195,6 +197,10 @@ ACCOUNT_RATE_LIMITS = {
     # password attempts per email and per IP, and sign-in codes issued per email and per IP.
     "provider_login": env.str("PROVIDER_LOGIN_RATE", default="10/5m/key,30/m/ip"),
     "provider_code": env.str("PROVIDER_CODE_RATE", default="5/h/key,20/h/ip"),
+    # /mark (QR check-in), every request including the GET, so guessing codes is slow: per IP
+    # for everyone, and per user for those signed in.
+    "check_in": env.str("ATTENDANCE_CHECK_IN_IP_RATE", default="60/m/ip"),
+    "check_in_user": env.str("ATTENDANCE_CHECK_IN_USER_RATE", default="20/m/user"),
 }
 # Provider one-time codes (docs/adr/0006).
 PROVIDER_OTP_TTL_SECONDS = env.int("PROVIDER_OTP_TTL_SECONDS", default=300)
@@ -280,6 +286,7 @@ CELERY_BEAT_SCHEDULE = {
     # The queue's safety net: whatever the broker lost or never got, this finds within a minute.
     "outbox-sweep": {"task": "outbox.tasks.outbox_drain_task", "schedule": 60},
     "reminders-send": {"task": "bookings.tasks.reminders_send_task", "schedule": 5 * 60},
+    "no-shows-mark": {"task": "bookings.tasks.no_shows_mark_task", "schedule": 5 * 60},
     "login-challenges-purge": {"task": "providers.tasks.login_challenges_purge_task", "schedule": 10 * 60},
 }
 
@@ -316,6 +323,14 @@ BOOKING_MAX_ACTIVE_HOLDS = env.int("BOOKING_MAX_ACTIVE_HOLDS", default=2)
 BOOKING_CONFLICT_RETRIES = env.int("BOOKING_CONFLICT_RETRIES", default=3)
 # Reminders before an appointment, in minutes (default 24 h and 1 h).
 REMINDER_OFFSETS_MINUTES = env.list("REMINDER_OFFSETS_MINUTES", cast=int, default=[1440, 60])
+# --- Attendance (QR check-in) ----------------------------------------------------------------
+# A customer can check in from this many minutes before the start until the appointment ends.
+ATTENDANCE_CHECK_IN_OPENS_MINUTES = env.int("ATTENDANCE_CHECK_IN_OPENS_MINUTES", default=30)
+# With automatic no-shows switched on (per provider, on the QR page), a confirmed appointment
+# without a check-in becomes a no-show this many minutes after it ended.
+ATTENDANCE_NO_SHOW_AFTER_MINUTES = env.int("ATTENDANCE_NO_SHOW_AFTER_MINUTES", default=15)
+# How often the provider's dashboard asks for changes (check-ins, bookings, cancellations).
+DASHBOARD_POLL_SECONDS = env.int("DASHBOARD_POLL_SECONDS", default=5)
 # Dotted path of the payment gateway; the sandbox (test cards) is the default.
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="payments.gateways.SandboxGateway")
 

@@ -2,7 +2,7 @@
 (cancellation and refunds), reschedule, attendance; common holds the lock order and errors.
 Callers import from here."""
 
-from bookings.services.attendance import appointment_mark_attendance
+from bookings.services.attendance import appointment_check_in, appointment_mark_attendance, no_shows_mark
 from bookings.services.booking import (
     PaymentOutcome,
     SlotGone,
@@ -45,6 +45,7 @@ __all__ = [
     "TryAgain",
     "appointment_cancel_by_customer",
     "appointment_cancel_by_provider",
+    "appointment_check_in",
     "appointment_hold",
     "appointment_mark_attendance",
     "appointment_pay",
@@ -52,6 +53,7 @@ __all__ = [
     "card_digits",
     "holds_expire",
     "local_dates_refile",
+    "no_shows_mark",
     "payments_settle_stale",
     "refund_for_customer_cancel",
     "reschedule_accept",

@@ -86,7 +86,12 @@ def event(
     appointment: Appointment, kind: str, *, actor: User | None = None, now: datetime | None = None, **data: Any
 ) -> None:
     AppointmentEvent.objects.create(
-        appointment=appointment, kind=kind, at=now or timezone.now(), actor=actor, data=data
+        appointment=appointment,
+        provider_id=appointment.provider_id,
+        kind=kind,
+        at=now or timezone.now(),
+        actor=actor,
+        data=data,
     )
 
 
