@@ -340,10 +340,13 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Check-in codes and sign-in challenge ids in URLs never reach a log line in clear.
+    "filters": {"redact": {"()": "appointly.redaction.RedactSecrets"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
+            "filters": ["redact"],
             "level": env.str("LOG_LEVEL", default="INFO"),
         }
     },
