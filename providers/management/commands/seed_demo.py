@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from allauth.account.models import EmailAddress
 from django.core.management.base import BaseCommand
@@ -14,7 +15,12 @@ from django.db import transaction
 
 from accounts.models import Role, User
 from providers.models import Category, Provider
-from providers.services import provider_hours_set, provider_profile_save, service_create
+from providers.services import (
+    provider_auto_no_show_set,
+    provider_hours_set,
+    provider_profile_save,
+    service_create,
+)
 
 PASSWORD = "appointly-demo"
 
@@ -58,6 +64,23 @@ PROVIDERS: list[dict[str, Any]] = [
         ],
     },
 ]
+
+# Open around the clock (demo only), so that whenever `make run` starts the demo customer has an
+# appointment here whose check-in window is open: scan its QR code (or open the check-in link
+# from its QR page) as customer@appointly.test and watch the check-in arrive on its dashboard.
+CHECK_IN_DESK: dict[str, Any] = {
+    "email": "desk@appointly.test",
+    "business_name": "Rossio Walk-in Clinic",
+    "timezone_name": "Europe/Lisbon",
+    "phone": "+351213456789",
+    "address": "Praça Dom Pedro IV 12, 1100-200 Lisboa",
+    "description": "Quick consultations around the clock (the demo's check-in desk: open 24/7).",
+    "weekly": {d: [(time(0), time(23, 59))] for d in range(7)},
+    "services": [
+        ("Quick consultation", "health-therapy", 15, 2000, "EUR", 95, 0, 0, "Fifteen minutes with a nurse."),
+    ],
+    "min_notice_minutes": 0,
+}
 
 CUSTOMER_EMAIL = "customer@appointly.test"
 SECOND_CUSTOMER_EMAIL = "customer2@appointly.test"
@@ -124,6 +147,41 @@ class Command(BaseCommand):
                 appointment=Appointment.objects.get(pk=booked.pk), customer=other, new_slot_id=later[1].pk
             )
 
+    def _demo_check_in(self) -> str | None:
+        """Make sure the demo customer has a confirmed appointment at the check-in desk whose
+        check-in window is open now (every run: earlier ones have passed). Returns its start."""
+        import uuid
+
+        from django.utils import timezone
+
+        from bookings import availability
+        from bookings.attendance import check_in_open
+        from bookings.models import Appointment, AppointmentStatus
+        from bookings.services import appointment_hold, appointment_pay
+        from providers.models import Service
+
+        customer = User.objects.get(email=CUSTOMER_EMAIL)
+        service = Service.objects.filter(provider__user__email=CHECK_IN_DESK["email"]).first()
+        if service is None:
+            return None
+        now = timezone.now()
+        mine = Appointment.objects.filter(
+            customer=customer,
+            service=service,
+            status__in=(AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED),
+            end__gt=now,
+        )
+        ready = next((a for a in mine if check_in_open(a, now)), None)
+        if ready is None:
+            offer = availability.offers(service, now=now).filter(start__gt=now).order_by("start").first()
+            if offer is None:
+                return None
+            ready = appointment_hold(customer=customer, slot_id=offer.pk, idempotency_key=str(uuid.uuid4()))
+            appointment_pay(
+                appointment=ready, customer=customer, card_number="4242424242424242", payment_key=str(uuid.uuid4())
+            )
+        return ready.start.astimezone(ZoneInfo(service.provider.timezone)).strftime("%H:%M %Z")
+
     help = "Load demo providers, services, slots and logins (idempotent)."
 
     @transaction.atomic
@@ -132,7 +190,7 @@ class Command(BaseCommand):
         _user(CUSTOMER_EMAIL, Role.CUSTOMER, first_name="Casey")
         _user(SECOND_CUSTOMER_EMAIL, Role.CUSTOMER, first_name="Robin")
         _user(NEW_PROVIDER_EMAIL, Role.PROVIDER)
-        for spec in PROVIDERS:
+        for spec in [*PROVIDERS, CHECK_IN_DESK]:
             user = _user(spec["email"], Role.PROVIDER)
             if Provider.objects.filter(user=user).exists():
                 continue
@@ -161,14 +219,21 @@ class Command(BaseCommand):
                     max_appointments_per_day=per_day,
                     buffer_before_minutes=before,
                     buffer_after_minutes=after,
+                    **({"min_notice_minutes": spec["min_notice_minutes"]} if "min_notice_minutes" in spec else {}),
                 )
+            if spec is CHECK_IN_DESK:
+                # Its customers check in with the QR code, so it marks missed ones as no-shows.
+                provider_auto_no_show_set(provider=provider, enabled=True)
         self._demo_bookings()
+        check_in_at = self._demo_check_in()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data ready. Password for every demo login: {PASSWORD}\n"
                 f"  customers: {CUSTOMER_EMAIL}, {SECOND_CUSTOMER_EMAIL} (has a reschedule request waiting)\n"
                 f"  providers: {', '.join(p['email'] for p in PROVIDERS)} (onboarded), "
                 f"{NEW_PROVIDER_EMAIL} (starts the onboarding wizard)\n"
-                f"  admin: {ADMIN_EMAIL}"
+                f"  admin: {ADMIN_EMAIL}\n"
+                f"  QR check-in: {CUSTOMER_EMAIL} has a {check_in_at} appointment at {CHECK_IN_DESK['business_name']} "
+                f"(provider login {CHECK_IN_DESK['email']}), open for check-in now"
             )
         )
