@@ -85,7 +85,8 @@ class JsonErrorBodies:
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    """CSRF_FAILURE_VIEW: JSON callers get the JSON error body, people Django's page."""
+    """CSRF_FAILURE_VIEW: JSON callers get the JSON error body, people our 403_csrf.html through
+    Django's view (Django's built-in page has an inline style the Content-Security-Policy blocks)."""
     if wants_json(request):
         return json_error(
             403, code="csrf_failed", message="The CSRF token is missing or wrong: send it in X-CSRFToken."

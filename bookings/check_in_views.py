@@ -36,8 +36,10 @@ def _within_rate(request: HttpRequest) -> bool:
 
 def _page(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
     response = render(request, TEMPLATE, context, status=status)
-    # The code is in this page's URL: links from here must not carry it to the next page.
-    response["Referrer-Policy"] = "no-referrer"
+    # The code is in this page's URL: requests from here carry only our origin, never the path
+    # and query (not `no-referrer`: browsers then send `Origin: null` and the form's CSRF
+    # origin check fails).
+    response["Referrer-Policy"] = "strict-origin"
     return response
 
 

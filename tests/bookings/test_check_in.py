@@ -72,7 +72,7 @@ def test_the_page_shows_one_check_in_button_and_the_get_changes_nothing(world: d
     assert body.count('<button type="submit" class="big">Check in</button>') == 1
     assert "Beard trim" in body
     assert "10:00–10:30 CET" in body
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "strict-origin"
     appointment = Appointment.objects.get(pk=world["appointment"].pk)
     assert appointment.status == AppointmentStatus.CONFIRMED
     assert appointment.checked_in_at is None

@@ -48,16 +48,30 @@ def _is_error(message: Any) -> bool:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+def open_page(browser: Any) -> Iterator[Any]:
+    """`open_page(width=390, height=844)`: a page in a fresh browser context (its own cookies:
+    one person each), with the same checks as `page` for every context opened."""
+    contexts: list[Any] = []
     violations: list[str] = []
-    context.expose_binding("reportViolation", lambda _source, text: violations.append(text))
-    context.add_init_script(REPORT_VIOLATIONS)
-    page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda message: errors.append(message.text) if _is_error(message) else None)
-    yield page
-    context.close()
+
+    def open_one(width: int = 1200, height: int = 900, **options: Any) -> Any:
+        context = browser.new_context(viewport={"width": width, "height": height}, **options)
+        context.expose_binding("reportViolation", lambda _source, text: violations.append(text))
+        context.add_init_script(REPORT_VIOLATIONS)
+        contexts.append(context)
+        new = context.new_page()
+        new.on("pageerror", lambda exc: errors.append(str(exc)))
+        new.on("console", lambda message: errors.append(message.text) if _is_error(message) else None)
+        return new
+
+    yield open_one
+    for context in contexts:
+        context.close()
     assert violations == [], f"Content-Security-Policy violations: {violations}"
     assert errors == [], f"JavaScript or console errors: {errors}"
+
+
+@pytest.fixture
+def page(open_page: Any) -> Any:
+    return open_page()
