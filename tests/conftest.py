@@ -33,9 +33,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     skip_pg = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://... (CI runs it)")
     skip_redis = pytest.mark.skip(reason="needs Redis: set REDIS_URL=redis://... (CI runs it)")
+    skip_e2e = pytest.mark.skip(reason="browser journeys run in the PostgreSQL pass (DATABASE_URL=postgres://...)")
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip_pg)
+        elif "e2e" in item.keywords and not on_postgres:
+            item.add_marker(skip_e2e)
         elif "redis" in item.keywords and not os.environ.get("REDIS_URL"):
             item.add_marker(skip_redis)
 

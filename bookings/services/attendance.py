@@ -12,11 +12,28 @@ from django.utils import timezone
 
 from accounts.models import User
 from bookings.attendance import Answer, CheckIn, check_in_candidates, check_in_decide, no_shows_due
-from bookings.models import MARKABLE_STATUSES, Appointment, AppointmentEvent, AppointmentStatus, EventKind
+from bookings.models import (
+    MARKABLE_STATUSES,
+    Appointment,
+    AppointmentEvent,
+    AppointmentStatus,
+    EventKind,
+    RescheduleRequest,
+    RescheduleStatus,
+)
 from bookings.services.common import BookingNotAllowed, event, lock_appointment, retry_on_conflict, try_again
+from bookings.services.reschedule import close_request
 from providers.models import Provider
 
 NO_SHOW_BATCH = 500
+
+
+def _close_pending_request(appointment: Appointment, status: str, kind: str, actor: User | None, now: datetime) -> None:
+    """An appointment that was attended (or missed) at its time no longer moves: a request to
+    move it that is still waiting ends, and the time it held is free again."""
+    pending = RescheduleRequest.objects.filter(appointment=appointment, status=RescheduleStatus.PENDING)
+    for request_id in pending.values_list("pk", flat=True):
+        close_request(request_id, status, kind, actor, now)
 
 
 @retry_on_conflict(try_again)
@@ -44,6 +61,8 @@ def appointment_mark_attendance(
             now=now,
             via="provider",
         )
+        # It has started: a request to move it lapsed (the expiry job would close it shortly).
+        _close_pending_request(locked, RescheduleStatus.EXPIRED, EventKind.RESCHEDULE_EXPIRED, None, now)
     return locked
 
 
@@ -66,6 +85,8 @@ def appointment_check_in(*, customer: User, provider: Provider, now: datetime | 
     appointment.checked_in_at = now
     appointment.save(update_fields=["status", "checked_in_at", "updated_at"])
     event(appointment, EventKind.CHECKED_IN, actor=customer, now=now, via="qr")
+    # The customer came at this time: their request to move it is withdrawn.
+    _close_pending_request(appointment, RescheduleStatus.WITHDRAWN, EventKind.RESCHEDULE_WITHDRAWN, customer, now)
     return CheckIn(Answer.CHECKED_IN, appointment, decided.next_one)
 
 

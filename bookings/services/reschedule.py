@@ -121,8 +121,9 @@ def _accept(*, request: RescheduleRequest, provider: Provider, now: datetime) ->
     return appointment
 
 
-def _close_request(request_id: Any, status: str, kind: str, actor: User | None, now: datetime) -> bool:
-    """Inside the appointment's lock: end a pending request and give its time back."""
+def close_request(request_id: Any, status: str, kind: str, actor: User | None, now: datetime) -> bool:
+    """Inside the appointment's lock: end a pending request and give its time back. False when
+    it was no longer pending."""
     request = (
         RescheduleRequest.objects.select_for_update(of=("self",))
         .select_related("appointment", "appointment__provider", "appointment__service", "appointment__customer")
@@ -149,7 +150,7 @@ def reschedule_decline(*, request: RescheduleRequest, provider: Provider, now: d
     appointment = lock_appointment(request.appointment_id)
     if appointment.provider_id != provider.pk:
         raise BookingNotAllowed("This request is not for you.")
-    if not _close_request(
+    if not close_request(
         request.pk, RescheduleStatus.DECLINED, EventKind.RESCHEDULE_DECLINED, provider.user, now or timezone.now()
     ):
         raise BookingNotAllowed("This request was already answered.")
@@ -163,7 +164,7 @@ def reschedule_withdraw(*, appointment: Appointment, customer: User, now: dateti
     if locked.customer_id != customer.pk:
         raise BookingNotAllowed("This appointment is not yours.")
     request = RescheduleRequest.objects.filter(appointment=locked, status=RescheduleStatus.PENDING).first()
-    if request is None or not _close_request(
+    if request is None or not close_request(
         request.pk, RescheduleStatus.WITHDRAWN, EventKind.RESCHEDULE_WITHDRAWN, customer, now or timezone.now()
     ):
         raise BookingNotAllowed("There is no request waiting for the provider.")
@@ -177,6 +178,6 @@ def reschedules_expire(*, now: datetime | None = None) -> int:
     for request_id, appointment_id in due.values_list("pk", "appointment_id"):
         with transaction.atomic():
             lock_appointment(appointment_id)
-            if _close_request(request_id, RescheduleStatus.EXPIRED, EventKind.RESCHEDULE_EXPIRED, None, now):
+            if close_request(request_id, RescheduleStatus.EXPIRED, EventKind.RESCHEDULE_EXPIRED, None, now):
                 expired += 1
     return expired

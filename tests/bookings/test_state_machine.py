@@ -22,16 +22,25 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import hypothesis
 import pytest
 import time_machine
 from django.conf import settings as django_settings
 from django.db import connection, transaction
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from appointly.core import DomainError
 from bookings import availability
+from bookings.attendance import Answer
 from bookings.models import Appointment, AppointmentStatus, RescheduleRequest, RescheduleStatus, TimeClaim
 from bookings.services import (
     RefundChanged,
@@ -39,11 +48,13 @@ from bookings.services import (
     TermsChanged,
     appointment_cancel_by_customer,
     appointment_cancel_by_provider,
+    appointment_check_in,
     appointment_hold,
     appointment_mark_attendance,
     appointment_pay,
     appointments_cancel_bulk,
     holds_expire,
+    no_shows_mark,
     reschedule_accept,
     reschedule_decline,
     reschedule_request,
@@ -54,7 +65,13 @@ from payments.models import Payment, PaymentStatus, Refund
 from providers.models import Service, Slot
 from providers.policy import RefundPolicy
 from providers.rules import ScheduleInvalid
-from providers.services import provider_hours_set, provider_profile_save, service_update, slots_topup
+from providers.services import (
+    provider_auto_no_show_set,
+    provider_hours_set,
+    provider_profile_save,
+    service_update,
+    slots_topup,
+)
 from tests.factories import ProviderFactory, ServiceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -69,6 +86,10 @@ HOURS = [
     [(d, time(10), time(14)) for d in range(0, 7, 2)],
 ]
 ZONES = ["Europe/Berlin", "America/New_York", "Asia/Tokyo"]
+# Minutes from an appointment's start: the check-in window's edges (30 before the start; the
+# end of a 30- or 60-minute service) and the automatic no-show delay (15 after the end).
+AROUND = [-31, -30, -1, 0, 20, 29, 30, 44, 45, 46, 60, 75, 76]
+ATTENDABLE = {AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED, AppointmentStatus.NO_SHOW}
 
 
 @dataclass
@@ -138,6 +159,7 @@ class BookingMachine(RuleBasedStateMachine):
         ]
         self.customers = [UserFactory() for _ in range(3)]
         self.closed: set[date] = set()
+        self.auto_since: datetime | None = None
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -407,7 +429,60 @@ class BookingMachine(RuleBasedStateMachine):
             assert m.start > self.now
             return
         assert m.start <= self.now
-        m.status = AppointmentStatus.COMPLETED if attended else AppointmentStatus.NO_SHOW
+        new = AppointmentStatus.COMPLETED if attended else AppointmentStatus.NO_SHOW
+        if m.status != new:
+            self.close_request(m.pk, RescheduleStatus.EXPIRED)
+        m.status = new
+
+    @precondition(lambda self: any(m.status in ATTENDABLE for m in self.appointments.values()))
+    @rule(i=st.integers(0, 100), minutes=st.one_of(st.none(), st.sampled_from(AROUND)))
+    def check_in(self, i: int, minutes: int | None) -> None:
+        """A customer who has an appointment scans the provider's code, now or when they arrive
+        around its time (bookings.attendance decides what it means for whichever of theirs is
+        around then)."""
+        some = self.pick(i, ATTENDABLE)
+        assert some is not None
+        if minutes is not None and some.start + timedelta(minutes=minutes) > self.now:
+            self.shift(some.start + timedelta(minutes=minutes) - self.now)
+        customer = some.customer
+        opens = timedelta(minutes=django_settings.ATTENDANCE_CHECK_IN_OPENS_MINUTES)
+        window_open = [
+            m
+            for m in self.appointments.values()
+            if m.customer == customer
+            and m.status in (AppointmentStatus.CONFIRMED, AppointmentStatus.NO_SHOW, AppointmentStatus.COMPLETED)
+            and m.start - opens <= self.now < m.end
+        ]
+        result = appointment_check_in(customer=customer, provider=self.provider)
+        hypothesis.event(f"check-in: {result.answer}")  # --hypothesis-show-statistics
+        if result.answer is Answer.CHECKED_IN:
+            m = self.appointments[result.appointment.pk]
+            assert m in window_open
+            assert m.status in (AppointmentStatus.CONFIRMED, AppointmentStatus.NO_SHOW)
+            m.status = AppointmentStatus.COMPLETED
+            self.close_request(m.pk, RescheduleStatus.WITHDRAWN)
+        elif window_open:
+            assert result.answer is Answer.ALREADY  # the current one was checked in before
+        else:
+            assert result.answer is not Answer.READY
+
+    @rule()
+    def automatic_no_shows(self) -> None:
+        """The provider switches automatic no-shows on (first time), then the job runs."""
+        if self.auto_since is None:
+            provider_auto_no_show_set(provider=self.provider, enabled=True)
+            self.auto_since = self.now
+            return
+        cutoff = self.now - timedelta(minutes=django_settings.ATTENDANCE_NO_SHOW_AFTER_MINUTES)
+        due = [
+            m
+            for m in self.appointments.values()
+            if m.status == AppointmentStatus.CONFIRMED and self.auto_since < m.end <= cutoff
+        ]
+        assert no_shows_mark() == len(due)
+        hypothesis.event(f"automatic no-shows: {'some' if due else 'none'}")
+        for m in due:
+            m.status = AppointmentStatus.NO_SHOW
 
     @rule(
         s=st.integers(0, 1),
@@ -466,10 +541,22 @@ class BookingMachine(RuleBasedStateMachine):
 
     @rule(minutes=st.sampled_from([1, 3, 9, 11, 45, 60 * 3, 60 * 13, 60 * 25]))
     def advance(self, minutes: int) -> None:
+        self.shift(timedelta(minutes=minutes))
+
+    @precondition(lambda self: any(m.status in ATTENDABLE for m in self.appointments.values()))
+    @rule(i=st.integers(0, 100), minutes=st.sampled_from(AROUND))
+    def advance_to_an_appointment(self, i: int, minutes: int) -> None:
+        """Around an appointment's start and end: the check-in window's edges (30 minutes before
+        the start, the end) and the no-show delay (15 minutes after the end)."""
+        m = self.pick(i, ATTENDABLE)
+        if m is not None and m.start + timedelta(minutes=minutes) > self.now:
+            self.shift(m.start + timedelta(minutes=minutes) - self.now)
+
+    def shift(self, delta: timedelta) -> None:
         for m in self.appointments.values():
             if m.end <= self.now:
                 self.past.setdefault(m.pk, (m.start, m.end))
-        self.clock.shift(timedelta(minutes=minutes))
+        self.clock.shift(delta)
 
     @rule()
     def expire_holds(self) -> None:
