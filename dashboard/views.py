@@ -52,10 +52,15 @@ def _day(request: HttpRequest, today: date) -> date:
 
 
 def _calendar(
-    request: HttpRequest, provider: Provider, now: datetime, *, hours: ProviderHours | None
+    request: HttpRequest,
+    provider: Provider,
+    now: datetime,
+    *,
+    hours: ProviderHours | None,
+    last_event: int | None = None,
 ) -> dict[str, Any]:
     """What the day/week fragment (`home.html#day`) shows: the page, the HTMX navigation and
-    the live poll all render it from this."""
+    the live poll all render it from this (the poll passes the cursor it already read)."""
     tz = ZoneInfo(provider.timezone)
     today = provider_today(provider, now)
     day = _day(request, today)
@@ -86,7 +91,7 @@ def _calendar(
         "markable": {a.pk for a in schedule if a.attendance_markable(now)},
         "now": now,
         # The live poll's cursor: changes after this event id are news.
-        "last_event": booking_selectors.provider_last_event_id(provider=provider),
+        "last_event": booking_selectors.provider_last_event_id(provider=provider) if last_event is None else last_event,
         "poll_seconds": settings.DASHBOARD_POLL_SECONDS,
     }
 
@@ -143,11 +148,11 @@ def changes(request: HttpRequest) -> HttpResponse:
         after = max(0, int(request.GET.get("after", "0")))
     except ValueError:
         after = 0
-    if booking_selectors.provider_last_event_id(provider=provider) <= after:
+    last_event = booking_selectors.provider_last_event_id(provider=provider)
+    if last_event <= after:
         return HttpResponse(status=204)
-    now = timezone.now()
-    view_is_week = request.GET.get("view") == "week"
-    context = _calendar(request, provider, now, hours=None if view_is_week else ProviderHours.load(provider))
+    hours = None if request.GET.get("view") == "week" else ProviderHours.load(provider)
+    context = _calendar(request, provider, timezone.now(), hours=hours, last_event=last_event)
     context.update(
         live_changes=booking_selectors.provider_events_after(provider=provider, after=after),
         reschedules=booking_selectors.provider_pending_reschedules(provider=provider),

@@ -369,3 +369,22 @@ def test_gunicorns_access_log_masks_the_code_too() -> None:
     assert atoms["r"] == "GET /mark?id=[redacted] HTTP/1.1"
     assert atoms["q"] == "id=[redacted]"
     assert "S3cretCode" not in repr(atoms)
+
+
+def test_checking_in_withdraws_a_waiting_request_to_move_and_frees_its_time(world: dict[str, Any]) -> None:
+    from bookings.models import RescheduleRequest, RescheduleStatus
+    from bookings.services import reschedule_request
+    from tests.factories import is_offered
+
+    # Given the customer asked to move to 11:30, and the provider has not answered
+    target = world["monday"][5]
+    request = reschedule_request(appointment=world["appointment"], customer=world["customer"], new_slot_id=target.pk)
+    assert not is_offered(target)
+    # When they turn up at 10:00 and check in
+    world["clock"].move_to(berlin(9, 58))
+    assert "You're checked in" in text(scan(world, "POST"))
+    # Then the request is withdrawn, its time is free again, and the timeline says so
+    assert RescheduleRequest.objects.get(pk=request.pk).status == RescheduleStatus.WITHDRAWN
+    assert is_offered(target)
+    kinds = list(world["appointment"].events.order_by("pk").values_list("kind", flat=True))
+    assert kinds[-2:] == [EventKind.CHECKED_IN, EventKind.RESCHEDULE_WITHDRAWN]

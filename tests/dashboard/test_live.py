@@ -50,8 +50,13 @@ def test_nothing_changed_is_a_204_in_four_queries(
     assert response.content == b""
 
 
+# session, user, profile, latest event id, weekly hours and exceptions, the day's appointments,
+# the latest events, reschedule requests
+POLL_WITH_NEWS_QUERIES = 9
+
+
 def test_a_check_in_appears_on_todays_view_through_the_poll(
-    client: Client, setup: dict[str, Any], frozen_now: Any
+    client: Client, setup: dict[str, Any], frozen_now: Any, django_assert_num_queries: Any
 ) -> None:
     frozen_now.move_to(MONDAY_0905_CET)
     page = client.get("/dashboard").content.decode()
@@ -60,7 +65,8 @@ def test_a_check_in_appears_on_todays_view_through_the_poll(
     assert "checked in 09:05" not in page
     # When the customer scans the code
     appointment_check_in(customer=first.customer, provider=setup["provider"])
-    response = poll(client, last, day="2026-11-30")
+    with django_assert_num_queries(POLL_WITH_NEWS_QUERIES):
+        response = poll(client, last, day="2026-11-30")
     body = response.content.decode()
     assert response.status_code == 200
     assert body.lstrip().startswith('<section class="card" id="day"')
