@@ -388,3 +388,22 @@ def test_checking_in_withdraws_a_waiting_request_to_move_and_frees_its_time(worl
     assert is_offered(target)
     kinds = list(world["appointment"].events.order_by("pk").values_list("kind", flat=True))
     assert kinds[-2:] == [EventKind.CHECKED_IN, EventKind.RESCHEDULE_WITHDRAWN]
+
+
+def test_a_visitor_without_an_account_signs_up_verifies_and_comes_back(world: dict[str, Any]) -> None:
+    import re
+
+    from django.core import mail
+
+    # Someone new scans (they will have nothing booked, but they land back on the check-in)
+    visitor = Client()
+    visitor.get(world["url"])
+    visitor.post(
+        "/accounts/signup/",
+        {"email": "walkin@example.com", "password1": "a-long-and-unusual-pw", "password2": "a-long-and-unusual-pw"},
+    )
+    link = re.search(r"http://testserver(/accounts/confirm-email/[^\s]+)", mail.outbox[-1].body).group(1)
+    confirmed = visitor.post(link)
+    assert confirmed.status_code == 302
+    assert confirmed.url == world["url"]
+    assert "No appointment here today" in text(visitor.get(confirmed.url))
