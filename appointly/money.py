@@ -1,16 +1,21 @@
-"""Money is integer minor units + an ISO 4217 currency code; this formats it for people."""
+"""Money is integer minor units + an ISO 4217 currency code; this formats it for people with
+Babel (CLDR data: the symbol, its place, the digits of the minor unit): `€35.00`, `$90.00`,
+`A$80.00`, `¥1,200`."""
 
 from __future__ import annotations
 
-# Digits after the decimal point of each currency's minor unit (ISO 4217); default 2.
-CURRENCY_EXPONENT = {"JPY": 0, "KRW": 0, "CLP": 0}
+from decimal import Decimal
+
+from babel.numbers import format_currency, get_currency_precision
+
+LOCALE = "en"
+
+
+def minor_digits(currency: str) -> int:
+    """Digits of the currency's minor unit (2 for EUR, 0 for JPY), from CLDR."""
+    return int(get_currency_precision(currency))
 
 
 def format_money(amount_minor: int, currency: str) -> str:
-    exponent = CURRENCY_EXPONENT.get(currency, 2)
-    sign = "-" if amount_minor < 0 else ""
-    amount_minor = abs(amount_minor)
-    if exponent == 0:
-        return f"{sign}{amount_minor:,} {currency}"
-    major, minor = divmod(amount_minor, 10**exponent)
-    return f"{sign}{major:,}.{minor:0{exponent}d} {currency}"
+    amount = Decimal(amount_minor).scaleb(-minor_digits(currency))
+    return str(format_currency(amount, currency, locale=LOCALE))

@@ -13,7 +13,7 @@ import phonenumbers
 from django import forms
 from django.core.exceptions import ValidationError
 
-from appointly.money import CURRENCY_EXPONENT
+from appointly.money import minor_digits
 from providers import rules
 from providers.models import MAX_PRICE_MINOR, Category, Provider, Service, Weekday
 from providers.services import ProviderHours
@@ -213,7 +213,7 @@ class ServiceForm(forms.ModelForm):
         self.provider = provider
         self.fields["category"].queryset = Category.objects.all()  # type: ignore[attr-defined]
         if not self.instance._state.adding and not self.is_bound:
-            exponent = CURRENCY_EXPONENT.get(self.instance.currency, 2)
+            exponent = minor_digits(self.instance.currency)
             self.initial["price"] = str(Decimal(self.instance.price_minor) / (10**exponent))
         for name in ("duration_minutes", "max_appointments_per_day", "booking_window_days"):
             self.fields[name].widget.attrs["min"] = 1
@@ -230,7 +230,7 @@ class ServiceForm(forms.ModelForm):
     def _clean_price(self, cleaned: dict[str, Any]) -> None:
         raw = (self.data.get(self.add_prefix("price")) or "").strip().replace(",", ".")
         currency = cleaned.get("currency") or "EUR"
-        exponent = CURRENCY_EXPONENT.get(currency, 2)
+        exponent = minor_digits(currency)
         try:
             amount = Decimal(raw)
         except InvalidOperation:

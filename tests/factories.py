@@ -163,7 +163,7 @@ def shown_terms(slot: Any) -> dict[str, str]:
 
 
 def service_form(**overrides: Any) -> dict[str, Any]:
-    """The service form (wizard and dashboard) as a provider fills it in: 30 minutes, 40.00 EUR,
+    """The service form (wizard and dashboard) as a provider fills it in: 30 minutes, €40.00,
     14 a day, default policy. Pass `category` (a pk) and whatever the test changes."""
     return {
         "name": "Haircut",

@@ -34,11 +34,11 @@ def test_cards_show_exact_figures(
     # Next appointment: the second one (the first is marked attended)
     assert f'href="/appointments/{second.pk}/">{service.name}</a>' in body
     assert '<span class="label">Upcoming</span><strong class="figure">1</strong>' in body
-    assert '<span class="label">Total spent</span><strong class="figure">80.00 EUR</strong>' in body
-    assert '<span class="label">Refunds</span><strong class="figure">40.00 EUR</strong>' in body
+    assert '<span class="label">Total spent</span><strong class="figure">€80.00</strong>' in body
+    assert '<span class="label">Refunds</span><strong class="figure">€40.00</strong>' in body
     assert "received · 0 pending" in body
     assert '<span class="label">Attended</span><strong class="figure">1</strong>' in body
-    assert "refund 40.00 EUR · refunded" in body
+    assert "refund €40.00 · refunded" in body
 
 
 def test_empty_account(client: Client) -> None:
@@ -105,4 +105,4 @@ def test_account_query_count_is_flat(client: Client, frozen_now: object, django_
     with django_assert_max_num_queries(len(small.captured_queries)):
         response = client.get("/account/")
     assert response.status_code == 200
-    assert "5,000.00 EUR" in response.content.decode()
+    assert "€5,000.00" in response.content.decode()

@@ -61,7 +61,7 @@ def test_happy_path_confirm_pay_success_page_and_ics(client: Client, customer: A
     # Given the confirm page shows the time with its zone and the price
     page = client.get(f"/book/{slot.pk}/").content.decode()
     assert "Monday 30 November 2026, 10:00–10:30 CET" in page
-    assert "45.00 EUR" in page
+    assert "€45.00" in page
     # When the customer confirms
     response = confirm(client, slot)
     appointment = Appointment.objects.get()
@@ -90,7 +90,7 @@ def test_happy_path_confirm_pay_success_page_and_ics(client: Client, customer: A
     for text in (
         "You're booked!",
         "Monday 30 November 2026, 10:00–10:30 CET",
-        "45.00 EUR",
+        "€45.00",
         slot.service.provider.address,
         f"/appointments/{appointment.pk}/calendar.ics",
         "full refund",

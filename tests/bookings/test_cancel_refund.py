@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def booked(client: Client, frozen_now: object) -> Appointment:
-    # Mon 30 Nov 10:00 Berlin (09:00 UTC); now is Wed 25 Nov 08:00 UTC; price 40.00 EUR
+    # Mon 30 Nov 10:00 Berlin (09:00 UTC); now is Wed 25 Nov 08:00 UTC; price €40.00
     service = ServiceFactory(price_minor=4000)
     customer = UserFactory(email="casey@example.com")
     client.force_login(customer)
@@ -34,11 +34,11 @@ def booked(client: Client, frozen_now: object) -> Appointment:
 @pytest.mark.parametrize(
     ("before_start", "refund"),
     [
-        (timedelta(days=5), "40.00 EUR"),
-        (timedelta(hours=24), "40.00 EUR"),
-        (timedelta(hours=23, minutes=59), "20.00 EUR"),
-        (timedelta(hours=2), "20.00 EUR"),
-        (timedelta(hours=1, minutes=59), "0.00 EUR"),
+        (timedelta(days=5), "€40.00"),
+        (timedelta(hours=24), "€40.00"),
+        (timedelta(hours=23, minutes=59), "€20.00"),
+        (timedelta(hours=2), "€20.00"),
+        (timedelta(hours=1, minutes=59), "€0.00"),
     ],
 )
 def test_cancel_page_shows_the_exact_refund_before_confirming(
@@ -72,7 +72,7 @@ def test_cancelling_frees_the_slot_and_refunds_through_the_gateway(
     kinds = list(appointment.events.values_list("kind", flat=True))
     assert kinds[-2:] == ["cancelled", "refunded"]
     page = client.get(f"/appointments/{booked.pk}/").content.decode()
-    assert "40.00 EUR · Refunded" in page
+    assert "€40.00 · Refunded" in page
 
 
 def test_cancelling_twice_is_refused_and_changes_nothing(client: Client, booked: Appointment) -> None:

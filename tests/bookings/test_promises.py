@@ -108,7 +108,7 @@ def test_a_policy_change_between_booking_and_cancel_keeps_the_booking_time_refun
     # Then the customer's cancel page and the refund follow the policy they booked under
     with time_machine.travel(booked.start - timedelta(hours=30), tick=False):
         page = client.get(f"/appointments/{booked.pk}/cancel/").content.decode()
-        assert "you get back <strong>40.00 EUR</strong>" in page
+        assert "you get back <strong>€40.00</strong>" in page
         assert "Cancel at least 24 hours before the start: full refund." in page
         response = client.post(f"/appointments/{booked.pk}/cancel/", hidden_fields(page))
     assert response.status_code == 302
@@ -130,8 +130,8 @@ def test_a_price_change_between_confirm_page_and_hold_asks_again(
     # Nothing is held; the page shows the new price and a button to confirm it
     assert response.status_code == 409
     body = response.content.decode()
-    assert "The price is now\n    <strong>55.00 EUR</strong> (you were shown 40.00 EUR)" in body
-    assert "Hold this time at 55.00 EUR and pay" in body
+    assert "The price is now\n    <strong>€55.00</strong> (you were shown €40.00)" in body
+    assert "Hold this time at €55.00 and pay" in body
     assert not Appointment.objects.exists()
     assert is_offered(slot)
     # Confirming the new page holds it at the price shown there
@@ -184,7 +184,7 @@ def test_a_refund_that_changed_since_the_cancel_page_cancels_nothing(
         body = response.content.decode()
         assert response.status_code == 409
         assert "Nothing was cancelled" in body
-        assert "you get back <strong>20.00 EUR</strong>" in body
+        assert "you get back <strong>€20.00</strong>" in body
         assert Appointment.objects.get(pk=booked.pk).status == AppointmentStatus.CONFIRMED
         assert not Refund.objects.exists()
         # Confirming the new amount cancels with it

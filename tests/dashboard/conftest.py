@@ -1,5 +1,5 @@
 """A provider signed in with three paid bookings on Monday 30 November 2026 (09:00, 09:30, 10:00
-Berlin, 40.00 EUR each), as most dashboard tests start."""
+Berlin, €40.00 each), as most dashboard tests start."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ def test_picking_asks_for_confirmation_and_changes_nothing(client: Client, setup
     body = response.content.decode()
     assert response.status_code == 200
     assert "<h1>Cancel 2 appointments?</h1>" in body
-    assert "Refunds in total: <strong>80.00 EUR</strong>" in body
+    assert "Refunds in total: <strong>€80.00</strong>" in body
     assert "Mon 30 Nov 2026, 09:00 CET" in body
     assert "Mon 30 Nov 2026, 09:30 CET" in body
     assert "Mon 30 Nov, 10:00 CET · " in body

@@ -101,11 +101,11 @@ def test_day_view_places_appointments_on_the_grid_with_checkboxes(client: Client
     assert "style=" not in grid
     assert "09:00–09:30 CET" in grid
     assert "c0@example.com" in grid
-    assert "40.00 EUR paid" in grid
+    assert "€40.00 paid" in grid
     # Each upcoming confirmed appointment has a checkbox for the bulk-cancel form; the cancelled one not
     boxes = re.findall(r'<input type="checkbox" name="ids" value="([^"]+)" form="cancel-picked"', grid)
     assert boxes == [str(first.pk), str(second.pk)]
-    assert grid.count("40.00 EUR paid") == 2  # the cancelled one's money is on its own page
+    assert grid.count("€40.00 paid") == 2  # the cancelled one's money is on its own page
     assert '<form method="post" action="/dashboard/appointments/cancel" id="cancel-picked"' in grid
 
 

@@ -119,13 +119,13 @@ def test_cards_show_exact_figures_for_the_providers_month(
     from bookings.services import appointment_cancel_by_customer
     from outbox.services import outbox_drain
 
-    # Given 3 paid bookings of 40.00 EUR on Mon 30 Nov; one cancelled early by its customer (full refund)
+    # Given 3 paid bookings of €40.00 on Mon 30 Nov; one cancelled early by its customer (full refund)
     first = setup["booked"][0]
     appointment_cancel_by_customer(appointment=first, customer=first.customer)
     outbox_drain()
     body = client.get("/dashboard").content.decode()
-    assert '<span class="label">Earnings, November 2026</span><strong class="figure">80.00 EUR</strong>' in body
-    assert "gross 120.00 EUR · refunds 40.00 EUR" in body
+    assert '<span class="label">Earnings, November 2026</span><strong class="figure">€80.00</strong>' in body
+    assert "gross €120.00 · refunds €40.00" in body
     # (this week is Mon 23 - Sun 29 Nov in Berlin: the bookings are next week)
     assert '<span class="label">Appointments this week</span><strong class="figure">0</strong>' in body
     assert '<span class="label">Appointments this month</span><strong class="figure">2</strong>' in body
@@ -193,7 +193,7 @@ def test_twelve_week_chart_counts_in_the_database(
     frozen_now.move_to("2026-12-02 10:00:00+00:00")  # the bookings' week is now "this week"
     page = client.get("/dashboard").content.decode()
     assert "<title>30 Nov: 3</title>" in page  # three appointments start that week
-    assert "<title>23 Nov: 120.00 EUR</title>" in page  # paid on Wed 25 Nov
+    assert "<title>23 Nov: €120.00</title>" in page  # paid on Wed 25 Nov
     assert "<title>14 Sep: 0</title>" in page  # the first of the 12 weeks, empty
     assert "Revenue per week (EUR)" in page
 

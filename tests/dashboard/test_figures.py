@@ -39,7 +39,7 @@ def slot_at(service: Any, local: str) -> Slot:
 
 
 def test_months_are_the_providers_and_refunds_count_when_paid_back() -> None:
-    # Given a New York provider open around the clock, with a 40.00 EUR service
+    # Given a New York provider open around the clock, with a €40.00 service
     # (full refund 24 h ahead, 50 % from 2 h ahead)
     with time_machine.travel(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tick=False) as clock:
         provider = ProviderFactory(timezone=NEW_YORK, hours=[(time(0), time(23, 59))])
@@ -59,8 +59,8 @@ def test_months_are_the_providers_and_refunds_count_when_paid_back() -> None:
 
         # Then it is still November for them: both payments, the refund, the late appointment
         november = cards(client)
-        assert november["Earnings, November 2026"] == "40.00 EUR"
-        assert "gross 80.00 EUR · refunds 40.00 EUR" in november["detail"]
+        assert november["Earnings, November 2026"] == "€40.00"
+        assert "gross €80.00 · refunds €40.00" in november["detail"]
         assert november["Appointments this month"] == "1"
         assert november["No-shows this month"] == "1"
         assert november["Cancellations this month"] == "1"
@@ -76,8 +76,8 @@ def test_months_are_the_providers_and_refunds_count_when_paid_back() -> None:
 
         # Then December holds that payment and that partial refund only; November's stay put
         december = cards(client)
-        assert december["Earnings, December 2026"] == "20.00 EUR"
-        assert "gross 40.00 EUR · refunds 20.00 EUR" in december["detail"]
+        assert december["Earnings, December 2026"] == "€20.00"
+        assert "gross €40.00 · refunds €20.00" in december["detail"]
         assert december["Appointments this month"] == "0"
         assert december["No-shows this month"] == "0"
         assert december["Cancellations this month"] == "1"
@@ -100,8 +100,8 @@ def test_a_refund_of_an_earlier_months_payment_subtracts_in_its_own_month() -> N
         outbox_drain()
         # Then, paid back, it subtracts from December: net is negative, written out
         december = cards(client)
-        assert december["Earnings, December 2026"] == "-40.00 EUR"
-        assert "gross 0 · refunds 40.00 EUR" in december["detail"]
+        assert december["Earnings, December 2026"] == "-€40.00"
+        assert "gross 0 · refunds €40.00" in december["detail"]
         # A later write to the payment row (an operator's note) does not move its month
         Payment.objects.update(failure_message="checked", updated_at=datetime(2026, 12, 2, 9, 5, tzinfo=UTC))
-        assert cards(client)["Earnings, December 2026"] == "-40.00 EUR"
+        assert cards(client)["Earnings, December 2026"] == "-€40.00"

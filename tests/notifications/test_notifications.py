@@ -74,7 +74,7 @@ def test_a_rolled_back_change_sends_nothing() -> None:
 
     def change() -> None:
         with transaction.atomic():
-            notify(event="refund_issued", recipient=user, context={"amount": "1 EUR"}, key="r1")
+            notify(event="refund_issued", recipient=user, context={"amount": "€1"}, key="r1")
             raise RuntimeError("the refund row failed")
 
     with pytest.raises(RuntimeError):
@@ -85,13 +85,13 @@ def test_a_rolled_back_change_sends_nothing() -> None:
 
 def test_whatsapp_goes_through_the_real_twilio_client(twilio: FakeTwilio) -> None:
     user = customer_on(Channel.WHATSAPP)
-    notify(event="refund_issued", recipient=user, context={"amount": "35.00 EUR", "reference_text": "x"}, key="r")
+    notify(event="refund_issued", recipient=user, context={"amount": "€35.00", "reference_text": "x"}, key="r")
     outbox_drain()
     [request] = twilio.requests
     assert request["path"] == f"/2010-04-01/Accounts/AC{'1' * 32}/Messages.json"
     assert request["To"] == f"whatsapp:{PHONE}"
     assert request["From"] == "whatsapp:+14155238886"
-    assert "We refunded 35.00 EUR" in request["Body"]
+    assert "We refunded €35.00" in request["Body"]
     assert request["StatusCallback"] == "https://book.example.com/notifications/twilio/status"
     message = Message.objects.get(channel=Channel.WHATSAPP)
     assert message.status == MessageStatus.SENT
@@ -101,7 +101,7 @@ def test_whatsapp_goes_through_the_real_twilio_client(twilio: FakeTwilio) -> Non
 def test_invalid_number_falls_back_to_sms_then_email_without_a_retry_storm(twilio: FakeTwilio) -> None:
     user = customer_on(Channel.WHATSAPP)
     twilio.script.extend([(400, 21211), (400, 21211)])
-    notify(event="refund_issued", recipient=user, context={"amount": "1 EUR"}, key="r")
+    notify(event="refund_issued", recipient=user, context={"amount": "€1"}, key="r")
     outbox_drain()
     chain = list(
         Message.objects.exclude(channel=Channel.IN_APP).order_by("created_at").values_list("channel", "status")
@@ -121,7 +121,7 @@ def test_429_then_503_are_retried_with_backoff_and_nothing_is_lost(
 ) -> None:
     user = customer_on(Channel.SMS)
     twilio.script.extend([(429, 20429), (503, None)])
-    notify(event="refund_issued", recipient=user, context={"amount": "1 EUR"}, key="r")
+    notify(event="refund_issued", recipient=user, context={"amount": "€1"}, key="r")
     outbox_drain()
     job = Job.objects.get(kind="notifications.send")
     assert (job.status, job.attempts) == (JobStatus.QUEUED, 1)
@@ -146,7 +146,7 @@ def _signed_post(client: Client, url: str, params: dict[str, str], token: str = 
 
 def test_status_callbacks_need_a_valid_signature(client: Client, twilio: FakeTwilio) -> None:
     user = customer_on(Channel.SMS)
-    notify(event="refund_issued", recipient=user, context={"amount": "1 EUR"}, key="r")
+    notify(event="refund_issued", recipient=user, context={"amount": "€1"}, key="r")
     outbox_drain()
     sid = Message.objects.get(channel=Channel.SMS).provider_sid
     url = "https://book.example.com/notifications/twilio/status"
@@ -160,7 +160,7 @@ def test_status_callbacks_need_a_valid_signature(client: Client, twilio: FakeTwi
 
 def test_undelivered_whatsapp_falls_back_to_sms(client: Client, twilio: FakeTwilio) -> None:
     user = customer_on(Channel.WHATSAPP)
-    notify(event="refund_issued", recipient=user, context={"amount": "1 EUR"}, key="r")
+    notify(event="refund_issued", recipient=user, context={"amount": "€1"}, key="r")
     outbox_drain()
     sid = Message.objects.get(channel=Channel.WHATSAPP).provider_sid
     _signed_post(
@@ -180,7 +180,7 @@ def test_inbound_stop_opts_out_of_phone_messages(client: Client, twilio: FakeTwi
     )
     assert response.status_code == 200
     assert Preference.objects.get(user=user).phone_opted_out
-    notify(event="refund_issued", recipient=user, context={"amount": "1 EUR"}, key="r")
+    notify(event="refund_issued", recipient=user, context={"amount": "€1"}, key="r")
     outbox_drain()
     assert not twilio.requests
     assert Message.objects.get(idempotency_key__endswith=":external").channel == Channel.EMAIL
@@ -188,9 +188,9 @@ def test_inbound_stop_opts_out_of_phone_messages(client: Client, twilio: FakeTwi
 
 def test_without_twilio_credentials_the_console_prints(capsys: pytest.CaptureFixture[str]) -> None:
     user = customer_on(Channel.SMS)
-    notify(event="refund_issued", recipient=user, context={"amount": "9.00 EUR"}, key="r")
+    notify(event="refund_issued", recipient=user, context={"amount": "€9.00"}, key="r")
     outbox_drain()
-    assert f"[sms to {PHONE}] We refunded 9.00 EUR" in capsys.readouterr().out
+    assert f"[sms to {PHONE}] We refunded €9.00" in capsys.readouterr().out
     assert Message.objects.get(channel=Channel.SMS).status == MessageStatus.SENT
 
 
@@ -208,7 +208,7 @@ def test_cancellation_and_refund_notify_the_customer(
     assert events == {"booked_customer", "cancelled_by_provider", "refund_issued"}
     cancelled = Message.objects.get(recipient=customer, channel=Channel.EMAIL, event="cancelled_by_provider")
     assert "(Ill today)" in cancelled.body
-    assert "full refund of 35.00 EUR" in cancelled.body
+    assert "full refund of €35.00" in cancelled.body
 
 
 def test_whatsapp_outside_the_24h_window_uses_the_approved_template(twilio: FakeTwilio, settings: Any) -> None:
@@ -217,14 +217,14 @@ def test_whatsapp_outside_the_24h_window_uses_the_approved_template(twilio: Fake
     settings.TWILIO_WHATSAPP_CONTENT_SID = "HX" + "a" * 32
     user = customer_on(Channel.WHATSAPP)
     twilio.script.append((400, 63016))
-    notify(event="refund_issued", recipient=user, context={"amount": "5.00 EUR"}, key="r")
+    notify(event="refund_issued", recipient=user, context={"amount": "€5.00"}, key="r")
     outbox_drain()
     first, second = twilio.requests
     assert "Body" in first
     assert second["ContentSid"] == "HX" + "a" * 32
     variables = json.loads(second["ContentVariables"])
-    assert variables["1"] == "Refund issued: 5.00 EUR"
-    assert "We refunded 5.00 EUR" in variables["2"]
+    assert variables["1"] == "Refund issued: €5.00"
+    assert "We refunded €5.00" in variables["2"]
     assert "Body" not in second
     assert Message.objects.get(channel=Channel.WHATSAPP).status == MessageStatus.SENT
 
@@ -232,7 +232,7 @@ def test_whatsapp_outside_the_24h_window_uses_the_approved_template(twilio: Fake
 def test_whatsapp_outside_the_window_without_a_template_falls_back_to_sms(twilio: FakeTwilio) -> None:
     user = customer_on(Channel.WHATSAPP)
     twilio.script.append((400, 63016))
-    notify(event="refund_issued", recipient=user, context={"amount": "5.00 EUR"}, key="r")
+    notify(event="refund_issued", recipient=user, context={"amount": "€5.00"}, key="r")
     outbox_drain()
     assert [r["To"] for r in twilio.requests] == [f"whatsapp:{PHONE}", PHONE]
     assert Message.objects.get(channel=Channel.SMS).status == MessageStatus.SENT
@@ -264,7 +264,7 @@ def test_staff_record_a_payout_and_the_provider_is_told(client: Client) -> None:
     payout = Payout.objects.get()
     assert (payout.amount_minor, payout.currency) == (125000, "EUR")
     message = Message.objects.get(recipient=provider, channel=Channel.IN_APP)
-    assert message.subject == "Funds transferred: 1,250.00 EUR"
+    assert message.subject == "Funds transferred: €1,250.00"
     assert "(November 2026)" in message.body
     outbox_drain()
-    assert mail.outbox[-1].subject == "Funds transferred: 1,250.00 EUR"
+    assert mail.outbox[-1].subject == "Funds transferred: €1,250.00"

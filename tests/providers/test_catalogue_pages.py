@@ -28,7 +28,7 @@ def test_home_lists_active_services_of_onboarded_providers(client: Client, froze
     assert response.status_code == 200
     assert "Beard trim" in body
     assert live.provider.business_name in body
-    assert "35.00 EUR" in body
+    assert "€35.00" in body
     assert "Hidden" not in body
     assert "1 service" in body
 
@@ -93,7 +93,7 @@ def test_service_page_shows_metadata_policy_and_zone(client: Client, frozen_now:
         "Sixty minutes of relief.",
         service.provider.business_name,
         "Hair &amp; beauty",
-        "35.00 EUR",
+        "€35.00",
         "30 minutes",
         "Room 2, Hauptstraße 1",
         "Europe/Berlin",
