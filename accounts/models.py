@@ -48,6 +48,9 @@ class User(AbstractUser):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.CUSTOMER)
     # Part of the session hash: bumping it ends every session of this user ("log out everywhere").
     sessions_version = models.PositiveIntegerField(default=0)
+    # The zone this person reads times in (IANA name; detected in the browser, changeable);
+    # empty until known. Pages, emails and reminders use it (appointly/zones.py).
+    timezone = models.CharField(max_length=64, blank=True)
 
     USERNAME_FIELD = "email"  # type: ignore[misc]
     REQUIRED_FIELDS = []  # type: ignore[misc]

@@ -5,6 +5,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.http import require_GET
 
+from accounts import views as account_views
 from bookings import check_in_views
 from dashboard import qr_views
 from dashboard import views as dashboard_views
@@ -44,6 +45,7 @@ urlpatterns = [
     path("dashboard/qr/rotate", qr_views.qr_rotate, name="dashboard_qr_rotate"),
     path("dashboard/qr/no-shows", qr_views.qr_no_shows, name="dashboard_qr_no_shows"),
     path("mark", check_in_views.check_in, name="check_in"),
+    path("timezone", account_views.timezone_set, name="timezone_set"),
     path("dashboard/appointments/cancel", dashboard_views.bulk_cancel, name="dashboard_bulk_cancel"),
     path(
         "dashboard/appointments/<uuid:appointment_id>", dashboard_views.appointment_detail, name="dashboard_appointment"

@@ -100,6 +100,11 @@ class Appointment(BaseModel):
         """The policy copied when the time was held: what this customer was promised."""
         return RefundPolicy(self.refund_full_hours, self.refund_partial_hours, self.refund_partial_percent)
 
+    def changeable_by_customer(self, now: datetime) -> bool:
+        """The customer may cancel it or ask to move it until it starts (account list, the
+        appointment page; the cancel and reschedule services refuse otherwise)."""
+        return self.status == AppointmentStatus.CONFIRMED and self.start > now
+
     def attendance_markable(self, now: datetime) -> bool:
         """The provider may mark attended or no-show (or correct either) once it has started
         (the day view's buttons and the attendance service both ask this)."""

@@ -209,7 +209,7 @@ def appointment_detail(request: HttpRequest, appointment_id: uuid.UUID) -> HttpR
             "payment": payment,
             "refunds": selectors.refunds_for(appointment=appointment),
             "just_booked": request.GET.get("booked") == "1" and appointment.status == AppointmentStatus.CONFIRMED,
-            "can_change": appointment.status == AppointmentStatus.CONFIRMED and appointment.start > timezone.now(),
+            "can_change": appointment.changeable_by_customer(timezone.now()),
         },
     )
 
@@ -318,13 +318,17 @@ def account(request: HttpRequest) -> HttpResponse:
         return denied
     customer = request.user
     pref = Preference.objects.filter(user=customer).first()  # type: ignore[misc]
+    now = timezone.now()
+    upcoming = selectors.appointments_upcoming(customer=customer, now=now)  # type: ignore[arg-type]
+    changeable = {a.pk for a in upcoming if a.changeable_by_customer(now)}
     return render(
         request,
         "bookings/account.html",
         {
             "summary": selectors.account_summary(customer=customer),  # type: ignore[arg-type]
-            "upcoming": selectors.appointments_upcoming(customer=customer),  # type: ignore[arg-type]
-            "past": selectors.appointments_past(customer=customer),  # type: ignore[arg-type]
+            "upcoming": upcoming,
+            "changeable": changeable,
+            "past": selectors.appointments_past(customer=customer, now=now),  # type: ignore[arg-type]
             "inbox": inbox(user=customer, limit=10),  # type: ignore[arg-type]
             "history": message_history(recipient=customer, limit=20),  # type: ignore[arg-type]
             "preference_form": PreferenceForm(

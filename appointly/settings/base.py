@@ -125,6 +125,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "appointly.core.identity_context",
+                "appointly.zones.visitor_zone_context",
             ],
         },
     },
