@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.adapter import RESUME_SESSION_KEY
 from appointly.core import DomainError, who
+from appointly.zones import visitor_zone
 from bookings.attendance import check_in_candidates, check_in_decide
 from bookings.services import appointment_check_in
 from providers.selectors import provider_by_check_in_code
@@ -35,6 +36,9 @@ def _within_rate(request: HttpRequest) -> bool:
 
 
 def _page(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    provider = context.get("provider")
+    # Times in the visitor's zone when known, else the provider's (where they stand to scan).
+    context["zone"] = visitor_zone(request) or (provider.timezone if provider is not None else "UTC")
     response = render(request, TEMPLATE, context, status=status)
     # The code is in this page's URL: requests from here carry only our origin, never the path
     # and query (not `no-referrer`: browsers then send `Origin: null` and the form's CSRF

@@ -86,7 +86,7 @@ def test_checking_in_names_service_time_and_provider_and_records_who(world: dict
     assert response.status_code == 200
     assert "You're checked in" in body
     assert "Beard trim" in body
-    assert "Monday 30 November, 10:00–10:30 CET" in body
+    assert "Monday 30 November 2026, 10:00–10:30 CET" in body
     assert world["provider"].business_name in body
     assert "Checked in at <time" in body
     assert "09:47 CET" in body
