@@ -11,6 +11,8 @@ from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from accounts.models import Role
+from accounts.services import user_timezone_set
+from appointly import zones
 
 # Set by any page that sends an anonymous visitor to log in and wants them back afterwards.
 RESUME_SESSION_KEY = "resume_after_login"
@@ -43,6 +45,14 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_signup_redirect_url(self, request: HttpRequest) -> str:
         return self._resume_url(request) or str(super().get_signup_redirect_url(request))
+
+    def login(self, request: HttpRequest, user: Any) -> None:
+        # The zone the browser told us before signing in becomes the account's, unless the
+        # account already has one (then that one wins, on every device).
+        zone = request.session.get(zones.SESSION_KEY, "")
+        super().login(request, user)
+        if zone and not getattr(user, "timezone", "") and zones.is_zone(zone):
+            user_timezone_set(user=user, name=zone)
 
     def pre_login(self, request: HttpRequest, user: Any, **kwargs: Any) -> HttpResponse | None:
         # Only reached after the password matched, so saying "provider account" reveals

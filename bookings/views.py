@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.adapter import RESUME_SESSION_KEY
 from appointly.core import DomainError, who
+from appointly.zones import visitor_zone
 from bookings import availability, selectors
 from bookings.calendar import appointment_ics
 from bookings.models import AppointmentStatus
@@ -331,6 +332,7 @@ def account(request: HttpRequest) -> HttpResponse:
             "past": selectors.appointments_past(customer=customer, now=now),  # type: ignore[arg-type]
             "inbox": inbox(user=customer, limit=10),  # type: ignore[arg-type]
             "history": message_history(recipient=customer, limit=20),  # type: ignore[arg-type]
+            "history_tz": visitor_zone(request) or "UTC",
             "preference_form": PreferenceForm(
                 initial={"channel": pref.channel if pref else "email", "phone": pref.phone if pref else ""}
             ),

@@ -62,3 +62,13 @@ def when_time(context: template.Context, start: datetime, end: datetime, provide
     return format_html(
         '{} <span class="zone-note">{} in {}</span>', main, dateformat(start.astimezone(other), "H:i"), city(other.key)
     )
+
+
+@register.filter
+def shown_zone(value: object, visitor_tz: object) -> str:
+    """The zone a block of times is shown in: `{% timezone provider|shown_zone:visitor_tz %}`
+    (the visitor's when known, else the provider's, or a zone name given instead, else UTC)."""
+    if visitor_tz:
+        return str(visitor_tz)
+    name = getattr(value, "timezone", value) if value else ""
+    return str(name or "UTC")

@@ -1,0 +1,147 @@
+"""The whole customer journey in chromium at a phone's and a desktop's width: browse → service →
+a time → sign up (the verification link read from the captured email) → back to the time → pay
+→ success → account → reschedule → withdraw → cancel with the refund shown first. On every page:
+no sideways scroll, axe-core (from the copy axe-playwright-python bundles, evaluated through
+the DevTools protocol, so the Content-Security-Policy stays on) finds no serious or critical
+violation, and a screenshot goes to var/e2e/. The browser runs in Lisbon, the provider in Berlin:
+pages show both zones."""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+
+import axe_playwright_python
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from accounts.models import User
+from bookings.models import Appointment, AppointmentStatus
+from providers.services import provider_hours_set, provider_today
+from tests.factories import ProviderFactory, ServiceFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+AXE = (Path(axe_playwright_python.__file__).parent / "axe.min.js").read_text()
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "e2e"
+RUN_AXE = """() => axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+  .filter(v => v.impact === "serious" || v.impact === "critical")
+  .map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(" | ")}`))"""
+
+
+class Journey:
+    def __init__(self, page: Any, width: int) -> None:
+        self.page, self.width, self.step = page, width, 0
+
+    def check(self, name: str) -> None:
+        """The page as it stands: fits the screen, passes axe, screenshot saved."""
+        page = self.page
+        page.wait_for_load_state("load")
+        self.step += 1
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SHOTS / f"{self.width}-{self.step:02d}-{name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        wide = page.evaluate("document.documentElement.scrollWidth")
+        assert wide <= page.evaluate("window.innerWidth"), f"{name} at {self.width}px is {wide}px wide: {shot}"
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.evaluate(AXE)
+        violations = page.evaluate(RUN_AXE)
+        assert violations == [], f"{name} at {self.width}px: {violations} ({shot})"
+
+
+@pytest.fixture
+def studio(live_server: Any) -> Any:
+    provider = ProviderFactory(timezone="Europe/Berlin", hours=[], business_name="Kreuzberg Physio")
+    provider_hours_set(provider=provider, weekly=[(d, time(0, 0), time(23, 59)) for d in range(7)], exceptions=[])
+    return ServiceFactory(provider=provider, name="Physio session", price_minor=9000, max_appointments_per_day=40)
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_the_whole_customer_journey(live_server: Any, open_page: Any, studio: Any, width: int) -> None:
+    base = live_server.url
+    page = open_page(width=width, height=900, timezone_id="Europe/Lisbon", locale="en-GB")
+    journey = Journey(page, width)
+    email = f"casey{width}@example.com"
+
+    page.goto(f"{base}/")
+    journey.check("home")
+    page.goto(f"{base}/?q=physio")
+    journey.check("search")
+    page.get_by_role("link", name="See free times").first.click()
+    page.wait_for_url(re.compile(r".*/services/.*"))
+    journey.check("service")
+    tomorrow = (provider_today(studio.provider, timezone.now()) + timedelta(days=1)).isoformat()
+    page.goto(f"{base}/services/{studio.slug}/?day={tomorrow}")
+    assert "in Berlin" in page.locator("#availability").inner_text()  # the browser's zone was told
+
+    page.locator("a.slot").nth(2).click()
+    page.wait_for_url(re.compile(r".*/accounts/login/.*"))
+    journey.check("login")
+    page.goto(f"{base}/accounts/signup/")
+    journey.check("signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label(re.compile(r"^Password:?$")).fill("a-long-and-unusual-pw")
+    page.get_by_label(re.compile(r"^Password \(again\)")).fill("a-long-and-unusual-pw")
+    page.get_by_role("button", name="Sign Up").click()
+    page.wait_for_url(re.compile(r".*/accounts/confirm-email/.*"))
+    journey.check("verify-sent")
+    link = re.search(r"https?://[^\s]+/accounts/confirm-email/[^\s]+", mail.outbox[-1].body).group(0)
+    page.goto(base + link[link.index("/accounts/") :])
+    journey.check("verify-confirm")
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url(re.compile(r".*/book/.*"))
+    journey.check("confirm")
+    assert User.objects.get(email=email).timezone == "Europe/Lisbon"
+
+    page.get_by_role("button", name=re.compile("Hold this time")).click()
+    page.wait_for_url(re.compile(r".*/pay/$"))
+    journey.check("pay")
+    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.get_by_role("button", name=re.compile("^Pay ")).click()
+    page.wait_for_url(re.compile(r".*booked=1.*"))
+    journey.check("success")
+    appointment = Appointment.objects.get(customer__email=email)
+    assert appointment.status == AppointmentStatus.CONFIRMED
+
+    page.goto(f"{base}/account/")
+    journey.check("account")
+    page.get_by_role("link", name="Reschedule").click()
+    journey.check("reschedule")
+    page.locator("input[name=slot]").first.check()
+    page.get_by_role("button", name="Send request").click()
+    page.wait_for_load_state("load")
+    journey.check("reschedule-sent")
+    page.goto(f"{base}/account/")
+    page.get_by_role("button", name="Withdraw the request").click()
+    page.wait_for_load_state("load")
+    page.goto(f"{base}/account/")
+    journey.check("account-withdrawn")
+    page.get_by_role("link", name="Cancel…").click()
+    journey.check("cancel")
+    assert "€90.00" in page.content()
+    page.get_by_role("button", name=re.compile("Cancel and refund")).click()
+    page.wait_for_load_state("load")
+    journey.check("cancelled")
+    assert Appointment.objects.get(pk=appointment.pk).status == AppointmentStatus.CANCELLED
+
+
+@pytest.mark.parametrize("width", [360, 768])
+def test_public_pages_fit_phones_and_tablets(live_server: Any, open_page: Any, studio: Any, width: int) -> None:
+    base = live_server.url
+    page = open_page(width=width, height=800)
+    journey = Journey(page, width)
+    for name, path in [
+        ("home", "/"),
+        ("service", f"/services/{studio.slug}/"),
+        ("login", "/accounts/login/"),
+        ("signup", "/accounts/signup/"),
+        ("password-reset", "/accounts/password/reset/"),
+        ("provider-login", "/login-provider"),
+        ("timezone", "/timezone"),
+        ("not-found", "/no-such-page/"),
+    ]:
+        page.goto(base + path)
+        journey.check(name)
