@@ -4,6 +4,7 @@ import secrets
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.hashers import make_password
 from django.http import HttpRequest, HttpResponse
@@ -45,6 +46,11 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def get_signup_redirect_url(self, request: HttpRequest) -> str:
         return self._resume_url(request) or str(super().get_signup_redirect_url(request))
+
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        # Our email templates sign with the product and its public address (SITE_URL), never
+        # the host a request happened to use (allauth's default "Hello from 127.0.0.1:8000").
+        super().send_mail(template_prefix, email, {**context, "site_url": settings.SITE_URL})
 
     def login(self, request: HttpRequest, user: Any) -> None:
         # The zone the browser told us before signing in becomes the account's, unless the
