@@ -39,6 +39,7 @@ from notifications.models import Preference
 from notifications.services import inbox, message_history
 from payments.services import PaymentInProgress
 from providers.models import CURRENCIES, Service
+from providers.month_picker import month_of, month_view
 from providers.policy import RefundPolicy
 from providers.services import provider_today
 
@@ -281,17 +282,19 @@ def appointment_reschedule(request: HttpRequest, appointment_id: uuid.UUID) -> H
                 return redirect("bookings:appointment", appointment_id=appointment.pk)
     counts = availability.offered_days(service=service, ignoring=appointment)
     today = provider_today(service.provider)
+    last = today + timedelta(days=service.booking_window_days - 1)
+    month = month_of(request.GET.get("month"))
     try:
         day = date.fromisoformat(request.GET.get("day", ""))
     except ValueError:
-        day = min(counts) if counts else today
-    days = [today + timedelta(days=i) for i in range(service.booking_window_days)]
+        in_month = sorted(d for d in counts if month is not None and (d.year, d.month) == (month.year, month.month))
+        day = in_month[0] if in_month else (min(counts) if counts else today)
     context = {
         "appointment": appointment,
         "provider": appointment.provider,
         "service": service,
         "day": day,
-        "days": [{"day": d, "free": counts.get(d, 0)} for d in days],
+        "month": month_view(month=month or day, counts=counts, selected=day, today=today, last=last),
         "slots": availability.offered_on(service=service, day=day, ignoring=appointment),
         "error": error,
         "blocked": appointment.status != AppointmentStatus.CONFIRMED or bool(appointment.pending_requests),  # type: ignore[attr-defined]

@@ -18,11 +18,11 @@ from providers import selectors
 from providers.decorators import provider_required
 from providers.forms import HoursForm, ProfileForm, ServiceForm
 from providers.models import OnboardingStep
+from providers.month_picker import month_of, month_view
 from providers.rules import ScheduleInvalid
 from providers.services import provider_hours_set, provider_profile_save, provider_today, service_create
 
 PAGE_SIZE = 24
-DAY_STRIP = 7
 
 
 @require_GET
@@ -65,22 +65,22 @@ def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     today = provider_today(service.provider)
     last = today + timedelta(days=service.booking_window_days - 1)
     requested = _parse_day(request.GET.get("day"))
-    if requested is not None and not today <= requested <= last:
-        requested = None
-    day = requested or (days[0] if days else today)
-    # A week-long strip starting at the chosen day (or earlier near the end of the window).
-    strip_start = max(today, min(day, last - timedelta(days=DAY_STRIP - 1)))
-    strip = [
-        {"day": strip_start + timedelta(days=i), "free": counts.get(strip_start + timedelta(days=i), 0)}
-        for i in range(DAY_STRIP)
-        if strip_start + timedelta(days=i) <= last
-    ]
+    outside = requested is not None and not today <= requested <= last
+    month = month_of(request.GET.get("month"))
+    if requested is not None and not outside:
+        day = requested
+    elif month is not None:  # a month picked: its first free day, else its first day in the window
+        day = next((d for d in days if (d.year, d.month) == (month.year, month.month)), max(today, month))
+    else:
+        day = days[0] if days else today
     context = {
         "service": service,
         "provider": service.provider,
         "day": day,
         "slots": availability.offered_on(service=service, day=day),
-        "strip": strip,
+        "month": month_view(month=month or day, counts=counts, selected=day, today=today, last=last),
+        "outside": requested if outside else None,
+        "last": last,
         "prev_day": day - timedelta(days=1) if day > today else None,
         "next_day": day + timedelta(days=1) if day < last else None,
         "next_free": next((d for d in days if d > day), None),
