@@ -18,7 +18,7 @@ from accounts.adapter import RESUME_SESSION_KEY
 from appointly.core import DomainError, who
 from appointly.zones import visitor_zone
 from bookings import availability, selectors
-from bookings.calendar import appointment_ics
+from bookings.calendar import appointment_ics, google_calendar_url, outlook_calendar_url
 from bookings.models import AppointmentStatus
 from bookings.services import (
     BookingNotAllowed,
@@ -212,6 +212,8 @@ def appointment_detail(request: HttpRequest, appointment_id: uuid.UUID) -> HttpR
             "refunds": selectors.refunds_for(appointment=appointment),
             "just_booked": request.GET.get("booked") == "1" and appointment.status == AppointmentStatus.CONFIRMED,
             "can_change": appointment.changeable_by_customer(timezone.now()),
+            "google_calendar": google_calendar_url(appointment),
+            "outlook_calendar": outlook_calendar_url(appointment),
         },
     )
 
