@@ -63,6 +63,11 @@ class Appointment(BaseModel):
     cancelled_by = models.CharField(max_length=10, choices=CancelledBy.choices, blank=True)
     cancel_reason = models.CharField(max_length=255, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Who to expect, as the customer gave it on the confirm page (prefilled from their last
+    # booking): shown to the provider instead of a bare email.
+    customer_name = models.CharField(max_length=120, blank=True)
+    customer_phone = models.CharField(max_length=20, blank=True)  # E.164
+    notes = models.TextField(blank=True, max_length=500)
     # When the customer checked in with the provider's QR code or the provider marked them
     # attended; empty otherwise (also after a correction to no-show).
     checked_in_at = models.DateTimeField(null=True, blank=True)
@@ -99,6 +104,11 @@ class Appointment(BaseModel):
     def refund_policy(self) -> RefundPolicy:
         """The policy copied when the time was held: what this customer was promised."""
         return RefundPolicy(self.refund_full_hours, self.refund_partial_hours, self.refund_partial_percent)
+
+    @property
+    def customer_label(self) -> str:
+        """How the provider's pages name the customer: the name they gave, else their email."""
+        return self.customer_name or self.customer.email
 
     def changeable_by_customer(self, now: datetime) -> bool:
         """The customer may cancel it or ask to move it until it starts (account list, the

@@ -47,6 +47,21 @@ def appointment_held_for(*, customer: User, slot: Slot) -> Appointment | None:
     ).first()
 
 
+def customer_details_last(*, customer: User) -> dict[str, str]:
+    """What the confirm page is prefilled with: the name and phone of the customer's latest
+    booking that had them, else the name on the account."""
+    last = (
+        Appointment.objects.filter(customer=customer)
+        .exclude(customer_name="", customer_phone="")
+        .order_by("-created_at")
+        .values("customer_name", "customer_phone")
+        .first()
+    )
+    if last is not None:
+        return {"name": last["customer_name"], "phone": last["customer_phone"]}
+    return {"name": customer.get_full_name(), "phone": ""}
+
+
 def appointment_events(*, appointment: Appointment) -> list[AppointmentEvent]:
     return list(appointment.events.select_related("actor").order_by("at", "pk"))
 

@@ -19,6 +19,7 @@ from appointly.core import DomainError, who
 from appointly.zones import visitor_zone
 from bookings import availability, selectors
 from bookings.calendar import appointment_ics, google_calendar_url, outlook_calendar_url
+from bookings.forms import BookingDetailsForm
 from bookings.models import AppointmentStatus
 from bookings.services import (
     BookingNotAllowed,
@@ -124,15 +125,26 @@ def book(request: HttpRequest, slot_id: uuid.UUID) -> HttpResponse:
         "provider": service.provider,
         "policy": service.refund_policy,
         "idempotency_key": uuid.uuid4(),
+        "form": BookingDetailsForm(initial=selectors.customer_details_last(customer=request.user)),  # type: ignore[arg-type]
     }
     if request.method == "POST":
         key = _key(request.POST.get("idempotency_key"))
         shown = _shown_terms(request.POST)
+        form = context["form"] = BookingDetailsForm(request.POST)
         if key is None or shown is None:
             context["error"] = "This form expired. Please check the details and confirm again."
             return render(request, "bookings/confirm.html", context, status=400)
+        if not form.is_valid():
+            context["idempotency_key"] = key
+            return render(request, "bookings/confirm.html", context, status=400)
         try:
-            appointment = appointment_hold(customer=request.user, slot_id=slot.pk, idempotency_key=key, expected=shown)  # type: ignore[arg-type]
+            appointment = appointment_hold(
+                customer=request.user,  # type: ignore[arg-type]
+                slot_id=slot.pk,
+                idempotency_key=key,
+                expected=shown,
+                details=form.details(),
+            )
         except TermsChanged:
             service.refresh_from_db()
             context.update(policy=service.refund_policy, changed_from=shown)

@@ -4,6 +4,7 @@ Callers import from here."""
 
 from bookings.services.attendance import appointment_check_in, appointment_mark_attendance, no_shows_mark
 from bookings.services.booking import (
+    CustomerDetails,
     PaymentOutcome,
     SlotGone,
     Terms,
@@ -35,6 +36,7 @@ from bookings.services.reschedule import (
 __all__ = [
     "BookingNotAllowed",
     "BulkResult",
+    "CustomerDetails",
     "HoldExpired",
     "PaymentOutcome",
     "RefundChanged",

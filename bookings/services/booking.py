@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -72,6 +73,27 @@ class SlotGone(SlotUnavailable):
     """The offer does not exist any more (the provider changed the schedule)."""
 
 
+@dataclass(frozen=True)
+class CustomerDetails:
+    """Who the provider should expect: a name, a phone (E.164) and a note, all optional."""
+
+    name: str = ""
+    phone: str = ""
+    notes: str = ""
+
+    def cleaned(self) -> CustomerDetails:
+        phone = self.phone.strip()
+        if phone:
+            try:
+                parsed = phonenumbers.parse(phone, None)
+            except phonenumbers.NumberParseException:
+                parsed = None
+            if parsed is None or not phonenumbers.is_valid_number(parsed):
+                raise BookingNotAllowed("Enter the phone number in international format, e.g. +351 912 345 678.")
+            phone = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return CustomerDetails(" ".join(self.name.split())[:120], phone, self.notes.strip()[:500])
+
+
 @retry_on_conflict(just_taken)
 def appointment_hold(
     *,
@@ -79,13 +101,16 @@ def appointment_hold(
     slot_id: Any,
     idempotency_key: str,
     expected: Terms | None = None,
+    details: CustomerDetails | None = None,
     now: datetime | None = None,
 ) -> Appointment:
     """Hold a bookable slot for the customer while they pay. Idempotent by key.
 
     `expected`: the terms the confirm page showed; if the service's differ now, nothing is held
-    and TermsChanged carries the new ones. The appointment keeps a copy of the terms."""
+    and TermsChanged carries the new ones. The appointment keeps a copy of the terms, and the
+    customer's `details` for the provider."""
     now = now or timezone.now()
+    details = (details or CustomerDetails()).cleaned()
     existing = Appointment.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         if existing.customer_id != customer.pk:
@@ -125,6 +150,9 @@ def appointment_hold(
                 refund_partial_hours=terms.policy.partial_hours,
                 refund_partial_percent=terms.policy.partial_percent,
                 idempotency_key=idempotency_key,
+                customer_name=details.name,
+                customer_phone=details.phone,
+                notes=details.notes,
             )
             claim_for_appointment(appointment)
             event(appointment, EventKind.CREATED, actor=customer, now=now)

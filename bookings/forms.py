@@ -1,0 +1,40 @@
+"""The confirm page's details for the provider: name, phone and a note (all optional; the phone
+rule is the service's, `CustomerDetails.cleaned`, translated to the field here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from bookings.services import BookingNotAllowed, CustomerDetails
+
+
+class BookingDetailsForm(forms.Form):
+    name = forms.CharField(label="Your name", max_length=120, required=False)
+    phone = forms.CharField(
+        label="Phone (optional)",
+        max_length=32,
+        required=False,
+        help_text="International format, e.g. +351 912 345 678, in case the provider needs to reach you.",
+    )
+    notes = forms.CharField(
+        label="Notes for the provider (optional)",
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs["autocomplete"] = "name"
+        self.fields["phone"].widget.attrs.update(autocomplete="tel", inputmode="tel")
+
+    def clean_phone(self) -> str:
+        try:
+            return CustomerDetails(phone=self.cleaned_data.get("phone", "")).cleaned().phone
+        except BookingNotAllowed as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+    def details(self) -> CustomerDetails:
+        return CustomerDetails(**{k: self.cleaned_data.get(k, "") for k in ("name", "phone", "notes")})
