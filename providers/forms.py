@@ -78,7 +78,9 @@ class ProfileForm(forms.Form):
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
     timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, help_text="Your hours are read in this zone.")
     phone = forms.CharField(max_length=32, help_text="International format, e.g. +49 151 12345678.")
-    address = forms.CharField(max_length=255)
+    address = forms.CharField(
+        max_length=255, required=False, help_text="Leave empty if you only work online (video calls)."
+    )
 
     def clean_timezone(self) -> str:
         value: str = self.cleaned_data["timezone"]
@@ -194,6 +196,7 @@ class ServiceForm(forms.ModelForm):
             "refund_partial_hours",
             "refund_partial_percent",
             "location",
+            "is_online",
         )
         labels = {
             "duration_minutes": "Duration (minutes)",

@@ -52,7 +52,8 @@ class Provider(BaseModel):
     description = models.TextField(blank=True)
     timezone = models.CharField(max_length=64, help_text="IANA zone, e.g. Europe/Berlin")
     phone = models.CharField(max_length=20, help_text="E.164, e.g. +4915112345678")
-    address = models.CharField(max_length=255)
+    # Empty for a provider who only works online.
+    address = models.CharField(max_length=255, blank=True)
     # The check-in code in clear (the provider's QR page draws it) and its digest (what /mark
     # looks up). Always written together: `qr_token_fields()`.
     qr_token = models.CharField(max_length=64, unique=True, default=new_qr_token, editable=False)
@@ -205,6 +206,8 @@ class Service(BaseModel):
     refund_partial_hours = models.PositiveIntegerField(default=2)
     refund_partial_percent = models.PositiveIntegerField(default=50, validators=[MaxValueValidator(100)])
     location = models.CharField(max_length=255, blank=True, help_text="Blank means the provider's address.")
+    # Held online (a video call): no address needed, and the pages say so.
+    is_online = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     # Slots exist for every provider-local date up to and including this one (top-up marker).
     slots_generated_until = models.DateField(null=True, blank=True)
@@ -253,7 +256,9 @@ class Service(BaseModel):
 
     @property
     def where(self) -> str:
-        return self.location or self.provider.address
+        if self.is_online:
+            return "Online: the provider sends you the link"
+        return self.location or self.provider.address or "Ask the provider"
 
     @property
     def price_display(self) -> str:
