@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import secrets
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
@@ -14,9 +16,16 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from accounts.models import Role
 from accounts.services import user_timezone_set
 from appointly import zones
+from appointly.mail import with_html
 
 # Set by any page that sends an anonymous visitor to log in and wants them back afterwards.
 RESUME_SESSION_KEY = "resume_after_login"
+
+
+def _public(url: str) -> str:
+    """A link for an email, on the public address (SITE_URL) whatever host the request used."""
+    bits, site = urlsplit(url), urlsplit(settings.SITE_URL)
+    return urlunsplit((site.scheme, site.netloc, bits.path, bits.query, bits.fragment))
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -47,10 +56,23 @@ class AccountAdapter(DefaultAccountAdapter):
     def get_signup_redirect_url(self, request: HttpRequest) -> str:
         return self._resume_url(request) or str(super().get_signup_redirect_url(request))
 
+    def render_mail(self, template_prefix: str, email: str, context: dict[str, Any], headers: Any = None) -> Any:
+        # Every allauth email gets our HTML part too (made from its text; appointly.mail).
+        return with_html(super().render_mail(template_prefix, email, context, headers=headers))
+
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         # Our email templates sign with the product and its public address (SITE_URL), never
         # the host a request happened to use (allauth's default "Hello from 127.0.0.1:8000").
-        super().send_mail(template_prefix, email, {**context, "site_url": settings.SITE_URL})
+        site = SimpleNamespace(name="Appointly", domain=urlsplit(settings.SITE_URL).netloc)
+        super().send_mail(
+            template_prefix, email, {**context, "site_url": settings.SITE_URL.rstrip("/"), "current_site": site}
+        )
+
+    def get_email_confirmation_url(self, request: HttpRequest, emailconfirmation: Any) -> str:
+        return _public(super().get_email_confirmation_url(request, emailconfirmation))
+
+    def get_reset_password_from_key_url(self, key: str) -> str:
+        return _public(super().get_reset_password_from_key_url(key))
 
     def login(self, request: HttpRequest, user: Any) -> None:
         # The zone the browser told us before signing in becomes the account's, unless the

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage
 
+from appointly.mail import with_html
 from outbox.registry import PermanentFailure, RetryLater
 
 logger = logging.getLogger(__name__)
@@ -98,5 +99,7 @@ def send_phone(*, channel: str, to: str, body: str, status_callback: str, subjec
 
 
 def send_email(*, to: str, subject: str, body: str) -> Sent:
-    EmailMessage(subject=subject, body=body, to=[to]).send()
+    """Text and HTML (appointly.mail), signed with the product and SITE_URL."""
+    signed = f"{body.rstrip()}\n\n-- \nAppointly · {settings.SITE_URL.rstrip('/')}\n"
+    with_html(EmailMessage(subject=subject, body=signed, to=[to]), html_from=body).send()
     return Sent()

@@ -402,7 +402,7 @@ def test_a_visitor_without_an_account_signs_up_verifies_and_comes_back(world: di
         "/accounts/signup/",
         {"email": "walkin@example.com", "password1": "a-long-and-unusual-pw", "password2": "a-long-and-unusual-pw"},
     )
-    link = re.search(r"http://testserver(/accounts/confirm-email/[^\s]+)", mail.outbox[-1].body).group(1)
+    link = re.search(r"https?://[^/\s]+(/accounts/confirm-email/[^\s]+)", mail.outbox[-1].body).group(1)
     confirmed = visitor.post(link)
     assert confirmed.status_code == 302
     assert confirmed.url == world["url"]
