@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import EmailMessage, EmailMultiAlternatives
+from django.core.mail.backends.console import EmailBackend as ConsoleBackend
 from django.template.loader import render_to_string
 
 
@@ -33,3 +34,15 @@ def with_html(message: EmailMessage, *, html_from: str | None = None) -> EmailMu
     )
     multi.attach_alternative(html, "text/html")
     return multi
+
+
+class ReadableConsoleBackend(ConsoleBackend):
+    """The console backend for `make run`: prints the headers that matter and the text part as
+    written (Django's prints the raw MIME, where quoted-printable breaks links across lines)."""
+
+    def write_message(self, message: EmailMessage) -> None:
+        parts = ["text"] + [mimetype for _content, mimetype in getattr(message, "alternatives", [])]
+        self.stream.write(
+            f"From: {message.from_email}\nTo: {', '.join(message.to)}\nSubject: {message.subject}\n"
+            f"Parts: {', '.join(parts)}\n\n{message.body}\n{'-' * 79}\n"
+        )

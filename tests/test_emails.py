@@ -56,3 +56,22 @@ def test_every_kind_of_email_is_finished(
         assert any(expected.lower() in s.lower() for s in subjects), (expected, subjects)
     for message in mail.outbox:
         assert_finished(message)
+
+
+def test_the_console_prints_mail_people_can_read() -> None:
+    import io
+
+    from django.core.mail import EmailMessage
+
+    from appointly.mail import ReadableConsoleBackend, with_html
+
+    link = "https://appointly.example/accounts/confirm-email/MQ:1xW7v6:JLnNvU2UhBozmGxuWL7WyWFXuwQuK8FCyZb6q59/"
+    stream = io.StringIO()
+    ReadableConsoleBackend(stream=stream).send_messages(
+        [with_html(EmailMessage(subject="Confirm · Appointly", body=f"Hello · go to {link} now", to=["a@b.c"]))]
+    )
+    printed = stream.getvalue()
+    assert f"Hello · go to {link} now" in printed
+    assert "Subject: Confirm · Appointly" in printed
+    assert "Parts: text, text/html" in printed
+    assert "=C2=B7" not in printed

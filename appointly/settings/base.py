@@ -225,15 +225,15 @@ if _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
         "use_ssl": bool(_email.get("EMAIL_USE_SSL")),
         "timeout": 10,
     }
+_prints_only = _email["EMAIL_BACKEND"].rsplit(".", 2)[-2] in {"console", "filebased"}
+if _email["EMAIL_BACKEND"] == "django.core.mail.backends.console.EmailBackend":
+    # Readable in the `make run` terminal: the text part as written, links unbroken.
+    _email["EMAIL_BACKEND"] = "appointly.mail.ReadableConsoleBackend"
 MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _email_options}}
 # Outside DEBUG a mail backend that only prints or keeps mails would put provider sign-in codes
 # in the logs and send nobody anything: refuse to start, unless explicitly allowed (a local
 # production-like run such as the benchmarks).
-if (
-    not DEBUG
-    and _email["EMAIL_BACKEND"].rsplit(".", 2)[-2] in {"console", "filebased"}
-    and not env.bool("DJANGO_ALLOW_CONSOLE_EMAIL", default=False)
-):
+if not DEBUG and _prints_only and not env.bool("DJANGO_ALLOW_CONSOLE_EMAIL", default=False):
     raise environ.ImproperlyConfigured(
         "Set EMAIL_URL to a real mail server (e.g. smtp+tls://user:password@smtp.example.com:587): with "
         "DJANGO_DEBUG=false the console backend would print sign-in codes to the log."
