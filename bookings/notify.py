@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.urls import reverse
 
 from appointly.money import format_money
+from appointly.zones import city, is_zone
 from bookings.models import Appointment
 from notifications.services import notify
 from providers.slots import local_label
 
 
-def _context(appointment: Appointment, **extra: Any) -> dict[str, Any]:
+def _when(start: datetime, provider_zone: str, recipient: Any) -> str:
+    """A time for this reader: in their own zone with the provider's beside it when the two
+    differ (a Lisbon customer of a Berlin physio), else in the provider's, named."""
+    own = str(getattr(recipient, "timezone", "") or "")
+    if own and own != provider_zone and is_zone(own):
+        there = start.astimezone(ZoneInfo(provider_zone))
+        return f"{local_label(start, own)} ({own}) · {there:%H:%M %Z} in {city(provider_zone)}"
+    return f"{local_label(start, provider_zone)} ({provider_zone})"
+
+
+def _context(appointment: Appointment, *, recipient: Any, **extra: Any) -> dict[str, Any]:
     provider = appointment.provider
     return {
         "service": appointment.service.name,
         "provider": provider.business_name,
-        "customer": appointment.customer.email,
-        "when": f"{local_label(appointment.start, provider.timezone)} ({provider.timezone})",
+        "customer": appointment.customer_label,
+        "when": _when(appointment.start, provider.timezone, recipient),
         "where": appointment.service.where,
         "amount": format_money(appointment.price_minor, appointment.currency),
         "link": reverse("bookings:appointment", args=[appointment.pk]),
@@ -42,46 +55,44 @@ def _tell(appointment: Appointment, *, event: str, recipient: Any, context: dict
     )
 
 
-def _new_when(appointment: Appointment, new_start: Any) -> str:
-    zone = appointment.provider.timezone
-    return f"{local_label(new_start, zone)} ({zone})"
-
-
 def booked(appointment: Appointment) -> None:
-    ctx = _context(appointment)
     key = f"booked:{appointment.pk}"
-    _tell(appointment, event="booked_customer", recipient=appointment.customer, context=ctx, key=key)
-    _tell(appointment, event="booked_provider", recipient=appointment.provider.user, context=ctx, key=key)
+    for event, recipient in (("booked_customer", appointment.customer), ("booked_provider", appointment.provider.user)):
+        ctx = _context(appointment, recipient=recipient)
+        _tell(appointment, event=event, recipient=recipient, context=ctx, key=key)
 
 
 def cancelled(appointment: Appointment, *, by: str, refund_minor: int) -> None:
-    ctx = _context(
-        appointment, reason=appointment.cancel_reason, amount=format_money(refund_minor, appointment.currency)
-    )
     if by == "provider":
         event, recipient = "cancelled_by_provider", appointment.customer
     else:
         event, recipient = "cancelled_by_customer", appointment.provider.user
+    ctx = _context(
+        appointment,
+        recipient=recipient,
+        reason=appointment.cancel_reason,
+        amount=format_money(refund_minor, appointment.currency),
+    )
     _tell(appointment, event=event, recipient=recipient, context=ctx, key=f"cancelled:{appointment.pk}")
 
 
 def reschedule_requested(appointment: Appointment, *, request_id: Any, new_start: Any) -> None:
-    ctx = _context(appointment, new_when=_new_when(appointment, new_start))
-    _tell(
-        appointment,
-        event="reschedule_requested",
-        recipient=appointment.provider.user,
-        context=ctx,
-        key=f"resched:{request_id}",
+    recipient = appointment.provider.user
+    ctx = _context(
+        appointment, recipient=recipient, new_when=_when(new_start, appointment.provider.timezone, recipient)
     )
+    _tell(appointment, event="reschedule_requested", recipient=recipient, context=ctx, key=f"resched:{request_id}")
 
 
 def reschedule_answered(appointment: Appointment, *, request_id: Any, accepted: bool, new_start: Any) -> None:
-    ctx = _context(appointment, new_when=_new_when(appointment, new_start))
+    recipient = appointment.customer
+    ctx = _context(
+        appointment, recipient=recipient, new_when=_when(new_start, appointment.provider.timezone, recipient)
+    )
     _tell(
         appointment,
         event="reschedule_accepted" if accepted else "reschedule_declined",
-        recipient=appointment.customer,
+        recipient=recipient,
         context=ctx,
         key=f"resched-answer:{request_id}",
     )
@@ -90,6 +101,7 @@ def reschedule_answered(appointment: Appointment, *, request_id: Any, accepted: 
 def reminder(appointment: Appointment, *, offset: Any) -> int:
     hours = int(offset.total_seconds() // 3600)
     minutes = int(offset.total_seconds() // 60)
-    ctx = _context(appointment, in_words=f"{hours} hour{'s' if hours != 1 else ''}" if hours else f"{minutes} minutes")
+    in_words = f"{hours} hour{'s' if hours != 1 else ''}" if hours else f"{minutes} minutes"
+    ctx = _context(appointment, recipient=appointment.customer, in_words=in_words)
     key = f"reminder:{appointment.pk}:{minutes}:{appointment.start.isoformat()}"
     return 1 if _tell(appointment, event="reminder", recipient=appointment.customer, context=ctx, key=key) else 0

@@ -112,3 +112,15 @@ def test_the_check_in_page_says_when_it_opens_in_the_customers_zone(booked: dict
     page = booked["client"].get(f"/mark?id={booked['service'].provider.qr_token}").content.decode()
     assert "Too early to check in" in page
     assert "08:30 WET" in page  # opens 30 minutes before 10:00 CET = 09:00 WET
+
+
+def test_messages_name_the_readers_zone_and_the_providers(booked: dict[str, Any]) -> None:
+    from notifications.models import Message
+
+    to_customer = Message.objects.filter(recipient=booked["customer"], event="booked_customer").first()
+    assert to_customer is not None
+    assert "Mon 30 Nov 2026, 09:00 WET (Europe/Lisbon) · 10:00 CET in Berlin" in to_customer.body
+    to_provider = Message.objects.filter(event="booked_provider").first()
+    assert to_provider is not None
+    assert "Mon 30 Nov 2026, 10:00 CET (Europe/Berlin)" in to_provider.body
+    assert "WET" not in to_provider.body
