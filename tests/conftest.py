@@ -37,7 +37,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip_pg)
-        elif "e2e" in item.keywords and not on_postgres:
+        elif "e2e" in item.keywords and "smoke" not in item.keywords and not on_postgres:
             item.add_marker(skip_e2e)
         elif "redis" in item.keywords and not os.environ.get("REDIS_URL"):
             item.add_marker(skip_redis)

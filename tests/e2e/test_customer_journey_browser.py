@@ -32,6 +32,17 @@ RUN_AXE = """() => axe.run(document, {resultTypes: ["violations"]}).then(r => r.
   .map(v => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(" | ")}`))"""
 
 
+# Controls a finger must hit (text links inside sentences are exempt, as WCAG 2.5.8 allows).
+SMALL_TARGETS = """() => [...document.querySelectorAll(
+  'button, .button, a.slot, a.day, summary, select, label.choice, label.check-label,'
+  + ' input:not([type=hidden]):not([type=checkbox]):not([type=radio])')]
+  .filter(e => e.offsetParent !== null)
+  .map(e => [e, e.getBoundingClientRect()])
+  .filter(([e, r]) => r.height < 44 && !e.closest('.link-inline'))
+  .map(([e, r]) => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')}`
+    + ` "${(e.innerText || e.name || '').trim().slice(0, 30)}" ${Math.round(r.height)}px`)"""
+
+
 class Journey:
     def __init__(self, page: Any, width: int) -> None:
         self.page, self.width, self.step = page, width, 0
@@ -46,6 +57,8 @@ class Journey:
         page.screenshot(path=str(shot), full_page=True)
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= page.evaluate("window.innerWidth"), f"{name} at {self.width}px is {wide}px wide: {shot}"
+        small = page.evaluate(SMALL_TARGETS)
+        assert small == [], f"{name} at {self.width}px: tap targets under 44 px: {small} ({shot})"
         if not page.evaluate("typeof window.axe !== 'undefined'"):
             page.evaluate(AXE)
         violations = page.evaluate(RUN_AXE)
@@ -128,6 +141,7 @@ def test_the_whole_customer_journey(live_server: Any, open_page: Any, studio: An
     assert Appointment.objects.get(pk=appointment.pk).status == AppointmentStatus.CANCELLED
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("width", [360, 768])
 def test_public_pages_fit_phones_and_tablets(live_server: Any, open_page: Any, studio: Any, width: int) -> None:
     base = live_server.url
