@@ -16,11 +16,12 @@ never show as free a time that the service would refuse, nor the other way round
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from appointly.core import DomainError
@@ -83,25 +84,57 @@ def offers(service: Service, *, now: datetime | None = None, ignoring: Appointme
 
 
 def offered_days(
-    *, service: Service, now: datetime | None = None, ignoring: Appointment | None = None
+    *,
+    service: Service,
+    now: datetime | None = None,
+    ignoring: Appointment | None = None,
+    tz: ZoneInfo | None = None,
 ) -> dict[date, int]:
-    """Bookable slots per provider-local day."""
-    rows = (
-        offers(service, now=now, ignoring=ignoring)
-        .order_by()
-        .values("slot_date")
-        .annotate(n=Count("id"))
-        .values_list("slot_date", "n")
-    )
+    """Bookable slots per day: the provider's days, or the days of `tz` (a visitor's zone).
+    Either way "bookable" (the per-day limit included) is decided in the provider's days."""
+    offered = offers(service, now=now, ignoring=ignoring).order_by()
+    if tz is None or tz.key == service.provider.timezone:
+        rows = offered.values("slot_date").annotate(n=Count("id")).values_list("slot_date", "n")
+    else:
+        rows = (
+            offered.annotate(day=TruncDate("start", tzinfo=tz))
+            .values("day")
+            .annotate(n=Count("id"))
+            .values_list("day", "n")
+        )
     return dict(rows)
 
 
 def offered_on(
-    *, service: Service, day: date, now: datetime | None = None, ignoring: Appointment | None = None
+    *,
+    service: Service,
+    day: date,
+    now: datetime | None = None,
+    ignoring: Appointment | None = None,
+    tz: ZoneInfo | None = None,
 ) -> list[Slot]:
-    return list(
-        offers(service, now=now, ignoring=ignoring).filter(slot_date=day).order_by("start").only("id", "start", "end")
+    """The bookable slots of one day (the provider's, or `tz`'s)."""
+    offered = offers(service, now=now, ignoring=ignoring)
+    if tz is None or tz.key == service.provider.timezone:
+        offered = offered.filter(slot_date=day)
+    else:
+        start = datetime.combine(day, time(0), tzinfo=tz)
+        offered = offered.filter(
+            start__gte=start, start__lt=datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+        )
+    return list(offered.order_by("start").only("id", "start", "end"))
+
+
+def window_days(*, service: Service, tz: ZoneInfo | None, now: datetime | None = None) -> tuple[date, date]:
+    """The first and last day someone can book on, in `tz` (default: the provider's days)."""
+    now = now or timezone.now()
+    provider_tz = ZoneInfo(service.provider.timezone)
+    provider_today = now.astimezone(provider_tz).date()
+    window_end = datetime.combine(
+        provider_today + timedelta(days=service.booking_window_days), time(0), tzinfo=provider_tz
     )
+    shown = tz or provider_tz
+    return now.astimezone(shown).date(), (window_end - timedelta(seconds=1)).astimezone(shown).date()
 
 
 def alternatives(*, service: Service, excluding: Any = None, limit: int = 8) -> list[Slot]:

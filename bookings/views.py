@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -42,7 +43,6 @@ from payments.services import PaymentInProgress
 from providers.models import CURRENCIES, Service
 from providers.month_picker import month_of, month_view
 from providers.policy import RefundPolicy
-from providers.services import provider_today
 
 
 def _key(raw: str | None) -> str | None:
@@ -294,9 +294,10 @@ def appointment_reschedule(request: HttpRequest, appointment_id: uuid.UUID) -> H
             else:
                 messages.success(request, "Request sent. The new time is held for you until the provider answers.")
                 return redirect("bookings:appointment", appointment_id=appointment.pk)
-    counts = availability.offered_days(service=service, ignoring=appointment)
-    today = provider_today(service.provider)
-    last = today + timedelta(days=service.booking_window_days - 1)
+    zone = visitor_zone(request)
+    tz = ZoneInfo(zone) if zone else None
+    counts = availability.offered_days(service=service, ignoring=appointment, tz=tz)
+    today, last = availability.window_days(service=service, tz=tz)
     month = month_of(request.GET.get("month"))
     try:
         day = date.fromisoformat(request.GET.get("day", ""))
@@ -309,7 +310,7 @@ def appointment_reschedule(request: HttpRequest, appointment_id: uuid.UUID) -> H
         "service": service,
         "day": day,
         "month": month_view(month=month or day, counts=counts, selected=day, today=today, last=last),
-        "slots": availability.offered_on(service=service, day=day, ignoring=appointment),
+        "slots": availability.offered_on(service=service, day=day, ignoring=appointment, tz=tz),
         "error": error,
         "blocked": appointment.status != AppointmentStatus.CONFIRMED or bool(appointment.pending_requests),  # type: ignore[attr-defined]
     }

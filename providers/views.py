@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -13,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from appointly.core import HtmxHttpRequest, who
+from appointly.zones import visitor_zone
 from bookings import availability
 from providers import selectors
 from providers.decorators import provider_required
@@ -20,7 +22,7 @@ from providers.forms import HoursForm, ProfileForm, ServiceForm
 from providers.models import OnboardingStep
 from providers.month_picker import month_of, month_view
 from providers.rules import ScheduleInvalid
-from providers.services import provider_hours_set, provider_profile_save, provider_today, service_create
+from providers.services import provider_hours_set, provider_profile_save, service_create
 
 PAGE_SIZE = 24
 
@@ -60,10 +62,13 @@ def _parse_day(raw: str | None) -> date | None:
 def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     service = selectors.service_get_public(slug=slug)
     # What "bookable" means lives in bookings.availability, shared with the booking services.
-    counts = availability.offered_days(service=service)
+    # Days and times in the visitor's zone when known (bookable is still decided in the
+    # provider's days, by bookings.availability).
+    zone = visitor_zone(request)
+    tz = ZoneInfo(zone) if zone else None
+    counts = availability.offered_days(service=service, tz=tz)
     days = sorted(counts)
-    today = provider_today(service.provider)
-    last = today + timedelta(days=service.booking_window_days - 1)
+    today, last = availability.window_days(service=service, tz=tz)
     requested = _parse_day(request.GET.get("day"))
     outside = requested is not None and not today <= requested <= last
     month = month_of(request.GET.get("month"))
@@ -77,7 +82,7 @@ def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         "service": service,
         "provider": service.provider,
         "day": day,
-        "slots": availability.offered_on(service=service, day=day),
+        "slots": availability.offered_on(service=service, day=day, tz=tz),
         "month": month_view(month=month or day, counts=counts, selected=day, today=today, last=last),
         "outside": requested if outside else None,
         "last": last,

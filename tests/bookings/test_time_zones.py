@@ -124,3 +124,17 @@ def test_messages_name_the_readers_zone_and_the_providers(booked: dict[str, Any]
     assert to_provider is not None
     assert "Mon 30 Nov 2026, 10:00 CET (Europe/Berlin)" in to_provider.body
     assert "WET" not in to_provider.body
+
+
+def test_days_are_the_visitors_own(frozen_now: object) -> None:
+    # Given a Berlin provider open 13:00-17:00 and a visitor in Tokyo (8 hours ahead)
+    service = ServiceFactory()
+    visitor = Client()
+    visitor.post("/timezone", {"zone": "Asia/Tokyo"})
+    # Monday's 16:30 in Berlin is Tuesday 00:30 in Tokyo: it is on the visitor's Tuesday
+    tuesday = visitor.get(f"/services/{service.slug}/?day=2026-12-01").content.decode()
+    assert "00:30–01:00 JST" in tuesday
+    assert '<span class="zone-note">16:30 in Berlin</span>' in tuesday
+    monday = visitor.get(f"/services/{service.slug}/?day=2026-11-30").content.decode()
+    assert "00:30–01:00 JST" not in monday
+    assert "17:00–17:30 JST" in monday  # Berlin's Monday 09:00
