@@ -174,7 +174,9 @@ def pay(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
     )
     context: dict[str, Any] = {"appointment": appointment, "provider": appointment.provider}
     if expired:
-        context["message"] = "Your hold on this time ran out before payment. You have not been charged."
+        context.update(
+            message="Your hold on this time ran out before payment. You have not been charged.", expired=True
+        )
         return render(request, "bookings/payment_failed.html", context, status=410)
     if request.method == "POST":
         key = _key(request.POST.get("payment_key"))
@@ -193,7 +195,7 @@ def pay(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
             messages.info(request, str(exc))
             return redirect("bookings:appointment", appointment_id=appointment.pk)
         except HoldExpired as exc:
-            context["message"] = str(exc)
+            context.update(message=str(exc), expired=True)
             return render(request, "bookings/payment_failed.html", context, status=410)
         except BookingNotAllowed as exc:
             context.update(error=str(exc), payment_key=uuid.uuid4())

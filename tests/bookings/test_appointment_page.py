@@ -61,3 +61,20 @@ def test_the_pay_page_counts_down_to_the_holds_deadline(frozen_now: object) -> N
     assert "held for you until <strong>09:10 CET</strong>" in page
     assert 'data-countdown="2026-11-25T09:10:00+01:00"' in page
     assert "js/countdown.js" in page
+
+
+def test_a_missing_card_number_is_refused_at_the_field(frozen_now: object) -> None:
+    service = ServiceFactory()
+    customer = UserFactory()
+    held = appointment_hold(
+        customer=customer,
+        slot_id=Slot.objects.get(service=service, start=TEN_BERLIN).pk,
+        idempotency_key=str(uuid.uuid4()),
+    )
+    client = Client()
+    client.force_login(customer)
+    page = client.post(f"/appointments/{held.pk}/pay/", {"payment_key": str(uuid.uuid4()), "card_number": ""})
+    body = page.content.decode()
+    assert page.status_code == 400
+    assert '<ul class="errorlist" id="card_error" role="alert"><li>Enter your card number.</li></ul>' in body
+    assert 'aria-describedby="card_help card_error" aria-invalid="true"' in body

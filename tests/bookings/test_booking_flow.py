@@ -211,6 +211,8 @@ def test_unpaid_hold_expires_and_the_slot_is_free_again(
     response = pay(client, appointment, CARD_OK)
     assert response.status_code == 410
     assert "ran out" in response.content.decode()
+    assert "Your hold on this time ran out" in response.content.decode()
+    assert "did not go through" not in response.content.decode()
     assert not Payment.objects.exists()
     # Someone else can book it
     other = Client()

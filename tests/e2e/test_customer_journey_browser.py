@@ -1,10 +1,11 @@
 """The whole customer journey in chromium at a phone's and a desktop's width: browse → service →
-a time → sign up (the verification link read from the captured email) → back to the time → pay
-→ success → account → reschedule → withdraw → cancel with the refund shown first. On every page:
-no sideways scroll, axe-core (from the copy axe-playwright-python bundles, evaluated through
-the DevTools protocol, so the Content-Security-Policy stays on) finds no serious or critical
-violation, and a screenshot goes to var/e2e/. The browser runs in Lisbon, the provider in Berlin:
-pages show both zones."""
+a time → sign up (the verification link read from the captured email) → back to the time → a
+declined card → pay → success → account → reschedule → withdraw → cancel with the refund shown
+first. On every page: no sideways scroll, every control a finger must hit at least 44 px,
+axe-core (from the copy axe-playwright-python bundles, evaluated through the DevTools protocol,
+so the Content-Security-Policy stays on) finds no serious or critical violation, and a
+screenshot goes to var/e2e/. The browser runs in Lisbon, the provider in Berlin: pages show
+both zones."""
 
 from __future__ import annotations
 
@@ -112,6 +113,10 @@ def test_the_whole_customer_journey(live_server: Any, open_page: Any, studio: An
     page.get_by_role("button", name=re.compile("Hold this time")).click()
     page.wait_for_url(re.compile(r".*/pay/$"))
     journey.check("pay")
+    page.get_by_label("Card number").fill("4000 0000 0000 0002")  # declined first
+    page.get_by_role("button", name=re.compile("^Pay ")).click()
+    page.get_by_text("Your payment did not go through").wait_for()
+    journey.check("payment-failed")
     page.get_by_label("Card number").fill("4242 4242 4242 4242")
     page.get_by_role("button", name=re.compile("^Pay ")).click()
     page.wait_for_url(re.compile(r".*booked=1.*"))
