@@ -138,6 +138,8 @@ def appointment_cancel_by_provider(
 class BulkResult:
     id: str
     outcome: str  # "cancelled" | "already cancelled" | "in the past" | "not cancellable" | "not found"
+    # The provider's appointment the id named (None for "not found": nothing about others leaks).
+    appointment: Appointment | None = None
 
 
 def appointments_cancel_bulk(
@@ -155,16 +157,17 @@ def appointments_cancel_bulk(
         if appointment is None:
             results.append(BulkResult(raw, "not found"))
         elif appointment.status == AppointmentStatus.CANCELLED:
-            results.append(BulkResult(raw, "already cancelled"))
+            results.append(BulkResult(raw, "already cancelled", appointment))
         elif not appointment.cancellable_by_provider(now):
-            results.append(BulkResult(raw, "in the past" if appointment.start <= now else "not cancellable"))
+            outcome = "in the past" if appointment.start <= now else "not cancellable"
+            results.append(BulkResult(raw, outcome, appointment))
         else:
             try:
                 # The service locks the row and checks again: a cancel that raced us answers here.
                 appointment_cancel_by_provider(appointment=appointment, provider=provider, reason=reason, now=now)
-                results.append(BulkResult(raw, "cancelled"))
+                results.append(BulkResult(raw, "cancelled", appointment))
             except BookingNotAllowed:
-                results.append(BulkResult(raw, "already cancelled"))
+                results.append(BulkResult(raw, "already cancelled", appointment))
             except DomainError:
-                results.append(BulkResult(raw, "not cancellable"))
+                results.append(BulkResult(raw, "not cancellable", appointment))
     return results

@@ -58,9 +58,9 @@ def test_picking_asks_for_confirmation_and_changes_nothing(client: Client, setup
     ).content.decode()
 
     # Then the two are cancelled with full refunds, the slots are free, and each id has its answer
-    assert done.count("<td>cancelled</td>") == 2
-    assert done.count("<td>already cancelled</td>") == 1
-    assert done.count("<td>not found</td>") == 2
+    assert done.count('<td data-label="Result">cancelled</td>') == 2
+    assert done.count('<td data-label="Result">already cancelled</td>') == 1
+    assert done.count('<td data-label="Result">not found</td>') == 2
     assert sorted(Refund.objects.values_list("amount_minor", flat=True)) == [4000, 4000]
     assert is_offered(slot_of(first))
     assert is_offered(slot_of(second))

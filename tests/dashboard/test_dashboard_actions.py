@@ -63,14 +63,17 @@ def test_bulk_cancel_reports_each_id_and_refunds_in_full(client: Client, setup: 
     response = client.post("/dashboard/appointments/cancel", {"ids": ids, "reason": "Ill today", "confirm": "1"})
     body = response.content.decode()
     assert response.status_code == 200
-    assert body.count("<td>cancelled</td>") == 2
-    assert body.count("<td>not found</td>") == 3
+    assert body.count('<td data-label="Result">cancelled</td>') == 2
+    assert body.count('<td data-label="Result">not found</td>') == 3
+    # Each result names the appointment: when, who, what (never another provider's)
+    assert '<td data-label="When">Mon 30 Nov 2026, 09:00 CET</td><td data-label="Customer">c0@example.com</td>' in body
+    assert body.count("An appointment we could not find") == 3
     assert Appointment.objects.get(pk=strangers.pk).status == AppointmentStatus.CONFIRMED
     refunds = list(Refund.objects.values_list("amount_minor", "reason"))
     assert sorted(refunds) == [(4000, "Cancelled by provider: Ill today")] * 2
     # Idempotent: again changes nothing
     again = client.post("/dashboard/appointments/cancel", {"ids": ids[:2], "confirm": "1"}).content.decode()
-    assert again.count("<td>already cancelled</td>") == 2
+    assert again.count('<td data-label="Result">already cancelled</td>') == 2
     assert Refund.objects.count() == 2
 
 
