@@ -28,6 +28,7 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 urlpatterns = [
     path("", provider_views.home, name="home"),
     path("services/<slug:slug>/", provider_views.service_detail, name="service_detail"),
+    path("p/<slug:slug>/", provider_views.provider_page, name="provider_page"),
     path("login-provider", login_views.provider_login, name="provider_login"),
     path("auth/<str:challenge_id>", login_views.provider_code, name="provider_code"),
     path("auth/<str:challenge_id>/resend", login_views.provider_code_resend, name="provider_code_resend"),

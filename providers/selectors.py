@@ -45,6 +45,11 @@ def providers_public() -> QuerySet[Provider]:
     return Provider.objects.filter(onboarding_step=OnboardingStep.DONE).only("business_name", "slug")
 
 
+def provider_get_public(*, slug: str) -> Provider:
+    """A provider whose page anyone may see (onboarded); anything else is a 404."""
+    return get_object_or_404(Provider, slug=slug, onboarding_step=OnboardingStep.DONE)
+
+
 def service_get_public(*, slug: str) -> Service:
     return get_object_or_404(services_public(), slug=slug)
 

@@ -22,7 +22,7 @@ from providers.forms import HoursForm, ProfileForm, ServiceForm
 from providers.models import OnboardingStep
 from providers.month_picker import month_of, month_view
 from providers.rules import ScheduleInvalid
-from providers.services import provider_hours_set, provider_profile_save, service_create
+from providers.services import ProviderHours, provider_hours_set, provider_profile_save, service_create
 
 PAGE_SIZE = 24
 
@@ -93,6 +93,27 @@ def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     }
     template = "providers/service_detail.html#availability" if request.htmx else "providers/service_detail.html"
     return render(request, template, context)
+
+
+@require_GET
+def provider_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """`/p/<slug>/`: the page a provider shares — business, where, hours, services to book."""
+    provider = selectors.provider_get_public(slug=slug)
+    hours = ProviderHours.load(provider)
+    return render(
+        request,
+        "providers/provider_page.html",
+        {
+            "provider": provider,
+            "services": list(selectors.services_public().filter(provider=provider).order_by("name")),
+            "week": [
+                {"label": label, "intervals": hours.weekly.get(day, [])}
+                for day, label in enumerate(
+                    ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+                )
+            ],
+        },
+    )
 
 
 # --- Onboarding wizard ------------------------------------------------------------------------
@@ -213,7 +234,11 @@ def onboarding_service(request: HttpRequest) -> HttpResponse:
         except ScheduleInvalid as exc:
             form.add_rule_errors(exc.errors)
         else:
-            messages.success(request, f"“{service.name}” is live with {service.slots.count()} slots to book.")
+            page = request.build_absolute_uri(reverse("provider_page", args=[service.provider.slug]))
+            messages.success(
+                request,
+                f"“{service.name}” is live with {service.slots.count()} slots to book. Share your page: {page}",
+            )
             return redirect("dashboard")
     return render(
         request, "providers/onboarding_service.html", {"form": form, **_wizard_context(request, OnboardingStep.SERVICE)}

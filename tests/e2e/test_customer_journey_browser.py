@@ -155,6 +155,7 @@ def test_public_pages_fit_phones_and_tablets(live_server: Any, open_page: Any, s
     for name, path in [
         ("home", "/"),
         ("service", f"/services/{studio.slug}/"),
+        ("provider-page", f"/p/{studio.provider.slug}/"),
         ("login", "/accounts/login/"),
         ("signup", "/accounts/signup/"),
         ("password-reset", "/accounts/password/reset/"),

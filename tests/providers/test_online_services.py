@@ -20,9 +20,11 @@ def test_an_online_tutor_onboards_without_an_address(client: Client, frozen_now:
     client.force_login(user)
     assert client.post("/onboarding/profile/", {**PROFILE, "address": ""}).status_code == 302
     client.post("/onboarding/hours/", HOURS)
-    created = client.post("/onboarding/service/", service_form(category=category().pk, is_online="on"))
-    assert created.status_code == 302
+    created = client.post("/onboarding/service/", service_form(category=category().pk, is_online="on"), follow=True)
+    assert created.status_code == 200
     provider = Provider.objects.get(user=user)
+    # The wizard's last step offers the page to share
+    assert f"Share your page: http://testserver/p/{provider.slug}/" in created.content.decode()
     service = Service.objects.get(provider=provider)
     assert provider.address == ""
     assert service.is_online
