@@ -36,8 +36,7 @@ from bookings.services import (
     reschedule_request,
     reschedule_withdraw,
 )
-from notifications.forms import PreferenceForm
-from notifications.models import Preference
+from notifications.forms import preference_context
 from notifications.services import inbox, message_history
 from payments.services import PaymentInProgress
 from providers.models import CURRENCIES, Service
@@ -338,7 +337,6 @@ def account(request: HttpRequest) -> HttpResponse:
     if denied := _customer_only(request):
         return denied
     customer = request.user
-    pref = Preference.objects.filter(user=customer).first()  # type: ignore[misc]
     now = timezone.now()
     upcoming = selectors.appointments_upcoming(customer=customer, now=now)  # type: ignore[arg-type]
     changeable = {a.pk for a in upcoming if a.changeable_by_customer(now)}
@@ -353,9 +351,6 @@ def account(request: HttpRequest) -> HttpResponse:
             "inbox": inbox(user=customer, limit=10),  # type: ignore[arg-type]
             "history": message_history(recipient=customer, limit=20),  # type: ignore[arg-type]
             "history_tz": visitor_zone(request) or "UTC",
-            "preference_form": PreferenceForm(
-                initial={"channel": pref.channel if pref else "email", "phone": pref.phone if pref else ""}
-            ),
-            "phone_opted_out": bool(pref and pref.phone_opted_out),
+            **preference_context(customer),
         },
     )

@@ -29,6 +29,7 @@ from bookings.services import (
 )
 from dashboard.calendar import day_grid
 from dashboard.charts import bars
+from notifications.forms import preference_context
 from notifications.services import inbox, message_history
 from payments.services import earnings_between, weekly_revenue
 from providers.decorators import provider_required
@@ -125,6 +126,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         week=[{"label": label, "intervals": hours.weekly.get(d, [])} for d, label in enumerate(WEEKDAYS)],
         exceptions=sorted(hours.exceptions.items()),
         inbox=inbox(user=provider.user, limit=10),
+        **preference_context(provider.user),
         # Everything sent about this provider's appointments, to them or to their customers.
         history=message_history(recipient=provider.user, scope=str(provider.pk)),
         history_tz=provider.timezone,

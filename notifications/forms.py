@@ -35,3 +35,16 @@ class PreferenceForm(forms.Form):
         if cleaned.get("channel") in (Channel.SMS, Channel.WHATSAPP) and not cleaned.get("phone"):
             self.add_error("phone", "SMS and WhatsApp need a mobile number.")
         return cleaned
+
+
+def preference_context(user: Any) -> dict[str, Any]:
+    """The "how we reach you" form as the account page and the provider's dashboard show it."""
+    from notifications.models import Preference
+
+    pref = Preference.objects.filter(user=user).first()
+    return {
+        "preference_form": PreferenceForm(
+            initial={"channel": pref.channel if pref else "email", "phone": pref.phone if pref else ""}
+        ),
+        "phone_opted_out": bool(pref and pref.phone_opted_out),
+    }
