@@ -106,9 +106,17 @@ def test_the_a4_poster_is_one_page_and_its_code_decodes_from_a_screenshot(desk: 
         assert pages == 1, f"{fmt} sheet prints on {pages} pages"
         assert decode(page.screenshot(full_page=True)) == [expected]
         page.emulate_media(media="screen")
-    # On a phone the sheets, the QR page and the replace confirmation fit the screen
+    # On a phone the dashboard (day and week), the sheets, the QR page and the replace
+    # confirmation fit the screen
     phone = open_page(**PHONE)
     sign_in_provider(phone, base, "desk@example.com")
-    for path in ("/dashboard/qr", "/dashboard/qr/print?size=a4", "/dashboard/qr/print?size=a6", "/dashboard/qr/rotate"):
+    for path in (
+        "/dashboard",
+        "/dashboard?view=week",
+        "/dashboard/qr",
+        "/dashboard/qr/print?size=a4",
+        "/dashboard/qr/print?size=a6",
+        "/dashboard/qr/rotate",
+    ):
         phone.goto(f"{base}{path}")
         assert fits_the_screen(phone), path
