@@ -10,7 +10,7 @@ from bookings import check_in_views
 from dashboard import qr_views
 from dashboard import views as dashboard_views
 from notifications import views as notification_views
-from providers import login_views
+from providers import login_views, signup_views
 from providers import views as provider_views
 
 
@@ -30,6 +30,8 @@ urlpatterns = [
     path("services/<slug:slug>/", provider_views.service_detail, name="service_detail"),
     path("p/<slug:slug>/", provider_views.provider_page, name="provider_page"),
     path("login-provider", login_views.provider_login, name="provider_login"),
+    path("signup-provider", signup_views.signup, name="provider_signup"),
+    path("signup-provider/verify/<str:token>", signup_views.signup_verify, name="provider_signup_verify"),
     path("auth/<str:challenge_id>", login_views.provider_code, name="provider_code"),
     path("auth/<str:challenge_id>/resend", login_views.provider_code_resend, name="provider_code_resend"),
     path("logout-provider", login_views.provider_logout, name="provider_logout"),

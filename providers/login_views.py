@@ -25,6 +25,7 @@ from providers.login_codes import (
     login_challenge_verify,
     user_sessions_end_all,
 )
+from providers.signup import provider_email_unverified
 
 SESSION_KEY = "provider_login"
 BAD_CREDENTIALS = "That email and password do not match a provider account."
@@ -59,6 +60,10 @@ def provider_login(request: HttpRequest) -> HttpResponse:
     user = authenticate(request, username=email, password=password)
     if user is None or getattr(user, "role", None) != Role.PROVIDER:
         context["error"] = BAD_CREDENTIALS
+        return render(request, "providers/login.html", context, status=400)
+    if provider_email_unverified(user):  # type: ignore[arg-type]
+        # Only said after the right password, so it tells nothing to someone guessing.
+        context["error"] = "Confirm your email first: follow the link we sent when you signed up."
         return render(request, "providers/login.html", context, status=400)
     if not ratelimit.consume(request, action="provider_code", key=email):
         context["error"] = "Too many sign-in codes were requested for this account. Please try again later."

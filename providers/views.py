@@ -177,6 +177,9 @@ def onboarding_profile(request: HttpRequest) -> HttpResponse:
             "phone": provider.phone,
             "address": provider.address,
         }
+    else:
+        # The name typed at sign-up (providers/signup_views.py), so it is not asked twice.
+        initial = {"business_name": request.session.get("signup_business_name", "")}
     form = ProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         provider = provider_profile_save(

@@ -63,6 +63,7 @@ class World:
             "answer": lambda: "accept",
             "slot_id": lambda: str(self.slot.pk),
             "fmt": lambda: "png",
+            "token": lambda: "not-a-signed-token",
         }
 
 

@@ -199,6 +199,8 @@ ACCOUNT_RATE_LIMITS = {
     # password attempts per email and per IP, and sign-in codes issued per email and per IP.
     "provider_login": env.str("PROVIDER_LOGIN_RATE", default="10/5m/key,30/m/ip"),
     "provider_code": env.str("PROVIDER_CODE_RATE", default="5/h/key,20/h/ip"),
+    # Provider sign-ups per email and per IP.
+    "provider_signup": env.str("PROVIDER_SIGNUP_RATE", default="3/h/key,10/h/ip"),
     # /mark (QR check-in), every request including the GET, so guessing codes is slow: per IP
     # for everyone, and per user for those signed in.
     "check_in": env.str("ATTENDANCE_CHECK_IN_IP_RATE", default="60/m/ip"),

@@ -160,6 +160,7 @@ def test_public_pages_fit_phones_and_tablets(live_server: Any, open_page: Any, s
         ("signup", "/accounts/signup/"),
         ("password-reset", "/accounts/password/reset/"),
         ("provider-login", "/login-provider"),
+        ("provider-signup", "/signup-provider"),
         ("timezone", "/timezone"),
         ("not-found", "/no-such-page/"),
     ]:
