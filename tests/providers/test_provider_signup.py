@@ -110,3 +110,23 @@ def test_a_bad_or_forged_link_is_refused(client: Client, token: str) -> None:
 def test_for_providers_leads_to_sign_up(client: Client) -> None:
     assert 'href="/signup-provider" class="muted">For providers</a>' in client.get("/").content.decode()
     assert 'href="/signup-provider">Sign up your business</a>' in client.get("/login-provider").content.decode()
+
+
+def test_a_provider_resets_a_forgotten_password(client: Client, django_capture_on_commit_callbacks: Any) -> None:
+    from tests.factories import ProviderFactory, ProviderUserFactory
+
+    provider = ProviderFactory(user=ProviderUserFactory(email="owner@kiez.example"))
+    assert (
+        'href="/accounts/password/reset/">Forgot your password?</a>' in client.get("/login-provider").content.decode()
+    )
+    client.post("/accounts/password/reset/", {"email": "owner@kiez.example"})
+    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+)", mail.outbox[-1].body).group(1)
+    form_page = client.get(link, follow=True)
+    new = "another-long-unusual-pw"
+    changed = client.post(form_page.redirect_chain[-1][0], {"password1": new, "password2": new})
+    assert changed.status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        step = client.post("/login-provider", {"email": "owner@kiez.example", "password": new})
+    assert step.status_code == 302
+    assert step["Location"].startswith("/auth/")
+    assert User.objects.get(pk=provider.user.pk).check_password(new)
