@@ -50,6 +50,7 @@ class DayGrid:
     lanes: int
     height_px: int
     hours: int = 0
+    now_at: int | None = None  # STEP_MINUTES steps from the top to "now", when it is on the grid
 
 
 def _local(day: date, hour: int, tz: ZoneInfo) -> datetime:
@@ -62,7 +63,12 @@ def _local(day: date, hour: int, tz: ZoneInfo) -> datetime:
 
 
 def day_grid(
-    *, day: date, tz: ZoneInfo, appointments: Sequence[Any], open_intervals: Iterable[tuple[time, time]]
+    *,
+    day: date,
+    tz: ZoneInfo,
+    appointments: Sequence[Any],
+    open_intervals: Iterable[tuple[time, time]],
+    now: datetime | None = None,
 ) -> DayGrid:
     """Lay out one provider-local day: from the earlier of opening time and the first appointment
     to the later of closing time and the last one, whole hours, with overlapping appointments
@@ -123,4 +129,5 @@ def day_grid(
         lanes=min(max(1, len(lane_ends)), MAX_LANES),
         height_px=int(total / 3600 * PX_PER_HOUR),
         hours=round(total / 3600),
+        now_at=_steps((now - top).total_seconds()) if now is not None and top <= now < bottom else None,
     )

@@ -85,7 +85,7 @@ def _calendar(
         ]
         if view == "week"
         else [],
-        "grid": day_grid(day=day, tz=tz, appointments=schedule, open_intervals=hours.intervals_for(day))
+        "grid": day_grid(day=day, tz=tz, appointments=schedule, open_intervals=hours.intervals_for(day), now=now)
         if hours is not None and view == "day"
         else None,
         "pickable": {a.pk for a in schedule if a.cancellable_by_provider(now)},

@@ -158,3 +158,21 @@ def test_an_appointment_from_the_evening_before_shows_from_the_top_and_older_one
     assert over_before not in shown
     grid = day_grid(day=date(2026, 12, 2), tz=BERLIN, appointments=shown, open_intervals=OFFICE)
     assert (grid.lines[0].label, grid.items[0].appointment, grid.items[0].top) == ("00:00", overnight, 0.0)
+
+
+@pytest.mark.django_db
+def test_todays_grid_shows_now_and_other_days_do_not(client: Any, setup: dict[str, Any], frozen_now: Any) -> None:
+    frozen_now.move_to(datetime(2026, 11, 25, 9, 30, tzinfo=UTC))  # 10:30 in Berlin; the grid starts 09:00
+    today = client.get("/dashboard").content.decode()
+    assert '<div class="timegrid-now tg-at-18" aria-hidden="true"><span>now 10:30</span></div>' in today
+    assert "timegrid-now" not in client.get("/dashboard?day=2026-11-30").content.decode()
+
+
+@pytest.mark.django_db
+def test_an_empty_dashboard_offers_the_public_page_to_share(client: Any, frozen_now: Any) -> None:
+    from tests.factories import ServiceFactory
+
+    service = ServiceFactory()
+    client.force_login(service.provider.user)
+    page = client.get("/dashboard").content.decode()
+    assert f'No upcoming appointments yet. Share <a href="/p/{service.provider.slug}/">your public page</a>' in page
