@@ -7,25 +7,24 @@ import re
 from datetime import date, time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import available_timezones
 
 import phonenumbers
 from django import forms
 from django.core.exceptions import ValidationError
 
 from appointly.money import minor_digits
+from appointly.zones import zone_names
 from providers import rules
 from providers.models import MAX_PRICE_MINOR, Category, Provider, Service, Weekday
 from providers.services import ProviderHours
 from providers.slots import Interval
 
-TIMEZONE_CHOICES = [("", "Choose your time zone")] + [(z, z) for z in sorted(available_timezones()) if "/" in z]
-
 _INTERVAL_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$")
 
 
 def validate_timezone(value: str) -> None:
-    if value not in available_timezones():
+    """Canonical IANA names only (Region/City, UTC): no deprecated aliases like US/Eastern."""
+    if value not in zone_names():
         raise ValidationError("Choose a time zone from the list, e.g. Europe/Berlin.")
 
 
@@ -76,7 +75,11 @@ def format_intervals(intervals: list[Interval]) -> str:
 class ProfileForm(forms.Form):
     business_name = forms.CharField(max_length=120)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    timezone = forms.ChoiceField(choices=TIMEZONE_CHOICES, help_text="Your hours are read in this zone.")
+    timezone = forms.CharField(
+        max_length=64,
+        help_text="Your hours are read in this zone. Type a city, e.g. Lisbon, New_York, Sydney.",
+        widget=forms.TextInput(attrs={"list": "zone-list", "autocomplete": "off"}),
+    )
     phone = forms.CharField(max_length=32, help_text="International format, e.g. +49 151 12345678.")
     address = forms.CharField(
         max_length=255, required=False, help_text="Leave empty if you only work online (video calls)."

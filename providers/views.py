@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django.views.decorators.vary import vary_on_headers
 
 from appointly.core import HtmxHttpRequest, who
-from appointly.zones import visitor_zone
+from appointly.zones import visitor_zone, zone_names
 from bookings import availability
 from providers import selectors
 from providers.decorators import provider_required
@@ -178,8 +178,12 @@ def onboarding_profile(request: HttpRequest) -> HttpResponse:
             "address": provider.address,
         }
     else:
-        # The name typed at sign-up (providers/signup_views.py), so it is not asked twice.
-        initial = {"business_name": request.session.get("signup_business_name", "")}
+        # The name typed at sign-up (providers/signup_views.py), so it is not asked twice, and
+        # the zone the browser reported (a suggestion the provider can change).
+        initial = {
+            "business_name": request.session.get("signup_business_name", ""),
+            "timezone": visitor_zone(request) or "",
+        }
     form = ProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         provider = provider_profile_save(
@@ -192,7 +196,9 @@ def onboarding_profile(request: HttpRequest) -> HttpResponse:
         )
         return redirect(STEP_URLS[OnboardingStep(provider.onboarding_step)])
     return render(
-        request, "providers/onboarding_profile.html", {"form": form, **_wizard_context(request, OnboardingStep.PROFILE)}
+        request,
+        "providers/onboarding_profile.html",
+        {"form": form, "zone_names": zone_names(), **_wizard_context(request, OnboardingStep.PROFILE)},
     )
 
 

@@ -143,7 +143,8 @@ def test_anonymous_and_customers_are_kept_out(client: Client) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("timezone", "Mars/Olympus_Mons", "Select a valid choice"),
+        ("timezone", "Mars/Olympus_Mons", "Choose a time zone from the list"),
+        ("timezone", "US/Eastern", "Choose a time zone from the list"),
         ("phone", "0151 1234", "international format"),
         ("phone", "+49 123", "not valid"),
         ("phone", "+49 1", "not a phone number"),
@@ -251,3 +252,12 @@ def test_provider_role_is_required_for_the_profile(db: None) -> None:
         )
     assert UserFactory().role == Role.CUSTOMER
     assert ProviderFactory().user.role == Role.PROVIDER
+
+
+def test_the_profile_suggests_the_browsers_zone_from_the_shared_picker(client: Client, new_provider: Any) -> None:
+    client.post("/timezone", {"zone": "Europe/Lisbon", "detected": "1"})
+    page = client.get("/onboarding/profile/").content.decode()
+    assert 'value="Europe/Lisbon"' in page
+    assert 'list="zone-list"' in page
+    assert '<option value="Europe/Lisbon">' in page
+    assert '<option value="US/Eastern">' not in page
