@@ -65,7 +65,7 @@ def main() -> None:
     from django.db import transaction
     from django.test.utils import CaptureQueriesContext
 
-    from bookings.models import Appointment
+    from bookings.models import Appointment, AppointmentEvent
     from tests.factories import ServiceFactory, UserFactory
 
     service: Any = ServiceFactory(max_appointments_per_day=14)
@@ -87,17 +87,19 @@ def main() -> None:
             cur.execute("DELETE FROM bookings_appointment")
             # The last 35 days look the same at every size (10 a day), so the pages show the
             # same rows; the other n - 350 fill the 3 years before them. Every 10th is cancelled
-            # by its customer two days ahead, every 17th a no-show, the rest attended.
+            # by its customer two days ahead, every 17th a no-show, the rest attended. The older ones
+            # last 10 minutes, so even 100k in 3 years never overlap (attended times keep their claims).
             cur.execute(
                 """
                 INSERT INTO bookings_appointment (id, created_at, updated_at, customer_id, provider_id, service_id,
                     local_date, start, "end", status, price_minor, currency, idempotency_key, cancelled_by,
-                    cancel_reason, cancelled_at, hold_expires_at)
+                    cancel_reason, cancelled_at, hold_expires_at, refund_full_hours, refund_partial_hours,
+                    refund_partial_percent, customer_name, customer_phone, notes)
                 SELECT gen_random_uuid(), t - interval '5 days', t, %(customer)s, %(provider)s, %(service)s,
-                    t::date, t, t + interval '30 minutes',
+                    t::date, t, t + CASE WHEN g <= 350 THEN interval '30 minutes' ELSE interval '10 minutes' END,
                     CASE WHEN g %% 10 = 0 THEN 'cancelled' WHEN g %% 17 = 0 THEN 'no_show' ELSE 'completed' END,
                     3500, 'EUR', 'bench-' || g, CASE WHEN g %% 10 = 0 THEN 'customer' ELSE '' END, '',
-                    CASE WHEN g %% 10 = 0 THEN t - interval '2 days' END, NULL
+                    CASE WHEN g %% 10 = 0 THEN t - interval '2 days' END, NULL, 24, 2, 50, 'Casey', '', ''
                 FROM (
                     SELECT g, CASE WHEN g <= 350 THEN now() - interval '1 hour' - interval '2.4 hours' * g
                         ELSE now() - interval '35 days' - (interval '3 years' / %(older)s) * (g - 350) END AS t
@@ -110,12 +112,21 @@ def main() -> None:
                 """
                 INSERT INTO bookings_appointment (id, created_at, updated_at, customer_id, provider_id, service_id,
                     local_date, start, "end", status, price_minor, currency, idempotency_key, cancelled_by,
-                    cancel_reason, cancelled_at, hold_expires_at)
+                    cancel_reason, cancelled_at, hold_expires_at, refund_full_hours, refund_partial_hours,
+                    refund_partial_percent, customer_name, customer_phone, notes)
                 SELECT gen_random_uuid(), now(), now(), %(customer)s, %(provider)s, %(service)s, s.slot_date, s.start,
-                    s."end", 'confirmed', 3500, 'EUR', 'bench-up-' || s.id, '', '', NULL, NULL
+                    s."end", 'confirmed', 3500, 'EUR', 'bench-up-' || s.id, '', '', NULL, NULL, 24, 2, 50, 'Casey',
+                    '', ''
                 FROM providers_slot s WHERE s.id = ANY(%(slots)s::uuid[])
                 """,
                 {**params, "slots": upcoming_slots},
+            )
+            # A timeline event per appointment (the live poll probes the newest of the provider's).
+            cur.execute(
+                """
+                INSERT INTO bookings_appointmentevent (appointment_id, provider_id, kind, "at", actor_id, data)
+                SELECT id, provider_id, 'confirmed', start, NULL, '{}'::jsonb FROM bookings_appointment
+                """
             )
             # Every appointment that holds its time owns a claim (docs/adr/0011).
             cur.execute(
@@ -172,21 +183,28 @@ def main() -> None:
         with transaction.atomic():
             response = client.post("/dashboard/appointments/cancel", {"ids": ids, "confirm": "1"})
             assert response.status_code == 200
-            assert response.content.decode().count("<td>cancelled</td>") == 50
+            assert response.content.decode().count('<td data-label="Result">cancelled</td>') == 50
             transaction.set_rollback(True)
 
     def ok(path: str, **headers: str) -> None:
         assert client.get(path, headers=headers).status_code == 200
+
+    def quiet_poll() -> None:
+        # The live view's poll when nothing changed since the page's cursor (docs/adr/0013).
+        response = client.get(f"/dashboard/changes?after={cursor}", headers={"HX-Request": "true"})
+        assert response.status_code == 204
 
     rows: list[str] = []
     plans: list[str] = []
     try:
         for n in (1_000, 10_000, 100_000):
             batch = seed(n)
+            cursor = AppointmentEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
             figures = {
                 "dashboard": timed(lambda: ok("/dashboard"), args.renders),
                 "week view": timed(lambda: ok("/dashboard?view=week", HX_Request="true"), args.renders),
                 "bulk cancel 50": timed(lambda batch=batch: cancel_50(batch), max(args.renders // 3, 3)),
+                "live poll, nothing new (204)": timed(quiet_poll, args.renders),
                 "/healthz (baseline)": timed(lambda: ok("/healthz"), args.renders),
             }
             base = statistics.median(figures["/healthz (baseline)"][0])
