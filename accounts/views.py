@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from accounts.services import user_timezone_set
-from appointly.core import DomainError, who
+from appointly.core import who
 from appointly.zones import SESSION_KEY, city, is_zone, visitor_zone, zone_names
 
 
@@ -39,10 +39,7 @@ def timezone_set(request: HttpRequest) -> HttpResponse:
         if identity.is_anonymous:
             request.session[SESSION_KEY] = name
         else:
-            try:
-                user_timezone_set(user=identity.user, name=name)
-            except DomainError:  # pragma: no cover - checked above
-                return HttpResponse(status=400)
+            user_timezone_set(user=identity.user, name=name)
         if detected:
             return HttpResponse(status=204)
         messages.success(request, f"Times are now shown in {city(name)} time ({name}).")

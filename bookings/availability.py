@@ -83,6 +83,11 @@ def offers(service: Service, *, now: datetime | None = None, ignoring: Appointme
     )
 
 
+def _providers_days(service: Service, tz: ZoneInfo | None) -> bool:
+    """Whether days are the provider's (then the stored `slot_date` answers, no date maths)."""
+    return tz is None or tz.key == service.provider.timezone
+
+
 def offered_days(
     *,
     service: Service,
@@ -93,7 +98,7 @@ def offered_days(
     """Bookable slots per day: the provider's days, or the days of `tz` (a visitor's zone).
     Either way "bookable" (the per-day limit included) is decided in the provider's days."""
     offered = offers(service, now=now, ignoring=ignoring).order_by()
-    if tz is None or tz.key == service.provider.timezone:
+    if _providers_days(service, tz):
         rows = offered.values("slot_date").annotate(n=Count("id")).values_list("slot_date", "n")
     else:
         rows = (
@@ -115,7 +120,7 @@ def offered_on(
 ) -> list[Slot]:
     """The bookable slots of one day (the provider's, or `tz`'s)."""
     offered = offers(service, now=now, ignoring=ignoring)
-    if tz is None or tz.key == service.provider.timezone:
+    if _providers_days(service, tz):
         offered = offered.filter(slot_date=day)
     else:
         start = datetime.combine(day, time(0), tzinfo=tz)

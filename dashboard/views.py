@@ -39,8 +39,6 @@ from providers.rules import ScheduleInvalid
 from providers.selectors import service_get_for_provider
 from providers.services import ProviderHours, provider_today, service_create, service_update
 
-WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-
 
 def _day(request: HttpRequest, today: date) -> date:
     """The requested day, or today when missing, malformed or absurdly far (date arithmetic on
@@ -123,7 +121,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         earnings=earnings_between(payee=str(provider.pk), start=month_start, end=month_end),
         **_chart_context(provider, week_start, tz),
         services=availability.provider_services_offered(provider=provider, now=now),
-        week=[{"label": label, "intervals": hours.weekly.get(d, [])} for d, label in enumerate(WEEKDAYS)],
+        week=hours.week(),
         exceptions=sorted(hours.exceptions.items()),
         inbox=inbox(user=provider.user, limit=10),
         **preference_context(provider.user),

@@ -23,6 +23,7 @@ from providers.models import (
     Provider,
     Service,
     Slot,
+    Weekday,
     WeeklyInterval,
     qr_token_fields,
 )
@@ -78,6 +79,10 @@ class ProviderHours:
         if day in self.exceptions:
             return self.exceptions[day]
         return self.weekly.get(day.weekday(), [])
+
+    def week(self) -> list[dict[str, Any]]:
+        """Monday to Sunday as pages list them (`providers/_week_hours.html`)."""
+        return [{"label": day.label, "intervals": self.weekly.get(day.value, [])} for day in Weekday]
 
 
 def service_shape(service: Service) -> SlotShape:

@@ -96,7 +96,5 @@ def password_problems(password: str, email: str) -> list[str]:
 def provider_email_unverified(user: User) -> bool:
     """A provider who signed up and has not clicked the link yet (staff-made accounts have no
     address row and are not held back)."""
-    return (
-        EmailAddress.objects.filter(user=user, verified=False).exists()
-        and not EmailAddress.objects.filter(user=user, verified=True).exists()
-    )
+    states = set(EmailAddress.objects.filter(user=user).values_list("verified", flat=True))
+    return states == {False}

@@ -99,19 +99,13 @@ def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
 def provider_page(request: HttpRequest, slug: str) -> HttpResponse:
     """`/p/<slug>/`: the page a provider shares — business, where, hours, services to book."""
     provider = selectors.provider_get_public(slug=slug)
-    hours = ProviderHours.load(provider)
     return render(
         request,
         "providers/provider_page.html",
         {
             "provider": provider,
             "services": list(selectors.services_public().filter(provider=provider).order_by("name")),
-            "week": [
-                {"label": label, "intervals": hours.weekly.get(day, [])}
-                for day, label in enumerate(
-                    ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-                )
-            ],
+            "week": ProviderHours.load(provider).week(),
         },
     )
 

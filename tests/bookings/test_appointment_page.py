@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -47,7 +48,8 @@ def test_the_page_says_who_cancelled_and_why(frozen_now: object) -> None:
     assert "Google Calendar" not in page
 
 
-def test_the_pay_page_counts_down_to_the_holds_deadline(frozen_now: object) -> None:
+def held_and_signed_in() -> tuple[Any, Client]:
+    """A customer, signed in, holding 10:00 in Berlin on Monday 30 November (not paid yet)."""
     service = ServiceFactory()
     customer = UserFactory()
     held = appointment_hold(
@@ -57,6 +59,11 @@ def test_the_pay_page_counts_down_to_the_holds_deadline(frozen_now: object) -> N
     )
     client = Client()
     client.force_login(customer)
+    return held, client
+
+
+def test_the_pay_page_counts_down_to_the_holds_deadline(frozen_now: object) -> None:
+    held, client = held_and_signed_in()
     page = client.get(f"/appointments/{held.pk}/pay/").content.decode()
     assert "held for you until <strong>09:10 CET</strong>" in page
     assert 'data-countdown="2026-11-25T09:10:00+01:00"' in page
@@ -64,15 +71,7 @@ def test_the_pay_page_counts_down_to_the_holds_deadline(frozen_now: object) -> N
 
 
 def test_a_missing_card_number_is_refused_at_the_field(frozen_now: object) -> None:
-    service = ServiceFactory()
-    customer = UserFactory()
-    held = appointment_hold(
-        customer=customer,
-        slot_id=Slot.objects.get(service=service, start=TEN_BERLIN).pk,
-        idempotency_key=str(uuid.uuid4()),
-    )
-    client = Client()
-    client.force_login(customer)
+    held, client = held_and_signed_in()
     page = client.post(f"/appointments/{held.pk}/pay/", {"payment_key": str(uuid.uuid4()), "card_number": ""})
     body = page.content.decode()
     assert page.status_code == 400
