@@ -10,6 +10,7 @@ import re
 from datetime import time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import zxingcpp
@@ -65,8 +66,10 @@ def test_download_decode_scan_check_in_and_the_dashboard_shows_it_live(desk: dic
     assert download.value.suggested_filename == f"check-in-{desk['provider'].slug}.png"
     [url] = decode(Path(download.value.path()).read_bytes())
     assert re.fullmatch(rf"{re.escape(base)}/mark\?id=[A-Za-z0-9_-]{{32}}", url)
-    # The provider keeps today's view open (marked, so a reload would show)
-    provider_page.goto(f"{base}/dashboard")
+    # The provider keeps the appointment's day open (marked, so a reload would show). Near
+    # midnight the next free time is tomorrow's, so the day is the appointment's, not "today".
+    day = desk["appointment"].start.astimezone(ZoneInfo(desk["provider"].timezone)).date()
+    provider_page.goto(f"{base}/dashboard?day={day.isoformat()}")
     provider_page.evaluate("window.stillTheSamePage = true")
     assert "checked in" not in provider_page.locator("#day").inner_text()
 

@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import User
 from bookings.models import Appointment, AppointmentStatus
 from providers.services import provider_hours_set, provider_today
+from tests.e2e.error_urls import FAILING_PATH
 from tests.factories import ProviderFactory, ServiceFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -56,6 +57,8 @@ class Journey:
         SHOTS.mkdir(parents=True, exist_ok=True)
         shot = SHOTS / f"{self.width}-{self.step:02d}-{name}.png"
         page.screenshot(path=str(shot), full_page=True)
+        # Without it a phone lays the page out 980 px wide and shrinks it (desktop chromium doesn't)
+        assert page.locator('meta[name="viewport"]').count() == 1, f"{name}: no viewport meta"
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= page.evaluate("window.innerWidth"), f"{name} at {self.width}px is {wide}px wide: {shot}"
         small = page.evaluate(SMALL_TARGETS)
@@ -148,7 +151,10 @@ def test_the_whole_customer_journey(live_server: Any, open_page: Any, studio: An
 
 @pytest.mark.smoke
 @pytest.mark.parametrize("width", [360, 768])
-def test_public_pages_fit_phones_and_tablets(live_server: Any, open_page: Any, studio: Any, width: int) -> None:
+def test_public_pages_fit_phones_and_tablets(
+    live_server: Any, open_page: Any, studio: Any, width: int, settings: Any
+) -> None:
+    settings.ROOT_URLCONF = "tests.e2e.error_urls"  # the project's URLs and one view that fails
     base = live_server.url
     page = open_page(width=width, height=800)
     journey = Journey(page, width)
@@ -163,6 +169,9 @@ def test_public_pages_fit_phones_and_tablets(live_server: Any, open_page: Any, s
         ("provider-signup", "/signup-provider"),
         ("timezone", "/timezone"),
         ("not-found", "/no-such-page/"),
+        ("server-error", FAILING_PATH),
     ]:
         page.goto(base + path)
         journey.check(name)
+    assert page.get_by_role("heading", name="Something went wrong on our side").is_visible()
+    assert page.get_by_role("link", name="Appointly").is_visible()  # the wordmark, even on the 500 page
