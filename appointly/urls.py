@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 
 from accounts import views as account_views
 from bookings import check_in_views
+from dashboard import pages as dashboard_pages
 from dashboard import qr_views
 from dashboard import views as dashboard_views
 from notifications import views as notification_views
@@ -42,6 +43,13 @@ urlpatterns = [
     path("onboarding/service/", provider_views.onboarding_service, name="onboarding_service"),
     path("dashboard", dashboard_views.dashboard, name="dashboard"),
     path("dashboard/changes", dashboard_views.changes, name="dashboard_changes"),
+    path("dashboard/appointments", dashboard_pages.appointments, name="dashboard_appointments"),
+    path("dashboard/services", dashboard_pages.services, name="dashboard_services"),
+    path("dashboard/hours", dashboard_pages.hours, name="dashboard_hours"),
+    path("dashboard/earnings", dashboard_pages.earnings, name="dashboard_earnings"),
+    path("dashboard/messages", dashboard_pages.messages_page, name="dashboard_messages"),
+    path("dashboard/panel", dashboard_pages.panel, name="dashboard_panel"),
+    path("dashboard/settings", dashboard_pages.settings_page, name="dashboard_settings"),
     path("dashboard/qr", qr_views.qr_page, name="dashboard_qr"),
     path("dashboard/qr.<str:fmt>", qr_views.qr_image, name="dashboard_qr_image"),
     path("dashboard/qr/print", qr_views.qr_print, name="dashboard_qr_print"),

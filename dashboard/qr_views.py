@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from appointly.core import who
+from dashboard.layout import layout_context
 from providers.decorators import provider_required
 from providers.qr import check_in_url, qr_png, qr_svg
 from providers.services import provider_auto_no_show_set, provider_qr_rotate
@@ -25,7 +26,7 @@ def qr_page(request: HttpRequest) -> HttpResponse:
         request,
         "dashboard/qr.html",
         {
-            "provider": provider,
+            **layout_context(provider, "qr"),
             "url": check_in_url(provider),
             "print_sizes": PRINT_SIZES,
             "opens_minutes": settings.ATTENDANCE_CHECK_IN_OPENS_MINUTES,

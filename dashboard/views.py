@@ -19,7 +19,6 @@ from django.views.decorators.vary import vary_on_headers
 from appointly.core import DomainError, HtmxHttpRequest, who
 from appointly.errors import json_error
 from appointly.money import format_money
-from bookings import availability
 from bookings import selectors as booking_selectors
 from bookings.services import (
     appointment_mark_attendance,
@@ -29,9 +28,9 @@ from bookings.services import (
 )
 from dashboard.calendar import day_grid
 from dashboard.charts import bars
-from notifications.forms import preference_context
-from notifications.services import inbox, message_history
-from payments.services import earnings_between, weekly_revenue
+from dashboard.layout import layout_context
+from notifications.services import unread_count
+from payments.services import weekly_revenue
 from providers.decorators import provider_required
 from providers.forms import ServiceForm
 from providers.models import Provider, Service
@@ -99,37 +98,23 @@ def _calendar(
 @vary_on_headers("HX-Request")
 @provider_required()
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    """Today (and the calendar: `?view=week`): the schedule, pending requests, and appointments
+    left outside changed hours. HTMX navigation gets the schedule fragment only."""
     provider = who(request).provider
     now = timezone.now()
-    tz = ZoneInfo(provider.timezone)
     # The week fragment is the only request that needs no hours (no grid, no side panels).
     week_fragment = request.htmx and request.GET.get("view") == "week"
     hours = None if week_fragment else ProviderHours.load(provider)
     context = _calendar(request, provider, now, hours=hours)
     if request.htmx or hours is None:
         return render(request, "dashboard/home.html#day", context)
-    today = context["today"]
-    week_start = datetime.combine(today - timedelta(days=today.weekday()), time(0), tzinfo=tz)
-    month_start = datetime.combine(today.replace(day=1), time(0), tzinfo=tz)
-    next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
-    month_end = datetime.combine(next_month, time(0), tzinfo=tz)
     context.update(
-        month_label=today.strftime("%B %Y"),
-        counts=booking_selectors.provider_counts(
-            provider=provider, week=(week_start, week_start + timedelta(days=7)), month=(month_start, month_end)
+        layout_context(
+            provider, "calendar" if context["view"] == "week" else "today", last_event=context["last_event"]
         ),
-        earnings=earnings_between(payee=str(provider.pk), start=month_start, end=month_end),
-        **_chart_context(provider, week_start, tz),
-        services=availability.provider_services_offered(provider=provider, now=now),
-        week=hours.week(),
-        exceptions=sorted(hours.exceptions.items()),
-        inbox=inbox(user=provider.user, limit=10),
-        **preference_context(provider.user),
-        # Everything sent about this provider's appointments, to them or to their customers.
-        history=message_history(recipient=provider.user, scope=str(provider.pk)),
-        history_tz=provider.timezone,
+        has_calendar=True,
+        has_services=provider.services.exists(),
         reschedules=booking_selectors.provider_pending_reschedules(provider=provider),
-        upcoming=booking_selectors.provider_upcoming(provider=provider, now=now),
         outside_hours=booking_selectors.provider_outside_hours(provider=provider, now=now, hours=hours),
     )
     return render(request, "dashboard/home.html", context)
@@ -138,11 +123,13 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 @provider_required()
 def changes(request: HttpRequest) -> HttpResponse:
-    """`GET /dashboard/changes?after=<event id>&view=..&day=..`: the dashboard's one live
-    mechanism, polled by HTMX every DASHBOARD_POLL_SECONDS. 204 (htmx swaps nothing) when no
-    appointment event of this provider came after the cursor; otherwise the day/week fragment
-    (with a fresh cursor and the latest changes listed) and the reschedule requests out of band.
-    A poll holds no worker between requests (server-sent events would hold a sync worker)."""
+    """`GET /dashboard/changes?after=<event id>&view=day|week|badge&day=..`: the dashboard's one
+    live mechanism, polled by HTMX every DASHBOARD_POLL_SECONDS. 204 (htmx swaps nothing) when no
+    appointment event of this provider came after the cursor; otherwise, on the schedule, the
+    day/week fragment (with a fresh cursor and the latest changes listed) and the reschedule
+    requests out of band; on other pages (`view=badge`) the poll itself with a fresh cursor. The
+    unread badge comes out of band either way. A poll holds no worker between requests (server-
+    sent events would hold a sync worker)."""
     provider = who(request).provider
     try:
         after = max(0, int(request.GET.get("after", "0")))
@@ -151,12 +138,19 @@ def changes(request: HttpRequest) -> HttpResponse:
     last_event = booking_selectors.provider_last_event_id(provider=provider)
     if last_event <= after:
         return HttpResponse(status=204)
+    badge = {"provider": provider, "unread": unread_count(user=provider.user), "oob": True}
+    if request.GET.get("view") == "badge":
+        return render(
+            request,
+            "dashboard/_changes.html",
+            {**badge, "badge_only": True, "last_event": last_event, "poll_seconds": settings.DASHBOARD_POLL_SECONDS},
+        )
     hours = None if request.GET.get("view") == "week" else ProviderHours.load(provider)
     context = _calendar(request, provider, timezone.now(), hours=hours, last_event=last_event)
     context.update(
+        badge,
         live_changes=booking_selectors.provider_events_after(provider=provider, after=after),
         reschedules=booking_selectors.provider_pending_reschedules(provider=provider),
-        oob=True,
     )
     return render(request, "dashboard/_changes.html", context)
 
@@ -182,7 +176,9 @@ def _chart_context(provider: Any, week_start: datetime, tz: ZoneInfo) -> dict[st
 
 @require_POST
 @provider_required()
-def reschedule_answer(request: HttpRequest, request_id: str, answer: str) -> HttpResponse:
+def reschedule_answer(request: HtmxHttpRequest, request_id: str, answer: str) -> HttpResponse:
+    """Accept or decline; from HTMX the requests section it was answered in comes back changed
+    (with the outcome said there), without JS a redirect to Today with the outcome."""
     if answer not in ("accept", "decline"):
         raise Http404("unknown answer")
     provider = who(request).provider
@@ -190,13 +186,29 @@ def reschedule_answer(request: HttpRequest, request_id: str, answer: str) -> Htt
     try:
         if answer == "accept":
             reschedule_accept(request=reschedule, provider=provider)
-            messages.success(request, "Moved. The customer has been told.")
+            said, level = "Moved. The customer has been told.", "success"
         else:
             reschedule_decline(request=reschedule, provider=provider)
-            messages.info(request, "Declined. The customer keeps the original time and has been told.")
+            said, level = "Declined. The customer keeps the original time and has been told.", "info"
     except DomainError as exc:
-        messages.error(request, str(exc))
-    return redirect("dashboard")
+        said, level = str(exc), "error"
+    if not request.htmx:
+        messages.add_message(
+            request, {"success": messages.SUCCESS, "info": messages.INFO}.get(level, messages.ERROR), said
+        )
+        return redirect("dashboard")
+    where = request.POST.get("where")
+    return render(
+        request,
+        "dashboard/_requests.html",
+        {
+            "provider": provider,
+            "section_id": where if where in ("requests", "panel-requests") else "requests",
+            "reschedules": booking_selectors.provider_pending_reschedules(provider=provider),
+            "answer_message": said,
+            "answer_level": level,
+        },
+    )
 
 
 MAX_BULK = 200
@@ -231,16 +243,27 @@ def bulk_cancel(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @provider_required()
-def attendance(request: HttpRequest, appointment_id: str) -> HttpResponse:
+def attendance(request: HtmxHttpRequest, appointment_id: str) -> HttpResponse:
+    """Attended / no-show; from HTMX (the side panel or the appointment page) the facts come back
+    changed in place, without JS a redirect to the appointment's day."""
     provider = who(request).provider
     appointment = booking_selectors.provider_appointment_get(provider=provider, appointment_id=appointment_id)
+    attended = request.POST.get("attended") == "1"
     try:
-        appointment_mark_attendance(
-            appointment=appointment, provider=provider, attended=request.POST.get("attended") == "1"
-        )
+        appointment_mark_attendance(appointment=appointment, provider=provider, attended=attended)
+        said, level = ("Marked attended." if attended else "Marked as a no-show."), "success"
     except DomainError as exc:
-        messages.error(request, str(exc))
-    return redirect(f"/dashboard?day={appointment.start.astimezone(ZoneInfo(provider.timezone)).date()}")
+        said, level = str(exc), "error"
+        if not request.htmx:
+            messages.error(request, said)
+    if not request.htmx:
+        return redirect(f"/dashboard?day={appointment.start.astimezone(ZoneInfo(provider.timezone)).date()}")
+    appointment = booking_selectors.provider_appointment_get(provider=provider, appointment_id=appointment_id)
+    return render(
+        request,
+        "dashboard/_appointment_facts.html",
+        {**_appointment_context(provider, appointment), "answer_message": said, "answer_level": level},
+    )
 
 
 MAX_JSON_BODY = 64 * 1024
@@ -294,7 +317,7 @@ def service_edit(request: HttpRequest, service_id: str | None = None) -> HttpRes
         except ScheduleInvalid as exc:  # the hours changed since the form checked
             form.add_rule_errors(exc.errors)
         else:
-            return redirect("dashboard")
+            return redirect("dashboard_services")
     return render(request, "dashboard/service_form.html", {"form": form, "service": service})
 
 
@@ -306,23 +329,31 @@ def service_toggle(request: HttpRequest, service_id: str) -> HttpResponse:
     service_update(service=service, is_active=now_active)
     # Worded from the value we set, not from `service` after the update changed it.
     messages.info(request, f"“{service.name}” is now {'bookable' if now_active else 'hidden'}.")
-    return redirect("dashboard")
+    return redirect("dashboard_services")
+
+
+def _appointment_context(provider: Provider, appointment: Any) -> dict[str, Any]:
+    return {
+        "provider": provider,
+        "appointment": appointment,
+        "refunds": booking_selectors.refunds_for(appointment=appointment),
+        "markable": appointment.attendance_markable(timezone.now()),
+    }
 
 
 @require_http_methods(["GET"])
 @provider_required()
-def appointment_detail(request: HttpRequest, appointment_id: str) -> HttpResponse:
-    """One of the provider's appointments with its timeline (another provider's id: 404)."""
+def appointment_detail(request: HtmxHttpRequest, appointment_id: str) -> HttpResponse:
+    """One of the provider's appointments with its timeline (another provider's id: 404); from
+    HTMX, its facts and actions in the side panel."""
     provider = who(request).provider
     appointment = booking_selectors.provider_appointment_get(provider=provider, appointment_id=appointment_id)
-    return render(
-        request,
-        "dashboard/appointment.html",
-        {
-            "provider": provider,
-            "appointment": appointment,
-            "events": booking_selectors.appointment_events(appointment=appointment),
-            "refunds": booking_selectors.refunds_for(appointment=appointment),
-            "markable": appointment.attendance_markable(timezone.now()),
-        },
+    context = _appointment_context(provider, appointment)
+    if request.htmx:
+        return render(request, "dashboard/_panel.html", context)
+    context.update(
+        layout_context(provider, "appointments"),
+        events=booking_selectors.appointment_events(appointment=appointment),
+        day=appointment.start.astimezone(ZoneInfo(provider.timezone)).date(),
     )
+    return render(request, "dashboard/appointment.html", context)

@@ -59,7 +59,7 @@ def preferences_save(request: HttpRequest) -> HttpResponse:
     if identity.is_anonymous:
         return redirect("account_login")
     form = PreferenceForm(request.POST)
-    back = "dashboard" if identity.is_provider else "bookings:account"
+    back = "dashboard_settings" if identity.is_provider else "bookings:account"
     if form.is_valid():
         preference_save(user=request.user, channel=form.cleaned_data["channel"], phone=form.cleaned_data["phone"])  # type: ignore[arg-type]
         messages.success(request, "Saved: we'll send updates the way you chose.")
@@ -80,4 +80,21 @@ def inbox_mark_read(request: HttpRequest) -> HttpResponse:
     if identity.is_anonymous:
         return redirect("account_login")
     messages_mark_read(user=request.user)  # type: ignore[arg-type]
-    return redirect("dashboard" if identity.is_provider else "bookings:account")
+    if identity.is_provider and getattr(request, "htmx", False):
+        # The dashboard's inbox (page or side panel) answers in place, the badge out of band.
+        from django.shortcuts import render
+
+        from notifications.services import inbox
+
+        where = request.POST.get("where")
+        return render(
+            request,
+            "notifications/_inbox_read.html",
+            {
+                "inbox": inbox(user=request.user, limit=20),  # type: ignore[arg-type]
+                "inbox_id": where if where in ("inbox", "panel-inbox") else "inbox",
+                "unread": 0,
+                "oob": True,
+            },
+        )
+    return redirect("dashboard_messages" if identity.is_provider else "bookings:account")

@@ -85,6 +85,27 @@ class ProfileForm(forms.Form):
         max_length=255, required=False, help_text="Leave empty if you only work online (video calls)."
     )
 
+    @staticmethod
+    def initial_for(provider: Provider) -> dict[str, str]:
+        return {
+            "business_name": provider.business_name,
+            "description": provider.description,
+            "timezone": provider.timezone,
+            "phone": provider.phone,
+            "address": provider.address,
+        }
+
+    def profile_fields(self) -> dict[str, str]:
+        """The cleaned values as `provider_profile_save` takes them."""
+        data = self.cleaned_data
+        return {
+            "business_name": data["business_name"],
+            "timezone_name": data["timezone"],
+            "phone": data["phone"],
+            "address": data["address"],
+            "description": data["description"],
+        }
+
     def clean_timezone(self) -> str:
         value: str = self.cleaned_data["timezone"]
         validate_timezone(value)

@@ -314,6 +314,43 @@ def provider_hours_set(
     return slots_regenerate_for_provider(provider=provider)
 
 
+class _Undo(Exception):
+    """Raised to roll a preview's savepoint back."""
+
+
+def provider_hours_preview(
+    *,
+    provider: Provider,
+    weekly: Sequence[tuple[int, time, time]],
+    exceptions: Sequence[tuple[date, time | None, time | None]],
+) -> Regeneration:
+    """What saving these hours would do to the future free times, without saving: the real
+    regeneration runs inside a savepoint that is then rolled back (the one definition of the
+    offers, not an estimate). Raises ScheduleInvalid like saving would."""
+    outcome: Regeneration | None = None
+    try:
+        with transaction.atomic():
+            outcome = provider_hours_set(provider=provider, weekly=weekly, exceptions=exceptions)
+            raise _Undo
+    except _Undo:
+        pass
+    if outcome is None:  # pragma: no cover - provider_hours_set returns or raises
+        raise RuntimeError("the preview did not run")
+    return outcome
+
+
+def hours_from_rows(
+    provider: Provider,
+    weekly: Sequence[tuple[int, time, time]],
+    exceptions: Sequence[tuple[date, time | None, time | None]],
+) -> ProviderHours:
+    """Unsaved hours in the shape the schedule readers take (to check appointments against)."""
+    return ProviderHours(
+        [WeeklyInterval(provider=provider, weekday=d, start_time=s, end_time=e) for d, s, e in weekly],
+        [HoursException(provider=provider, date=d, start_time=s, end_time=e) for d, s, e in exceptions],
+    )
+
+
 # --- Services ---------------------------------------------------------------------------------
 
 

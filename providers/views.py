@@ -162,15 +162,10 @@ def onboarding(request: HttpRequest) -> HttpResponse:
 @provider_required(onboarded=False)
 def onboarding_profile(request: HttpRequest) -> HttpResponse:
     provider = who(request).provider
-    initial = {}
+    if provider is not None and provider.is_onboarded:
+        return redirect("dashboard_settings")  # the wizard is for starting; settings edit later
     if provider is not None:
-        initial = {
-            "business_name": provider.business_name,
-            "description": provider.description,
-            "timezone": provider.timezone,
-            "phone": provider.phone,
-            "address": provider.address,
-        }
+        initial = ProfileForm.initial_for(provider)
     else:
         # The name typed at sign-up (providers/signup_views.py), so it is not asked twice, and
         # the zone the browser reported (a suggestion the provider can change).
@@ -180,14 +175,7 @@ def onboarding_profile(request: HttpRequest) -> HttpResponse:
         }
     form = ProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        provider = provider_profile_save(
-            user=request.user,  # type: ignore[arg-type]
-            business_name=form.cleaned_data["business_name"],
-            timezone_name=form.cleaned_data["timezone"],
-            phone=form.cleaned_data["phone"],
-            address=form.cleaned_data["address"],
-            description=form.cleaned_data["description"],
-        )
+        provider = provider_profile_save(user=request.user, **form.profile_fields())  # type: ignore[arg-type]
         return redirect(STEP_URLS[OnboardingStep(provider.onboarding_step)])
     return render(
         request,
@@ -202,6 +190,8 @@ def onboarding_hours(request: HttpRequest) -> HttpResponse:
     if not _step_allowed(request, OnboardingStep.HOURS):
         return redirect("onboarding")
     provider = who(request).provider
+    if provider.is_onboarded:
+        return redirect("dashboard_hours")  # the weekly editor, with a review before saving
     form = HoursForm(request.POST or None, provider=provider, initial=HoursForm.initial_for(provider))
     if request.method == "POST" and form.is_valid():
         try:

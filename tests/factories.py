@@ -199,3 +199,24 @@ def totp_now(secret: str) -> str:
     from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value, yield_hotp_counters_from_time
 
     return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
+
+
+def hours_post(weekly: dict[int, str], exceptions: tuple[str, ...] = (), action: str = "save") -> dict[str, Any]:
+    """The weekly hours editor's POST (`/dashboard/hours`) from readable text: `{0: "09:00-12:00,
+    13:00-17:00"}` (days left out are closed) and exceptions like `"2026-12-25 closed"` or
+    `"2026-12-24 09:00-13:00"`."""
+    data: dict[str, Any] = {"action": action}
+    for day in range(7):
+        intervals = [p.strip() for p in weekly.get(day, "").split(",") if p.strip()]
+        if not intervals:
+            data[f"d{day}_closed"] = "on"
+        for i, interval in enumerate(intervals):
+            data[f"d{day}_s{i}"], data[f"d{day}_e{i}"] = interval.split("-")
+    for i, line in enumerate(exceptions):
+        date_text, _, rest = line.partition(" ")
+        data[f"x{i}_date"] = date_text
+        if rest == "closed":
+            data[f"x{i}_closed"] = "on"
+        else:
+            data[f"x{i}_s"], data[f"x{i}_e"] = rest.split("-")
+    return data

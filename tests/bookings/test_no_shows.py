@@ -68,7 +68,7 @@ def test_switched_on_a_missed_appointment_becomes_a_no_show_15_minutes_after_its
     assert no_shows_mark() == 0
     assert status(world["came"]) == AppointmentStatus.COMPLETED
     # The dashboard's no-show card counts it and the timeline says who did it
-    page = world["owner"].get("/dashboard?day=2026-11-30").content.decode()
+    page = world["owner"].get("/dashboard/earnings").content.decode()
     assert '<span class="label">No-shows this month</span><strong class="figure">1</strong>' in page
     detail = world["owner"].get(f"/dashboard/appointments/{world['late'].pk}").content.decode()
     assert "No-show · automatically: no check-in by the end" in detail

@@ -72,7 +72,7 @@ def test_picking_asks_for_confirmation_and_changes_nothing(client: Client, setup
         ("c0@example.com", str(first.pk)),
         ("c1@example.com", str(second.pk)),
     ]
-    history = client.get("/dashboard").content.decode().split('id="history-title"')[1].split("</section>")[0]
+    history = client.get("/dashboard/messages").content.decode().split('id="history-title"')[1].split("</section>")[0]
     assert history.count("Cancelled: ") == 2
     assert "c0@example.com" in history
 

@@ -14,7 +14,7 @@ from bookings.models import Appointment, AppointmentStatus, RescheduleRequest, R
 from bookings.services import reschedule_request
 from payments.models import Refund
 from providers.models import Slot
-from tests.factories import ServiceFactory, UserFactory, book_confirmed, service_form
+from tests.factories import ServiceFactory, UserFactory, book_confirmed, hours_post, service_form
 
 pytestmark = pytest.mark.django_db
 
@@ -126,7 +126,7 @@ def test_cards_show_exact_figures_for_the_providers_month(
     first = setup["booked"][0]
     appointment_cancel_by_customer(appointment=first, customer=first.customer)
     outbox_drain()
-    body = client.get("/dashboard").content.decode()
+    body = client.get("/dashboard/earnings").content.decode()
     assert '<span class="label">Earnings, November 2026</span><strong class="figure">€80.00</strong>' in body
     assert "gross €120.00 · refunds €40.00" in body
     # (this week is Mon 23 - Sun 29 Nov in Berlin: the bookings are next week)
@@ -136,7 +136,7 @@ def test_cards_show_exact_figures_for_the_providers_month(
     # Another provider's money never shows
     other = ServiceFactory(price_minor=99900)
     book_confirmed(UserFactory(), Slot.objects.filter(service=other).first())
-    assert "999.00" not in client.get("/dashboard").content.decode()
+    assert "999.00" not in client.get("/dashboard/earnings").content.decode()
 
 
 def test_dashboard_query_count_is_flat(
@@ -194,7 +194,7 @@ def test_twelve_week_chart_counts_in_the_database(
     client: Client, setup: dict[str, Any], frozen_now: time_machine.Coordinates
 ) -> None:
     frozen_now.move_to("2026-12-02 10:00:00+00:00")  # the bookings' week is now "this week"
-    page = client.get("/dashboard").content.decode()
+    page = client.get("/dashboard/earnings").content.decode()
     assert "<title>30 Nov: 3</title>" in page  # three appointments start that week
     assert "<title>23 Nov: €120.00</title>" in page  # paid on Wed 25 Nov
     assert "<title>14 Sep: 0</title>" in page  # the first of the 12 weeks, empty
@@ -272,18 +272,17 @@ def test_appointments_outside_new_hours_are_listed_not_cancelled(client: Client,
     # Bookings on Mon 30 Nov 09:00-10:30; the provider now opens Mondays only from 13:00
     before = set(Slot.objects.values_list("id", flat=True))
     response = client.post(
-        "/onboarding/hours/",
-        {"day_0": "13:00-20:00", "day_1": "09:00-12:00, 13:00-17:00"},
-        follow=True,
+        "/dashboard/hours", hours_post({0: "13:00-20:00", 1: "09:00-12:00, 13:00-17:00"}), follow=True
     )
-    body = response.content.decode()
+    saved = response.content.decode()
+    body = client.get("/dashboard").content.decode()
     assert "Booked outside your current hours" in body
     # The page says how many slots were made anew: Mondays 13-20 (Tuesdays keep their offers,
     # whose times did not change, and so the links customers hold stay valid)
     new = Slot.objects.exclude(id__in=before)
     assert {s.slot_date.weekday() for s in new} == {0}
     assert Slot.objects.filter(id__in=before, slot_date=date(2026, 12, 1)).count() == 14
-    assert f"Hours saved; {new.count()} future slots recomputed." in body
+    assert f"free times removed and {new.count()} added." in saved
     section = body.split("Booked outside your current hours")[1].split("</section>")[0]
     assert section.count("<li>") == 3
     assert "Mon 30 Nov, 09:00 CET" in section

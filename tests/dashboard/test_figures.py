@@ -24,7 +24,7 @@ NEW_YORK = "America/New_York"  # UTC-5 in November and December: local months en
 
 def cards(client: Client) -> dict[str, str]:
     """The cards as label -> figure (and the earnings card's gross/refunds line)."""
-    body = client.get("/dashboard").content.decode()
+    body = client.get("/dashboard/earnings").content.decode()
     section = body.split('<ul class="cards"')[1].split("</ul>")[0]
     found = dict(re.findall(r'<span class="label">([^<]+)</span><strong class="figure">([^<]+)</strong>', section))
     found["detail"] = " | ".join(re.findall(r'<span class="muted">([^<]+)</span>', section))

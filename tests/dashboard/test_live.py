@@ -51,8 +51,8 @@ def test_nothing_changed_is_a_204_in_four_queries(
 
 
 # session, user, profile, latest event id, weekly hours and exceptions, the day's appointments,
-# the latest events, reschedule requests
-POLL_WITH_NEWS_QUERIES = 9
+# the latest events, reschedule requests, the unread count (the badge)
+POLL_WITH_NEWS_QUERIES = 10
 
 
 def test_a_check_in_appears_on_todays_view_through_the_poll(
@@ -75,7 +75,9 @@ def test_a_check_in_appears_on_todays_view_through_the_poll(
     assert re.search(r"09:05</time> · Checked in \(QR code\) · Haircut \d+ 09:00 · c0@example.com", body)
     assert '<span class="badge status-completed">Attended</span>' in body
     # The reschedule requests come along out of band
-    assert '<section class="card" id="requests" aria-labelledby="requests-title" hx-swap-oob="true">' in body
+    assert re.search(r'<section class="card requests" id="requests" [^>]*hx-swap-oob="true">', body)
+    # and so does the navigation's unread badge
+    assert re.search(r'<span id="unread-badge" class="count[^"]*" hx-swap-oob="true">', body)
     # And the next poll from the new cursor is quiet again
     assert poll(client, cursor(body)).status_code == 204
 

@@ -19,7 +19,7 @@ def test_a_provider_chooses_whatsapp_and_new_bookings_arrive_there(frozen_now: o
     service = ServiceFactory()
     owner = Client()
     owner.force_login(service.provider.user)
-    page = owner.get("/dashboard").content.decode()
+    page = owner.get("/dashboard/settings").content.decode()
     assert '<h2 id="prefs-title">How we reach you</h2>' in page
     saved = owner.post("/notifications/preferences", {"channel": "whatsapp", "phone": "+49 151 1234 5678"}, follow=True)
     assert "Saved: we&#x27;ll send updates the way you chose." in saved.content.decode()

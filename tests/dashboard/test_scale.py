@@ -65,6 +65,11 @@ def test_pages_and_a_50_appointment_bulk_cancel_stay_flat_from_10_to_10000(froze
             "dashboard": queries(lambda: client.get("/dashboard")),
             "day": queries(lambda: client.get("/dashboard?day=2026-11-30", headers={"HX-Request": "true"})),
             "week": queries(lambda: client.get("/dashboard?view=week&day=2026-12-01", headers={"HX-Request": "true"})),
+            **{
+                page: queries(lambda page=page: client.get(f"/dashboard/{page}"))  # type: ignore[misc]
+                for page in ("appointments", "services", "hours", "earnings", "messages", "settings", "qr")
+            },
+            "panel": queries(lambda: client.get("/dashboard/panel", headers={"HX-Request": "true"})),
             "confirm": queries(lambda: client.post("/dashboard/appointments/cancel", {"ids": batch})),
             "cancel": queries(lambda: client.post("/dashboard/appointments/cancel", {"ids": batch, "confirm": "1"})),
         }

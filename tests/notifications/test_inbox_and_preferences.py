@@ -27,7 +27,22 @@ def test_inbox_on_the_account_page_and_the_dashboard(client: Client, frozen_now:
     assert Message.objects.get(recipient=customer, channel=Channel.IN_APP).read_at is not None
     provider = Client()
     provider.force_login(service.provider.user)
-    assert f"New booking: {service.name}" in provider.get("/dashboard").content.decode()
+    # The provider's navigation counts it on every dashboard page; Messages lists it
+    assert '<span id="unread-badge" class="count">1<span class="visually-hidden"> unread</span></span>' in (
+        provider.get("/dashboard/services").content.decode()
+    )
+    assert f"New booking: {service.name}" in provider.get("/dashboard/messages").content.decode()
+    # The side panel shows it in place (HTMX); "mark all as read" answers there and clears the badge
+    panel = provider.get("/dashboard/panel", headers={"HX-Request": "true"}).content.decode()
+    assert f"New booking: {service.name}" in panel
+    assert 'id="panel-inbox"' in panel
+    read = provider.post("/notifications/read", {"where": "panel-inbox"}, headers={"HX-Request": "true"})
+    assert read.status_code == 200
+    assert 'id="panel-inbox"' in read.content.decode()
+    assert '<span id="unread-badge" class="count none" hx-swap-oob="true">' in read.content.decode()
+    assert 'class="count">' not in provider.get("/dashboard/services").content.decode()
+    # Without JavaScript the panel's link is the Messages page
+    assert provider.get("/dashboard/panel").url == "/dashboard/messages"
 
 
 def test_choosing_sms_with_a_valid_number(client: Client) -> None:
@@ -72,7 +87,7 @@ def test_message_history_for_the_provider_and_the_customer(client: Client, froze
     book_confirmed(UserFactory(email="other@example.com"), Slot.objects.filter(service=stranger_service).first())
     outbox_drain()
     client.force_login(service.provider.user)
-    page = client.get("/dashboard").content.decode()
+    page = client.get("/dashboard/messages").content.decode()
     # The provider sees the email to their customer and to themselves, not another provider's
     assert "casey@example.com" in page
     assert service.provider.user.email in page

@@ -14,7 +14,7 @@ from django.test import Client
 
 from bookings.models import Appointment, AppointmentStatus, RescheduleRequest, TimeClaim
 from providers.models import Provider, Service
-from tests.factories import category, service_form
+from tests.factories import category, hours_post, service_form
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,9 @@ def test_demo_loads_twice_and_its_provider_can_edit_hours_and_services_after_a_c
     provider = Client()
     provider.force_login(salon.user)
     # When the salon's provider changes the hours and a service's duration on the dashboard
-    hours = provider.post("/onboarding/hours/", {f"day_{d}": "09:00-13:00, 14:00-19:00" for d in range(6)}, follow=True)
+    hours = provider.post(
+        "/dashboard/hours", hours_post(dict.fromkeys(range(6), "09:00-13:00, 14:00-19:00")), follow=True
+    )
     haircut = Service.objects.get(provider=salon, slug__startswith="haircut")
     edited = provider.post(
         f"/dashboard/services/{haircut.pk}/edit",
@@ -49,7 +51,7 @@ def test_demo_loads_twice_and_its_provider_can_edit_hours_and_services_after_a_c
     )
     # Then both succeed and the bookings keep their times
     assert hours.status_code == 200
-    assert "future slots recomputed" in hours.content.decode()
+    assert "Hours saved: " in hours.content.decode()
     assert edited.status_code == 200
     assert "future free slots replaced by" in edited.content.decode()
     assert Service.objects.get(pk=haircut.pk).duration_minutes == 40

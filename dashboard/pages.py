@@ -1,0 +1,182 @@
+"""The dashboard's own pages beside Today: appointments, services, hours, earnings, messages,
+settings, and the side panel. Each is small and reads only what it shows."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from appointly.core import HtmxHttpRequest, who
+from appointly.zones import zone_names
+from bookings import availability
+from bookings import selectors as booking_selectors
+from dashboard.layout import layout_context
+from dashboard.views import _chart_context
+from notifications.forms import preference_context
+from notifications.services import inbox, message_history
+from payments.services import earnings_between
+from providers.decorators import provider_required
+from providers.forms import ProfileForm
+from providers.hours_form import WeeklyHoursForm, checked_weekdays
+from providers.rules import ScheduleInvalid
+from providers.services import (
+    hours_from_rows,
+    provider_hours_preview,
+    provider_hours_set,
+    provider_profile_save,
+    provider_today,
+)
+
+
+@require_GET
+@provider_required()
+def appointments(request: HttpRequest) -> HttpResponse:
+    provider = who(request).provider
+    upcoming = booking_selectors.provider_upcoming(provider=provider, now=timezone.now())
+    return render(
+        request, "dashboard/appointments.html", {**layout_context(provider, "appointments"), "upcoming": upcoming}
+    )
+
+
+@require_GET
+@provider_required()
+def services(request: HttpRequest) -> HttpResponse:
+    provider = who(request).provider
+    offered = availability.provider_services_offered(provider=provider, now=timezone.now())
+    return render(request, "dashboard/services.html", {**layout_context(provider, "services"), "services": offered})
+
+
+@require_GET
+@provider_required()
+def earnings(request: HttpRequest) -> HttpResponse:
+    """This month's money and counts, and the last 12 weeks, in the provider's months and weeks."""
+    provider = who(request).provider
+    tz = ZoneInfo(provider.timezone)
+    today = provider_today(provider, timezone.now())
+    week_start = datetime.combine(today - timedelta(days=today.weekday()), time(0), tzinfo=tz)
+    month_start = datetime.combine(today.replace(day=1), time(0), tzinfo=tz)
+    next_month = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    month_end = datetime.combine(next_month, time(0), tzinfo=tz)
+    context = {
+        **layout_context(provider, "earnings"),
+        "month_label": today.strftime("%B %Y"),
+        "counts": booking_selectors.provider_counts(
+            provider=provider, week=(week_start, week_start + timedelta(days=7)), month=(month_start, month_end)
+        ),
+        "earnings": earnings_between(payee=str(provider.pk), start=month_start, end=month_end),
+        **_chart_context(provider, week_start, tz),
+    }
+    return render(request, "dashboard/earnings.html", context)
+
+
+def _messages_context(provider: Any) -> dict[str, Any]:
+    return {
+        "inbox": inbox(user=provider.user, limit=20),
+        "reschedules": booking_selectors.provider_pending_reschedules(provider=provider),
+    }
+
+
+@require_GET
+@provider_required()
+def messages_page(request: HttpRequest) -> HttpResponse:
+    provider = who(request).provider
+    context = {
+        **layout_context(provider, "messages"),
+        **_messages_context(provider),
+        # Everything sent about this provider's appointments, to them or to their customers.
+        "history": message_history(recipient=provider.user, scope=str(provider.pk)),
+        "history_tz": provider.timezone,
+    }
+    return render(request, "dashboard/messages.html", context)
+
+
+@require_GET
+@provider_required()
+def panel(request: HttpRequest) -> HttpResponse:
+    """The side panel's content (HTMX, from any dashboard page); a plain visit gets the page."""
+    if not getattr(request, "htmx", False):
+        return redirect("dashboard_messages")
+    provider = who(request).provider
+    return render(request, "dashboard/_panel.html", {"provider": provider, **_messages_context(provider)})
+
+
+@require_http_methods(["GET", "POST"])
+@provider_required()
+def settings_page(request: HttpRequest) -> HttpResponse:
+    """The business profile (the zone through the shared picker), how we reach the provider,
+    and signing in."""
+    provider = who(request).provider
+    form = ProfileForm(request.POST or None, initial=ProfileForm.initial_for(provider))
+    if request.method == "POST" and form.is_valid():
+        provider_profile_save(user=request.user, **form.profile_fields())  # type: ignore[arg-type]
+        messages.success(request, "Saved. Your public page shows the new details.")
+        return redirect("dashboard_settings")
+    context = {
+        **layout_context(provider, "settings"),
+        "form": form,
+        "zone_names": zone_names(),
+        **preference_context(provider.user),
+    }
+    return render(request, "dashboard/settings.html", context, status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@provider_required()
+def hours(request: HtmxHttpRequest) -> HttpResponse:
+    """The weekly hours editor. "Review changes" shows, before anything is saved, how many
+    future free times would go and come and which booked appointments would fall outside;
+    "Save these hours" saves (past exceptions are kept as they were); "Copy" copies a day's
+    hours onto the days ticked beside it. Bad input is reported at its field."""
+    provider = who(request).provider
+    now = timezone.now()
+    today = provider_today(provider, now)
+    action = request.POST.get("action", "review")
+    if request.method == "POST" and action.startswith("copy-"):
+        source = action.removeprefix("copy-")
+        data = WeeklyHoursForm.copied(
+            request.POST,
+            int(source) if source.isdigit() else -1,
+            checked_weekdays(request.POST.getlist(f"copy_to_{source}")),
+        )
+        form = WeeklyHoursForm(data, provider=provider, today=today)
+        form.is_valid()  # shows what is still wrong, saves nothing
+        return _hours_page(request, provider, form)
+    if request.method == "GET":
+        form = WeeklyHoursForm(initial=WeeklyHoursForm.initial_for(provider, today), provider=provider, today=today)
+        return _hours_page(request, provider, form)
+    form = WeeklyHoursForm(request.POST, provider=provider, today=today)
+    if not form.is_valid():
+        return _hours_page(request, provider, form)
+    weekly = form.cleaned_data["weekly"]
+    kept = [(d, s, e) for d, s, e in _exception_rows(provider) if d < today]
+    exceptions = kept + form.cleaned_data["exception_rows"]
+    try:
+        if action == "save":
+            result = provider_hours_set(provider=provider, weekly=weekly, exceptions=exceptions)
+            messages.success(request, f"Hours saved: {result.deleted} free times removed and {result.created} added.")
+            return redirect("dashboard_hours")
+        preview = provider_hours_preview(provider=provider, weekly=weekly, exceptions=exceptions)
+    except ScheduleInvalid as exc:  # a service changed since the form checked
+        for message in exc.errors.values():
+            form.add_error(None, message)
+        return _hours_page(request, provider, form)
+    outside = booking_selectors.provider_outside_hours(
+        provider=provider, now=now, hours=hours_from_rows(provider, weekly, exceptions)
+    )
+    return _hours_page(request, provider, form, preview=preview, outside=outside)
+
+
+def _exception_rows(provider: Any) -> list[tuple[Any, Any, Any]]:
+    return list(provider.hours_exceptions.values_list("date", "start_time", "end_time"))
+
+
+def _hours_page(request: HttpRequest, provider: Any, form: WeeklyHoursForm, **extra: Any) -> HttpResponse:
+    context = {**layout_context(provider, "hours"), "form": form, **extra}
+    return render(request, "dashboard/hours.html", context, status=400 if form.is_bound and form.errors else 200)
