@@ -53,6 +53,13 @@ class User(AbstractUser):
     timezone = models.CharField(max_length=64, blank=True)
 
     USERNAME_FIELD = "email"  # type: ignore[misc]
+
+    @property
+    def contact_email(self) -> str:
+        """The email to show and write to: none for an account a provider made from a phone
+        number alone (its address is in the reserved `.invalid` domain)."""
+        return "" if self.email.endswith(".invalid") else self.email
+
     REQUIRED_FIELDS = []  # type: ignore[misc]
 
     objects = UserManager()  # type: ignore[misc,assignment]

@@ -7,8 +7,8 @@ from django.views.decorators.http import require_GET
 
 from accounts import views as account_views
 from bookings import check_in_views
+from dashboard import booking_views, qr_views
 from dashboard import pages as dashboard_pages
-from dashboard import qr_views
 from dashboard import views as dashboard_views
 from notifications import views as notification_views
 from providers import login_views, signup_views
@@ -44,6 +44,9 @@ urlpatterns = [
     path("dashboard", dashboard_views.dashboard, name="dashboard"),
     path("dashboard/changes", dashboard_views.changes, name="dashboard_changes"),
     path("dashboard/appointments", dashboard_pages.appointments, name="dashboard_appointments"),
+    path("dashboard/appointments/new", booking_views.walk_in_start, name="dashboard_walk_in_start"),
+    path("dashboard/appointments/new/<uuid:service_id>", booking_views.walk_in, name="dashboard_walk_in"),
+    path("dashboard/appointments/<uuid:appointment_id>/move", booking_views.move, name="dashboard_move"),
     path("dashboard/services", dashboard_pages.services, name="dashboard_services"),
     path("dashboard/hours", dashboard_pages.hours, name="dashboard_hours"),
     path("dashboard/earnings", dashboard_pages.earnings, name="dashboard_earnings"),

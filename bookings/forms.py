@@ -38,3 +38,27 @@ class BookingDetailsForm(forms.Form):
 
     def details(self) -> CustomerDetails:
         return CustomerDetails(**{k: self.cleaned_data.get(k, "") for k in ("name", "phone", "notes")})
+
+
+class WalkInForm(BookingDetailsForm):
+    """Who a provider books for at the desk or on the phone: a name, and an email or a phone
+    number so the customer can be told (and can later sign in with that email)."""
+
+    email = forms.EmailField(label="Email", max_length=254, required=False)
+
+    field_order = ["name", "email", "phone", "notes"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].label = "Customer's name"
+        self.fields["name"].required = True
+        self.fields["phone"].label = "Phone"
+        self.fields["phone"].help_text = "International format, e.g. +351 912 345 678."
+        self.fields["email"].help_text = "We send the confirmation here; give a phone instead if they have no email."
+        self.fields["notes"].label = "Notes (optional)"
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not self.errors and not cleaned.get("email") and not cleaned.get("phone"):
+            raise forms.ValidationError("Give the customer's email or phone number, so they can be told.")
+        return cleaned

@@ -71,6 +71,12 @@ class Appointment(BaseModel):
     # When the customer checked in with the provider's QR code or the provider marked them
     # attended; empty otherwise (also after a correction to no-show).
     checked_in_at = models.DateTimeField(null=True, blank=True)
+    # Booked by the provider for a walk-in or a phone call, to be paid at the venue: confirmed
+    # without an online payment, so cancelling it refunds nothing (nothing was taken).
+    pay_at_venue = models.BooleanField(default=False)
+    # When the provider last moved it to another time: until it starts the customer may turn
+    # the new time down, which cancels it with everything paid given back.
+    moved_by_provider_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("start",)
@@ -142,6 +148,7 @@ class EventKind(models.TextChoices):
     REFUNDED = "refunded", "Refund issued"
     CHECKED_IN = "checked_in", "Checked in"
     NO_SHOW = "no_show", "No-show"
+    MOVED = "moved", "Moved by the provider"
 
 
 class AppointmentEvent(models.Model):

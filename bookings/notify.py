@@ -55,9 +55,13 @@ def _tell(appointment: Appointment, *, event: str, recipient: Any, context: dict
     )
 
 
-def booked(appointment: Appointment) -> None:
+def booked(appointment: Appointment, *, tell_provider: bool = True) -> None:
+    """The customer and the provider (not when the provider made the booking themselves)."""
     key = f"booked:{appointment.pk}"
-    for event, recipient in (("booked_customer", appointment.customer), ("booked_provider", appointment.provider.user)):
+    told = [("booked_customer", appointment.customer)]
+    if tell_provider:
+        told.append(("booked_provider", appointment.provider.user))
+    for event, recipient in told:
         ctx = _context(appointment, recipient=recipient)
         _tell(appointment, event=event, recipient=recipient, context=ctx, key=key)
 
@@ -82,6 +86,15 @@ def reschedule_requested(appointment: Appointment, *, request_id: Any, new_start
         appointment, recipient=recipient, new_when=_when(new_start, appointment.provider.timezone, recipient)
     )
     _tell(appointment, event="reschedule_requested", recipient=recipient, context=ctx, key=f"resched:{request_id}")
+
+
+def moved(appointment: Appointment, *, old_start: Any, now: Any) -> None:
+    """The provider moved the customer's appointment: the new time, the old one, and that they
+    may turn it down for everything back."""
+    recipient = appointment.customer
+    old_when = _when(old_start, appointment.provider.timezone, recipient)
+    ctx = _context(appointment, recipient=recipient, old_when=old_when)
+    _tell(appointment, event="moved_by_provider", recipient=recipient, context=ctx, key=f"moved:{appointment.pk}:{now}")
 
 
 def reschedule_answered(appointment: Appointment, *, request_id: Any, accepted: bool, new_start: Any) -> None:

@@ -205,7 +205,8 @@ class Picked:
     def refunds_minor(self) -> dict[str, int]:
         totals: dict[str, int] = defaultdict(int)
         for a in self.cancellable:
-            totals[a.currency] += a.price_minor
+            if not a.pay_at_venue:  # nothing was taken online, nothing goes back
+                totals[a.currency] += a.price_minor
         return dict(totals)
 
 

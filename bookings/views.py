@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,6 +21,7 @@ from bookings import availability, selectors
 from bookings.calendar import appointment_ics, google_calendar_url, outlook_calendar_url
 from bookings.forms import BookingDetailsForm
 from bookings.models import AppointmentStatus
+from bookings.picker import pick_day
 from bookings.services import (
     BookingNotAllowed,
     HoldExpired,
@@ -40,7 +40,6 @@ from notifications.forms import preference_context
 from notifications.services import inbox, message_history
 from payments.services import PaymentInProgress
 from providers.models import CURRENCIES, Service
-from providers.month_picker import month_of, month_view
 from providers.policy import RefundPolicy
 
 
@@ -297,21 +296,15 @@ def appointment_reschedule(request: HttpRequest, appointment_id: uuid.UUID) -> H
                 return redirect("bookings:appointment", appointment_id=appointment.pk)
     zone = visitor_zone(request)
     tz = ZoneInfo(zone) if zone else None
-    counts = availability.offered_days(service=service, ignoring=appointment, tz=tz)
-    today, last = availability.window_days(service=service, tz=tz)
-    month = month_of(request.GET.get("month"))
-    try:
-        day = date.fromisoformat(request.GET.get("day", ""))
-    except ValueError:
-        in_month = sorted(d for d in counts if month is not None and (d.year, d.month) == (month.year, month.month))
-        day = in_month[0] if in_month else (min(counts) if counts else today)
+    picked = pick_day(request.GET, service=service, tz=tz, ignoring=appointment)
     context = {
         "appointment": appointment,
         "provider": appointment.provider,
         "service": service,
-        "day": day,
-        "month": month_view(month=month or day, counts=counts, selected=day, today=today, last=last),
-        "slots": availability.offered_on(service=service, day=day, ignoring=appointment, tz=tz),
+        "day": picked.day,
+        "month": picked.month,
+        "outside": picked.outside,
+        "slots": picked.slots,
         "error": error,
         "blocked": appointment.status != AppointmentStatus.CONFIRMED or bool(appointment.pending_requests),  # type: ignore[attr-defined]
     }

@@ -338,6 +338,7 @@ def _appointment_context(provider: Provider, appointment: Any) -> dict[str, Any]
         "appointment": appointment,
         "refunds": booking_selectors.refunds_for(appointment=appointment),
         "markable": appointment.attendance_markable(timezone.now()),
+        "movable": appointment.cancellable_by_provider(timezone.now()),
     }
 
 

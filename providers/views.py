@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -15,12 +15,11 @@ from django.views.decorators.vary import vary_on_headers
 
 from appointly.core import HtmxHttpRequest, who
 from appointly.zones import visitor_zone, zone_names
-from bookings import availability
+from bookings.picker import pick_day
 from providers import selectors
 from providers.decorators import provider_required
 from providers.forms import HoursForm, ProfileForm, ServiceForm
 from providers.models import OnboardingStep
-from providers.month_picker import month_of, month_view
 from providers.rules import ScheduleInvalid
 from providers.services import ProviderHours, provider_hours_set, provider_profile_save, service_create
 
@@ -48,15 +47,6 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _parse_day(raw: str | None) -> date | None:
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        return None
-
-
 @require_GET
 @vary_on_headers("HX-Request")
 def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
@@ -66,30 +56,20 @@ def service_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     # provider's days, by bookings.availability).
     zone = visitor_zone(request)
     tz = ZoneInfo(zone) if zone else None
-    counts = availability.offered_days(service=service, tz=tz)
-    days = sorted(counts)
-    today, last = availability.window_days(service=service, tz=tz)
-    requested = _parse_day(request.GET.get("day"))
-    outside = requested is not None and not today <= requested <= last
-    month = month_of(request.GET.get("month"))
-    if requested is not None and not outside:
-        day = requested
-    elif month is not None:  # a month picked: its first free day, else its first day in the window
-        day = next((d for d in days if (d.year, d.month) == (month.year, month.month)), max(today, month))
-    else:
-        day = days[0] if days else today
+    picked = pick_day(request.GET, service=service, tz=tz)
+    day, today, last = picked.day, picked.today, picked.last
     context = {
         "service": service,
         "provider": service.provider,
         "day": day,
-        "slots": availability.offered_on(service=service, day=day, tz=tz),
-        "month": month_view(month=month or day, counts=counts, selected=day, today=today, last=last),
-        "outside": requested if outside else None,
+        "slots": picked.slots,
+        "month": picked.month,
+        "outside": picked.outside,
         "last": last,
         "prev_day": day - timedelta(days=1) if day > today else None,
         "next_day": day + timedelta(days=1) if day < last else None,
-        "next_free": next((d for d in days if d > day), None),
-        "total_free": sum(counts.values()),
+        "next_free": next((d for d in sorted(picked.counts) if d > day), None),
+        "total_free": sum(picked.counts.values()),
     }
     template = "providers/service_detail.html#availability" if request.htmx else "providers/service_detail.html"
     return render(request, template, context)

@@ -9,6 +9,7 @@ from bookings.services.booking import (
     SlotGone,
     Terms,
     TermsChanged,
+    appointment_book_for_customer,
     appointment_hold,
     appointment_pay,
     card_digits,
@@ -26,6 +27,7 @@ from bookings.services.cancel import (
 )
 from bookings.services.common import BookingNotAllowed, HoldExpired, SlotUnavailable, TryAgain
 from bookings.services.reschedule import (
+    appointment_move_by_provider,
     reschedule_accept,
     reschedule_decline,
     reschedule_request,
@@ -45,11 +47,13 @@ __all__ = [
     "Terms",
     "TermsChanged",
     "TryAgain",
+    "appointment_book_for_customer",
     "appointment_cancel_by_customer",
     "appointment_cancel_by_provider",
     "appointment_check_in",
     "appointment_hold",
     "appointment_mark_attendance",
+    "appointment_move_by_provider",
     "appointment_pay",
     "appointments_cancel_bulk",
     "card_digits",

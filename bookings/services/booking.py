@@ -135,24 +135,15 @@ def appointment_hold(
             if expected is not None and expected != terms:
                 raise TermsChanged(terms)
             hold_until = now + timedelta(minutes=settings.BOOKING_HOLD_MINUTES)
-            appointment = Appointment.objects.create(
-                customer=customer,
-                provider_id=slot.provider_id,
-                service=service,
-                start=slot.start,
-                end=slot.end,
-                local_date=slot.slot_date,
+            appointment = _appointment_create(
+                customer,
+                slot,
+                service,
+                terms,
+                details,
+                idempotency_key,
                 status=AppointmentStatus.HELD,
                 hold_expires_at=hold_until,
-                price_minor=terms.price_minor,
-                currency=terms.currency,
-                refund_full_hours=terms.policy.full_hours,
-                refund_partial_hours=terms.policy.partial_hours,
-                refund_partial_percent=terms.policy.partial_percent,
-                idempotency_key=idempotency_key,
-                customer_name=details.name,
-                customer_phone=details.phone,
-                notes=details.notes,
             )
             claim_for_appointment(appointment)
             event(appointment, EventKind.CREATED, actor=customer, now=now)
@@ -160,6 +151,89 @@ def appointment_hold(
     except IntegrityError as exc:
         # Lost a race the database decided (the same key, or an overlapping claim).
         existing = Appointment.objects.filter(idempotency_key=idempotency_key, customer=customer).first()
+        if existing is not None:
+            return existing
+        raise SlotUnavailable("This time was just taken.") from exc
+    return appointment
+
+
+def _appointment_create(
+    customer: User,
+    slot: Slot,
+    service: Service,
+    terms: Terms,
+    details: CustomerDetails,
+    idempotency_key: str,
+    **fields: Any,
+) -> Appointment:
+    """A new appointment on an offer, with the terms and the details copied onto it."""
+    return Appointment.objects.create(
+        customer=customer,
+        provider_id=slot.provider_id,
+        service=service,
+        start=slot.start,
+        end=slot.end,
+        local_date=slot.slot_date,
+        price_minor=terms.price_minor,
+        currency=terms.currency,
+        refund_full_hours=terms.policy.full_hours,
+        refund_partial_hours=terms.policy.partial_hours,
+        refund_partial_percent=terms.policy.partial_percent,
+        idempotency_key=idempotency_key,
+        customer_name=details.name,
+        customer_phone=details.phone,
+        notes=details.notes,
+        **fields,
+    )
+
+
+@retry_on_conflict(just_taken)
+def appointment_book_for_customer(
+    *,
+    provider: Provider,
+    customer: User,
+    slot_id: Any,
+    idempotency_key: str,
+    details: CustomerDetails | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """A walk-in or phone booking the provider makes: the same offer definition, locks and
+    claims as a customer's booking, confirmed at once and paid at the venue (nothing is
+    charged online, so a cancellation refunds nothing). The customer is told; the provider,
+    who made it, is not. Idempotent by key."""
+    now = now or timezone.now()
+    details = (details or CustomerDetails()).cleaned()
+    existing = Appointment.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if existing.provider_id != provider.pk:
+            raise BookingNotAllowed("This booking form is not yours. Please start again.")
+        return existing
+    if customer.role != Role.CUSTOMER:
+        raise BookingNotAllowed("That email belongs to a provider account. Use the customer's own email.")
+    try:
+        with transaction.atomic():
+            lock_provider(provider.pk)
+            slot = Slot.objects.select_for_update(of=("self",)).filter(pk=slot_id, provider=provider).first()
+            if slot is None:
+                raise SlotGone("This time is no longer offered.")
+            service = Service.objects.select_related("provider").get(pk=slot.service_id)
+            availability.check_bookable(slot, service, now=now)
+            appointment = _appointment_create(
+                customer,
+                slot,
+                service,
+                Terms.of(service),
+                details,
+                idempotency_key,
+                status=AppointmentStatus.CONFIRMED,
+                pay_at_venue=True,
+            )
+            claim_for_appointment(appointment)
+            event(appointment, EventKind.CREATED, actor=provider.user, now=now, via="provider")
+            event(appointment, EventKind.CONFIRMED, actor=provider.user, now=now, pay_at_venue=True)
+            notify.booked(appointment, tell_provider=False)
+    except IntegrityError as exc:
+        existing = Appointment.objects.filter(idempotency_key=idempotency_key, provider=provider).first()
         if existing is not None:
             return existing
         raise SlotUnavailable("This time was just taken.") from exc

@@ -37,9 +37,20 @@ class RefundChanged(DomainError):
         self.refund_minor = refund_minor
 
 
+def refund_owed(appointment: Appointment, now: datetime, *, full: bool = False) -> int:
+    """What goes back on cancelling, in minor units: all of it (a provider's cancellation, or
+    the customer turning down a time the provider moved it to), or what the policy the
+    appointment was booked with says; nothing for one paid at the venue (nothing was taken)."""
+    if appointment.pay_at_venue:
+        return 0
+    if full or appointment.moved_by_provider_at is not None:  # turning down the provider's move
+        return appointment.price_minor
+    return appointment.refund_policy.refund_minor(price_minor=appointment.price_minor, start=appointment.start, now=now)
+
+
 def refund_for_customer_cancel(appointment: Appointment, now: datetime) -> int:
     """Refund in minor units under the policy the appointment was booked with."""
-    return appointment.refund_policy.refund_minor(price_minor=appointment.price_minor, start=appointment.start, now=now)
+    return refund_owed(appointment, now)
 
 
 def withdraw_pending_request(appointment: Appointment, now: datetime) -> None:
@@ -72,7 +83,7 @@ def _cancel(
         raise BookingNotAllowed("Only confirmed appointments can be cancelled.")
     if by == CancelledBy.CUSTOMER and appointment.start <= now:
         raise BookingNotAllowed("This appointment has already started; it can no longer be cancelled.")
-    refund_minor = appointment.price_minor if full_refund else refund_for_customer_cancel(appointment, now)
+    refund_minor = refund_owed(appointment, now, full=full_refund)
     if expected_refund_minor is not None and expected_refund_minor != refund_minor:
         raise RefundChanged(refund_minor)
     withdraw_pending_request(appointment, now)

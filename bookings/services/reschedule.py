@@ -181,3 +181,52 @@ def reschedules_expire(*, now: datetime | None = None) -> int:
             if close_request(request_id, RescheduleStatus.EXPIRED, EventKind.RESCHEDULE_EXPIRED, None, now):
                 expired += 1
     return expired
+
+
+@retry_on_conflict(just_taken)
+def appointment_move_by_provider(
+    *, appointment: Appointment, provider: Provider, new_slot_id: Any, now: datetime | None = None
+) -> Appointment:
+    """The provider moves a confirmed appointment to another bookable time of its service (the
+    same definition as a customer's booking, the time checked ignoring the appointment's own
+    claim). A pending request of the customer's is withdrawn; the customer is told and may turn
+    the new time down (`appointment_decline_move`)."""
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            lock_provider(provider.pk)
+            locked = lock_appointment(appointment.pk)
+            if locked.provider_id != provider.pk:
+                raise BookingNotAllowed("This appointment is not yours.")
+            if locked.status != AppointmentStatus.CONFIRMED:
+                raise BookingNotAllowed("Only confirmed appointments can be moved.")
+            if locked.start <= now:
+                raise BookingNotAllowed("This appointment has already started.")
+            slot = Slot.objects.select_for_update(of=("self",)).filter(pk=new_slot_id).first()
+            if slot is None:
+                raise SlotUnavailable("This time is no longer offered.")
+            if slot.service_id != locked.service_id:
+                raise BookingNotAllowed("Pick a new time of the same service.")
+            availability.check_bookable(slot, locked.service, now=now, ignoring=locked)
+            from bookings.services.cancel import withdraw_pending_request
+
+            withdraw_pending_request(locked, now)
+            old_start = locked.start
+            locked.start, locked.end, locked.local_date = slot.start, slot.end, slot.slot_date
+            locked.moved_by_provider_at = now
+            locked.save(update_fields=["start", "end", "local_date", "moved_by_provider_at", "updated_at"])
+            TimeClaim.objects.filter(appointment=locked).update(
+                start=slot.start, end=slot.end, local_date=slot.slot_date
+            )
+            event(
+                locked,
+                EventKind.MOVED,
+                actor=provider.user,
+                now=now,
+                old_start=old_start.isoformat(),
+                new_start=slot.start.isoformat(),
+            )
+            notify.moved(locked, old_start=old_start, now=now.isoformat())
+    except IntegrityError as exc:
+        raise SlotUnavailable("This time was just taken.") from exc
+    return locked

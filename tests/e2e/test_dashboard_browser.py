@@ -79,8 +79,7 @@ def test_provider_day_bulk_cancel_and_reschedule_then_customer_sees_it(live_serv
     # Accept the reschedule request in place
     page.goto(f"{live_server.url}/dashboard")
     page.get_by_role("button", name="Accept").click()
-    page.wait_for_load_state()
-    assert "Moved. The customer has been told." in page.content()
+    page.locator("#requests").get_by_text("Moved. The customer has been told.").wait_for()
     context.close()
 
     moved = Appointment.objects.get(pk=booked[3].pk)

@@ -64,7 +64,12 @@ def test_every_dashboard_page_fits_and_the_side_panel_answers_in_place(
     page = open_page(width=width, height=900)
     sign_in_provider(page, base, "studio@example.com")
     journey = Journey(page, width)
-    for name, path in PAGES:
+    for name, path in [
+        *PAGES,
+        ("new-booking", "/dashboard/appointments/new"),
+        ("walk-in", f"/dashboard/appointments/new/{shop['moving'].service_id}"),
+        ("move", f"/dashboard/appointments/{shop['moving'].pk}/move"),
+    ]:
         page.goto(base + path)
         journey.check(f"dashboard-{name}")
 

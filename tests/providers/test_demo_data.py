@@ -25,10 +25,11 @@ def test_demo_loads_twice_and_its_provider_can_edit_hours_and_services_after_a_c
     call_command("seed_demo", stdout=StringIO())
     call_command("seed_demo", stdout=StringIO())
     statuses = sorted(Appointment.objects.values_list("status", flat=True))
-    assert statuses == [AppointmentStatus.CANCELLED, *[AppointmentStatus.CONFIRMED] * 3]
+    assert statuses == [AppointmentStatus.CANCELLED, *[AppointmentStatus.CONFIRMED] * 4]
+    assert Appointment.objects.filter(pay_at_venue=True, customer_name="Rui Costa").count() == 1  # the walk-in
     assert RescheduleRequest.objects.filter(status="pending").count() == 1
-    # three confirmed appointments (one at the check-in desk) and the request's time
-    assert TimeClaim.objects.count() == 4
+    # four confirmed appointments (one at the check-in desk, one a walk-in) and the request's time
+    assert TimeClaim.objects.count() == 5
     salon = Provider.objects.get(user__email="provider@appointly.test")
     provider = Client()
     provider.force_login(salon.user)
@@ -55,7 +56,7 @@ def test_demo_loads_twice_and_its_provider_can_edit_hours_and_services_after_a_c
     assert edited.status_code == 200
     assert "future free slots replaced by" in edited.content.decode()
     assert Service.objects.get(pk=haircut.pk).duration_minutes == 40
-    assert TimeClaim.objects.count() == 4
+    assert TimeClaim.objects.count() == 5
 
 
 @pytest.mark.parametrize(

@@ -98,7 +98,8 @@ def _user(email: str, role: str, **extra: Any) -> User:
 
 class Command(BaseCommand):
     def _demo_bookings(self) -> None:
-        """Two paid bookings for the demo customer (one later cancelled), so /account/ has figures."""
+        """Two paid bookings for the demo customer (one later cancelled), so /account/ has figures;
+        a second customer's booking with a reschedule request; a walk-in booked by phone."""
         import uuid
         from datetime import timedelta
 
@@ -145,6 +146,19 @@ class Command(BaseCommand):
             )
             reschedule_request(
                 appointment=Appointment.objects.get(pk=booked.pk), customer=other, new_slot_id=later[1].pk
+            )
+        # A walk-in the salon booked for someone who gave only a phone number (paid at the venue).
+        desk = list(availability.offers(haircut).filter(start__gt=soon + timedelta(days=3)).order_by("start")[:1])
+        if desk:
+            from accounts.services import customer_for_provider_booking
+            from bookings.services import CustomerDetails, appointment_book_for_customer
+
+            appointment_book_for_customer(
+                provider=haircut.provider,
+                customer=customer_for_provider_booking(email="", phone="+351912000111"),
+                slot_id=desk[0].pk,
+                idempotency_key=str(uuid.uuid4()),
+                details=CustomerDetails(name="Rui Costa", phone="+351912000111", notes="Booked by phone"),
             )
 
     def _demo_check_in(self) -> str | None:
