@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python benchmarks/slots.py --write
 	$(BIN)/python benchmarks/booking.py --write
 	$(BIN)/python benchmarks/queue.py --write
+	$(BIN)/python benchmarks/polling.py --write
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -107,6 +107,31 @@ print(json.dumps({{"sessions": sessions,
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def start_gunicorn(workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """gunicorn serving the app on PORT, returned once `/healthz` answers."""
+    gunicorn = subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "gunicorn"),
+            "appointly.wsgi:application",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "-w",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(BASE + "/healthz", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.2)
+    return gunicorn
+
+
 class Browser:
     def __init__(self, session_key: str) -> None:
         self.jar = CookieJar()
@@ -217,27 +242,8 @@ def main() -> None:
     args = parser.parse_args()
     data = setup(args.clients)
     sessions = data["sessions"]
-    gunicorn = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "appointly.wsgi:application",
-            "-b",
-            f"127.0.0.1:{PORT}",
-            "-w",
-            str(args.workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=django_env(),
-    )
+    gunicorn = start_gunicorn(args.workers, django_env())
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(BASE + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
         browsers = [Browser(s) for s in sessions]
         n, k = args.clients, args.per_client
         # Baseline: the bare view, same clients, same number of requests as HTTP calls per booking (4).

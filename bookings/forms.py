@@ -45,8 +45,17 @@ class WalkInForm(BookingDetailsForm):
     number so the customer can be told (and can later sign in with that email)."""
 
     email = forms.EmailField(label="Email", max_length=254, required=False)
+    payment = forms.ChoiceField(
+        label="Payment",
+        choices=[
+            ("venue", "At the venue (booked now)"),
+            ("link", "Send a payment link (held until they pay)"),
+        ],
+        initial="venue",
+        widget=forms.RadioSelect,
+    )
 
-    field_order = ["name", "email", "phone", "notes"]
+    field_order = ["name", "email", "phone", "notes", "payment"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -61,4 +70,6 @@ class WalkInForm(BookingDetailsForm):
         cleaned = super().clean() or {}
         if not self.errors and not cleaned.get("email") and not cleaned.get("phone"):
             raise forms.ValidationError("Give the customer's email or phone number, so they can be told.")
+        if cleaned.get("payment") == "link" and not cleaned.get("email"):
+            self.add_error("payment", "A payment link needs the customer's email: they sign in with it to pay.")
         return cleaned

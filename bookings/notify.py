@@ -88,6 +88,19 @@ def reschedule_requested(appointment: Appointment, *, request_id: Any, new_start
     _tell(appointment, event="reschedule_requested", recipient=recipient, context=ctx, key=f"resched:{request_id}")
 
 
+def payment_link(appointment: Appointment, *, until: Any) -> None:
+    """A provider's phone booking, held for the customer to pay through the link."""
+    recipient = appointment.customer
+    ctx = _context(
+        appointment,
+        recipient=recipient,
+        pay_link=reverse("bookings:pay", args=[appointment.pk]),
+        deadline=_when(until, appointment.provider.timezone, recipient),
+        reset_link=reverse("account_reset_password"),
+    )
+    _tell(appointment, event="payment_link", recipient=recipient, context=ctx, key=f"paylink:{appointment.pk}")
+
+
 def moved(appointment: Appointment, *, old_start: Any, now: Any) -> None:
     """The provider moved the customer's appointment: the new time, the old one, and that they
     may turn it down for everything back."""

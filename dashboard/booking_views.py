@@ -45,8 +45,9 @@ def walk_in_start(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @provider_required()
 def walk_in(request: HttpRequest, service_id: str) -> HttpResponse:
-    """`/dashboard/appointments/new/<service>`: a day from the month, a free time, the customer.
-    Booked at once, to be paid at the venue; the customer is told by email or SMS."""
+    """`/dashboard/appointments/new/<service>`: a day from the month, a free time, the customer,
+    and how they pay: at the venue (booked at once, the customer told by email or SMS) or
+    through a payment link (held until they pay)."""
     provider = who(request).provider
     service = service_get_for_provider(provider=provider, service_id=service_id)
     form = WalkInForm(request.POST or None)
@@ -60,13 +61,24 @@ def walk_in(request: HttpRequest, service_id: str) -> HttpResponse:
                 customer = customer_for_provider_booking(
                     email=form.cleaned_data["email"], phone=form.cleaned_data["phone"]
                 )
+                by_link = form.cleaned_data["payment"] == "link"
                 appointment = appointment_book_for_customer(
-                    provider=provider, customer=customer, slot_id=slot_id, idempotency_key=key, details=form.details()
+                    provider=provider,
+                    customer=customer,
+                    slot_id=slot_id,
+                    idempotency_key=key,
+                    details=form.details(),
+                    pay_by_link=by_link,
                 )
             except DomainError as exc:
                 slot_error = str(exc)
             else:
-                messages.success(request, "Booked, to be paid at the venue. The customer has been told.")
+                said = (
+                    "Held, and the payment link is on its way: it is booked when they pay."
+                    if by_link
+                    else "Booked, to be paid at the venue. The customer has been told."
+                )
+                messages.success(request, said)
                 return redirect("dashboard_appointment", appointment_id=appointment.pk)
     picked = pick_day(request.GET, service=service, tz=None)
     context = {

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from appointly.core import HtmxHttpRequest, who
-from appointly.zones import zone_names
+from appointly.zones import visitor_zone, zone_names
 from bookings import availability
 from bookings import selectors as booking_selectors
 from dashboard.layout import layout_context
@@ -122,6 +122,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         **layout_context(provider, "settings"),
         "form": form,
         "zone_names": zone_names(),
+        "browser_zone": visitor_zone(request),  # suggested beside the field when it differs
         **preference_context(provider.user),
     }
     return render(request, "dashboard/settings.html", context, status=400 if form.errors else 200)

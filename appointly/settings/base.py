@@ -316,6 +316,9 @@ TWILIO_INBOUND_URL = env.str("TWILIO_INBOUND_URL", default="")
 # --- Booking and payments -------------------------------------------------------------------
 # How long a slot stays held while the customer pays.
 BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=10)
+# A provider's phone booking sent with a payment link holds the time this many hours (never
+# past its start) for the customer to pay.
+BOOKING_LINK_HOLD_HOURS = env.int("BOOKING_LINK_HOLD_HOURS", default=24)
 # A payment started before its hold's deadline gets this many more seconds to finish, so the
 # expiry job does not release a time whose charge is in flight (a charge that still completes
 # after the hold lapsed is refunded in full automatically; docs/adr/0011).

@@ -195,12 +195,15 @@ def appointment_book_for_customer(
     slot_id: Any,
     idempotency_key: str,
     details: CustomerDetails | None = None,
+    pay_by_link: bool = False,
     now: datetime | None = None,
 ) -> Appointment:
     """A walk-in or phone booking the provider makes: the same offer definition, locks and
-    claims as a customer's booking, confirmed at once and paid at the venue (nothing is
-    charged online, so a cancellation refunds nothing). The customer is told; the provider,
-    who made it, is not. Idempotent by key."""
+    claims as a customer's booking. Confirmed at once and paid at the venue (nothing is
+    charged online, so a cancellation refunds nothing; the customer is told, the provider who
+    made it is not); or, `pay_by_link`, held for BOOKING_LINK_HOLD_HOURS (never past the start)
+    while the customer pays through the link they are sent, then confirmed like any booking.
+    Idempotent by key."""
     now = now or timezone.now()
     details = (details or CustomerDetails()).cleaned()
     existing = Appointment.objects.filter(idempotency_key=idempotency_key).first()
@@ -210,6 +213,8 @@ def appointment_book_for_customer(
         return existing
     if customer.role != Role.CUSTOMER:
         raise BookingNotAllowed("That email belongs to a provider account. Use the customer's own email.")
+    if pay_by_link and not customer.contact_email:
+        raise BookingNotAllowed("A payment link needs the customer's email (they sign in to pay).")
     try:
         with transaction.atomic():
             lock_provider(provider.pk)
@@ -218,20 +223,22 @@ def appointment_book_for_customer(
                 raise SlotGone("This time is no longer offered.")
             service = Service.objects.select_related("provider").get(pk=slot.service_id)
             availability.check_bookable(slot, service, now=now)
+            if pay_by_link:
+                until = min(now + timedelta(hours=settings.BOOKING_LINK_HOLD_HOURS), slot.start)
+                fields: dict[str, Any] = {"status": AppointmentStatus.HELD, "hold_expires_at": until}
+            else:
+                fields = {"status": AppointmentStatus.CONFIRMED, "pay_at_venue": True}
             appointment = _appointment_create(
-                customer,
-                slot,
-                service,
-                Terms.of(service),
-                details,
-                idempotency_key,
-                status=AppointmentStatus.CONFIRMED,
-                pay_at_venue=True,
+                customer, slot, service, Terms.of(service), details, idempotency_key, **fields
             )
             claim_for_appointment(appointment)
             event(appointment, EventKind.CREATED, actor=provider.user, now=now, via="provider")
-            event(appointment, EventKind.CONFIRMED, actor=provider.user, now=now, pay_at_venue=True)
-            notify.booked(appointment, tell_provider=False)
+            if pay_by_link:
+                event(appointment, EventKind.HELD, actor=provider.user, now=now, until=until.isoformat(), link=True)
+                notify.payment_link(appointment, until=until)
+            else:
+                event(appointment, EventKind.CONFIRMED, actor=provider.user, now=now, pay_at_venue=True)
+                notify.booked(appointment, tell_provider=False)
     except IntegrityError as exc:
         existing = Appointment.objects.filter(idempotency_key=idempotency_key, provider=provider).first()
         if existing is not None:

@@ -28,6 +28,18 @@ from bookings.services.common import (
 from providers.models import Provider, Slot
 
 
+def _new_time(appointment: Appointment, slot_id: Any, now: datetime) -> Slot:
+    """Inside the provider's and the appointment's locks: the offer to move it to, locked; a
+    time of the same service, bookable when the appointment's own claim is set aside."""
+    slot = Slot.objects.select_for_update(of=("self",)).filter(pk=slot_id).first()
+    if slot is None:
+        raise SlotUnavailable("This time is no longer offered.")
+    if slot.service_id != appointment.service_id:
+        raise BookingNotAllowed("Pick a new time of the same service.")
+    availability.check_bookable(slot, appointment.service, now=now, ignoring=appointment)
+    return slot
+
+
 @retry_on_conflict(just_taken)
 def reschedule_request(
     *, appointment: Appointment, customer: User, new_slot_id: Any, now: datetime | None = None
@@ -47,12 +59,7 @@ def reschedule_request(
                 raise BookingNotAllowed("This appointment has already started.")
             if RescheduleRequest.objects.filter(appointment=locked, status=RescheduleStatus.PENDING).exists():
                 raise BookingNotAllowed("A reschedule request is already waiting for the provider.")
-            slot = Slot.objects.select_for_update(of=("self",)).filter(pk=new_slot_id).first()
-            if slot is None:
-                raise SlotUnavailable("This time is no longer offered.")
-            if slot.service_id != locked.service_id:
-                raise BookingNotAllowed("Pick a new time of the same service.")
-            availability.check_bookable(slot, locked.service, now=now, ignoring=locked)
+            slot = _new_time(locked, new_slot_id, now)
             request = RescheduleRequest.objects.create(
                 appointment=locked,
                 new_start=slot.start,
@@ -202,12 +209,7 @@ def appointment_move_by_provider(
                 raise BookingNotAllowed("Only confirmed appointments can be moved.")
             if locked.start <= now:
                 raise BookingNotAllowed("This appointment has already started.")
-            slot = Slot.objects.select_for_update(of=("self",)).filter(pk=new_slot_id).first()
-            if slot is None:
-                raise SlotUnavailable("This time is no longer offered.")
-            if slot.service_id != locked.service_id:
-                raise BookingNotAllowed("Pick a new time of the same service.")
-            availability.check_bookable(slot, locked.service, now=now, ignoring=locked)
+            slot = _new_time(locked, new_slot_id, now)
             from bookings.services.cancel import withdraw_pending_request
 
             withdraw_pending_request(locked, now)

@@ -107,3 +107,38 @@ def test_the_poll_after_the_session_ended_sends_the_page_to_the_login(setup: dic
     customer = Client()
     customer.force_login(setup["customers"][0])
     assert customer.get("/dashboard/changes?after=0").status_code == 403
+
+
+def test_the_poll_costs_the_same_with_100_providers_busy_around_it(
+    client: Client, setup: dict[str, Any], django_assert_num_queries: Any
+) -> None:
+    from providers.models import Slot
+    from tests.factories import ServiceFactory, UserFactory, book_confirmed
+
+    # Given 99 more providers, each with bookings (and so events) of their own
+    customer = UserFactory()
+    for _ in range(99):
+        other = ServiceFactory()
+        for slot in Slot.objects.filter(service=other).order_by("start")[:2]:
+            book_confirmed(customer, slot)
+    last = cursor(client.get("/dashboard?day=2026-11-30").content.decode())
+    # When nothing of this provider's changed, the poll is the same 4 queries
+    with django_assert_num_queries(4):
+        assert poll(client, last).status_code == 204
+    with django_assert_num_queries(4):
+        assert poll(client, last, view="badge").status_code == 204
+    # When something did, the same counts as with one provider
+    first = setup["booked"][0]
+    from bookings.services import appointment_cancel_by_provider
+
+    appointment_cancel_by_provider(appointment=first, provider=setup["provider"], reason="")
+    with django_assert_num_queries(POLL_WITH_NEWS_QUERIES):
+        assert poll(client, last).status_code == 200
+    # Other pages' poll: session, user, profile, latest event id, unread count
+    with django_assert_num_queries(5):
+        badge = poll(client, last, view="badge")
+    body = badge.content.decode()
+    assert badge.status_code == 200
+    assert body.lstrip().startswith('<div id="live-poll" hidden')
+    assert cursor(body) > last
+    assert re.search(r'<span id="unread-badge" class="count" hx-swap-oob="true">\d+<span', body)

@@ -140,3 +140,6 @@ def test_settings_save_the_profile_and_refuse_bad_input_at_the_field(client: Cli
         "+351912345678",
     )
     assert "Studio Renamed" in client.get(f"/p/{provider.slug}/").content.decode()
+    # The zone the browser reported is suggested beside the field when it differs
+    client.post("/timezone", {"zone": "America/New_York", "detected": "1"})
+    assert "Your browser says you are in America/New_York." in client.get("/dashboard/settings").content.decode()

@@ -31,7 +31,8 @@ def monday(service: Any, index: int) -> Slot:
 
 
 def walk_in(client: Client, service: Any, slot: Slot, **customer: str) -> Any:
-    data = {"slot": str(slot.pk), "key": str(uuid.uuid4()), "name": "Ana Lima", "email": "", "phone": "", **customer}
+    data = {"slot": str(slot.pk), "key": str(uuid.uuid4()), "name": "Ana Lima", "email": "", "phone": ""}
+    data.update({"payment": "venue", **customer})
     return client.post(f"/dashboard/appointments/new/{service.pk}?day=2026-11-30", data)
 
 
@@ -77,6 +78,7 @@ def test_a_repeated_post_books_once_and_an_existing_customer_keeps_their_account
     service, customer = setup["service"], setup["customers"][0]
     slot = monday(service, 6)
     data = {"slot": str(slot.pk), "key": str(uuid.uuid4()), "name": "C Zero", "email": customer.email, "phone": ""}
+    data["payment"] = "venue"
     first = client.post(f"/dashboard/appointments/new/{service.pk}", data)
     again = client.post(f"/dashboard/appointments/new/{service.pk}", data)
     assert first.url == again.url
@@ -106,6 +108,8 @@ def test_a_phone_only_walk_in_gets_an_account_reached_by_sms(client: Client, set
         ({"email": "not-an-email"}, "Enter a valid email address."),
         ({"phone": "12345"}, "international format"),
         ({"email": "x@example.com", "slot": "garbage"}, "Pick a free time."),
+        ({"phone": "+351912345678", "payment": "link"}, "A payment link needs the customer&#x27;s email"),
+        ({"email": "x@example.com", "payment": "cash"}, "Select a valid choice."),
     ],
 )
 def test_bad_walk_in_input_is_said_and_books_nothing(
@@ -113,6 +117,7 @@ def test_bad_walk_in_input_is_said_and_books_nothing(
 ) -> None:
     service = setup["service"]
     data = {"slot": str(monday(service, 5).pk), "key": str(uuid.uuid4()), "name": "Ana", "email": "", "phone": ""}
+    data["payment"] = "venue"
     response = client.post(f"/dashboard/appointments/new/{service.pk}", {**data, **change})
     assert response.status_code == 400
     assert message in response.content.decode()
@@ -133,6 +138,52 @@ def test_a_walk_in_cannot_take_a_booked_time_another_providers_time_or_a_provide
     assert refused.status_code == 400
     assert "belongs to a provider account" in refused.content.decode()
     assert Appointment.objects.count() == 3
+
+
+def test_a_payment_link_holds_the_time_until_the_customer_pays_through_it(
+    client: Client, setup: dict[str, Any], frozen_now: Any
+) -> None:
+    from bookings.services import holds_expire
+    from tests.factories import PASSWORD
+
+    service = setup["service"]
+    customer = UserFactory(email="pat@example.com")
+    slot, other = monday(service, 5), monday(service, 6)
+    # When the provider books by phone and sends a payment link
+    response = walk_in(client, service, slot, email="pat@example.com", payment="link")
+    held = Appointment.objects.get(start=slot.start)
+    assert response.status_code == 302
+    # Then the time is held (not offered) for 24 hours, the customer has the link, nothing is confirmed
+    assert (held.status, held.pay_at_venue) == (AppointmentStatus.HELD, False)
+    assert held.hold_expires_at is not None
+    assert held.hold_expires_at - held.created_at == timedelta(hours=24)
+    assert not is_offered(slot)
+    link = Message.objects.get(recipient=customer, event="payment_link", channel=Channel.EMAIL)
+    assert f"/appointments/{held.pk}/pay/" in link.body
+    assert "/accounts/password/reset/" in link.body
+    assert "Held, and the payment link is on its way" in client.get(response.url).content.decode()
+    # When the customer signs in and pays through it
+    shopper = Client()
+    assert shopper.login(email="pat@example.com", password=PASSWORD)
+    page = shopper.get(f"/appointments/{held.pk}/pay/").content.decode()
+    key = re.search(r'name="payment_key" value="([^"]+)"', page)
+    assert key is not None
+    paid = shopper.post(
+        f"/appointments/{held.pk}/pay/", {"payment_key": key.group(1), "card_number": "4242424242424242"}
+    )
+    # Then it is confirmed like any booking, and the provider hears of it now
+    assert "booked=1" in paid.url
+    held.refresh_from_db()
+    assert held.status == AppointmentStatus.CONFIRMED
+    assert Message.objects.filter(reference=str(held.pk), event="booked_provider").exists()
+    # A link nobody pays lapses after 24 hours and gives the time back
+    walk_in(client, service, other, email="pat@example.com", payment="link")
+    frozen_now.shift(timedelta(hours=23))
+    assert holds_expire() == 0
+    frozen_now.shift(timedelta(hours=2))
+    assert holds_expire() == 1
+    assert Appointment.objects.get(start=other.start).status == AppointmentStatus.EXPIRED
+    assert is_offered(other)
 
 
 def test_cancelling_a_walk_in_refunds_nothing_because_nothing_was_taken(client: Client, setup: dict[str, Any]) -> None:

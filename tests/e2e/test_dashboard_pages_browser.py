@@ -72,6 +72,12 @@ def test_every_dashboard_page_fits_and_the_side_panel_answers_in_place(
     ]:
         page.goto(base + path)
         journey.check(f"dashboard-{name}")
+        if name == "calendar":  # seven readable days, all inside the calendar's card
+            card = page.locator("#day").bounding_box()
+            days = [page.locator("#day .week-day").nth(i).bounding_box() for i in range(7)]
+            assert all(d["x"] + d["width"] <= card["x"] + card["width"] for d in days)
+            if width >= 1280:
+                assert min(d["width"] for d in days) >= 110
 
     # Messages in the navigation opens the side panel in place (no navigation)
     page.goto(f"{base}/dashboard/services")
