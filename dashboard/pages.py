@@ -24,7 +24,7 @@ from notifications.services import inbox, message_history
 from payments.services import earnings_between
 from providers.decorators import provider_required
 from providers.forms import ProfileForm
-from providers.hours_form import WeeklyHoursForm, checked_weekdays
+from providers.hours_form import WeeklyHoursForm, hours_form_for
 from providers.rules import ScheduleInvalid
 from providers.services import (
     hours_from_rows,
@@ -139,21 +139,8 @@ def hours(request: HtmxHttpRequest) -> HttpResponse:
     now = timezone.now()
     today = provider_today(provider, now)
     action = request.POST.get("action", "review")
-    if request.method == "POST" and action.startswith("copy-"):
-        source = action.removeprefix("copy-")
-        data = WeeklyHoursForm.copied(
-            request.POST,
-            int(source) if source.isdigit() else -1,
-            checked_weekdays(request.POST.getlist(f"copy_to_{source}")),
-        )
-        form = WeeklyHoursForm(data, provider=provider, today=today)
-        form.is_valid()  # shows what is still wrong, saves nothing
-        return _hours_page(request, provider, form)
-    if request.method == "GET":
-        form = WeeklyHoursForm(initial=WeeklyHoursForm.initial_for(provider, today), provider=provider, today=today)
-        return _hours_page(request, provider, form)
-    form = WeeklyHoursForm(request.POST, provider=provider, today=today)
-    if not form.is_valid():
+    form, copied = hours_form_for(request, provider, today)
+    if copied or request.method == "GET" or not form.is_valid():
         return _hours_page(request, provider, form)
     weekly = form.cleaned_data["weekly"]
     kept = [(d, s, e) for d, s, e in _exception_rows(provider) if d < today]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import re
-from datetime import date, time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -15,11 +12,8 @@ from django.core.exceptions import ValidationError
 from appointly.money import minor_digits
 from appointly.zones import zone_names
 from providers import rules
-from providers.models import MAX_PRICE_MINOR, Category, Provider, Service, Weekday
+from providers.models import MAX_PRICE_MINOR, Category, Provider, Service
 from providers.services import ProviderHours
-from providers.slots import Interval
-
-_INTERVAL_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$")
 
 
 def validate_timezone(value: str) -> None:
@@ -40,36 +34,6 @@ def normalise_phone(value: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise ValidationError("This phone number is not valid for its country.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _parse_time(hours: str, minutes: str) -> time:
-    h, m = int(hours), int(minutes)
-    if not (0 <= h <= 23 and 0 <= m <= 59):
-        raise ValidationError(f"{hours}:{minutes} is not a time of day (use 00:00 to 23:59).")
-    return time(h, m)
-
-
-def parse_intervals(text: str) -> list[Interval]:
-    """`09:00-12:00, 13:00-17:00` -> sorted intervals; refuses inverted and overlapping ones."""
-    intervals: list[Interval] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        match = _INTERVAL_RE.match(part)
-        if not match:
-            raise ValidationError(f"“{part}” is not an interval like 09:00-17:00.")
-        start = _parse_time(match[1], match[2])
-        end = _parse_time(match[3], match[4])
-        if end <= start:
-            raise ValidationError(f"“{part}” ends before it starts.")
-        intervals.append((start, end))
-    intervals.sort()
-    for (s1, e1), (s2, e2) in itertools.pairwise(intervals):
-        if s2 < e1:
-            raise ValidationError(f"{s1:%H:%M}-{e1:%H:%M} and {s2:%H:%M}-{e2:%H:%M} overlap.")
-    return intervals
-
-
-def format_intervals(intervals: list[Interval]) -> str:
-    return ", ".join(f"{s:%H:%M}-{e:%H:%M}" for s, e in intervals)
 
 
 class ProfileForm(forms.Form):
@@ -113,90 +77,6 @@ class ProfileForm(forms.Form):
 
     def clean_phone(self) -> str:
         return normalise_phone(self.cleaned_data["phone"])
-
-
-class HoursForm(forms.Form):
-    """Weekly hours as text per weekday, plus closed days / special hours, one per line."""
-
-    exceptions = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "2026-12-24 09:00-13:00\n2026-12-25 closed"}),
-        label="Closed days and special hours",
-        help_text="One date per line: “2026-12-25 closed” or “2026-12-24 09:00-13:00”.",
-    )
-
-    def __init__(self, *args: Any, provider: Provider | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.provider = provider
-        fields: dict[str, forms.Field] = {}
-        for day in Weekday:
-            fields[f"day_{day.value}"] = forms.CharField(
-                required=False,
-                label=day.label,
-                widget=forms.TextInput(attrs={"placeholder": "closed", "inputmode": "text"}),
-                help_text="e.g. 09:00-12:00, 13:00-17:00 — leave empty when closed",
-            )
-        # Weekdays first, in order, then the exceptions.
-        self.fields = {**fields, "exceptions": self.fields["exceptions"]}
-
-    @classmethod
-    def initial_for(cls, provider: Provider) -> dict[str, str]:
-        hours = ProviderHours.load(provider)
-        initial = {f"day_{d}": format_intervals(hours.weekly.get(d, [])) for d in range(7)}
-        lines = []
-        for day, intervals in sorted(hours.exceptions.items()):
-            lines.append(f"{day.isoformat()} {format_intervals(intervals) if intervals else 'closed'}")
-        initial["exceptions"] = "\n".join(lines)
-        return initial
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        weekly: list[tuple[int, time, time]] = []
-        per_day: dict[int, list[Interval]] = {}
-        for d in range(7):
-            key = f"day_{d}"
-            if key in self.errors:
-                continue
-            try:
-                intervals = parse_intervals(cleaned.get(key, ""))
-            except ValidationError as exc:
-                self.add_error(key, exc)
-                continue
-            per_day[d] = intervals
-            weekly.extend((d, s, e) for s, e in intervals)
-        if not self.errors and not weekly:
-            raise ValidationError("Open on at least one day of the week, so customers can book you.")
-        cleaned["weekly"] = weekly
-        cleaned["exception_rows"] = self._parse_exceptions(cleaned.get("exceptions", ""))
-        if self.provider is not None and not self.errors:
-            services = self.provider.services.filter(is_active=True)
-            for message in rules.hours_errors(per_day.values(), services).values():
-                self.add_error(None, message)
-        return cleaned
-
-    def _parse_exceptions(self, text: str) -> list[tuple[date, time | None, time | None]]:
-        rows: list[tuple[date, time | None, time | None]] = []
-        seen: set[date] = set()
-        for line in filter(None, (raw.strip() for raw in text.splitlines())):
-            day_text, _, rest = line.partition(" ")
-            try:
-                day = date.fromisoformat(day_text)
-            except ValueError:
-                self.add_error("exceptions", f"“{day_text}” is not a date like 2026-12-25.")
-                continue
-            if day in seen:
-                self.add_error("exceptions", f"{day.isoformat()} is listed twice; put its intervals on one line.")
-                continue
-            seen.add(day)
-            rest = rest.strip()
-            if rest.lower() in {"", "closed"}:
-                rows.append((day, None, None))
-                continue
-            try:
-                rows.extend((day, s, e) for s, e in parse_intervals(rest))
-            except ValidationError as exc:
-                self.add_error("exceptions", f"{day.isoformat()}: {exc.messages[0]}")
-        return rows
 
 
 class ServiceForm(forms.ModelForm):

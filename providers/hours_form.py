@@ -97,6 +97,8 @@ class WeeklyHoursForm(forms.Form):
         """The saved hours; only exceptions from today on (past ones are kept, not shown), then
         a few blank rows."""
         hours = ProviderHours.load(provider)
+        if not hours.weekly:  # a new business: a usual week to start from
+            hours.weekly.update({d: [(time(9), time(17))] for d in range(5)})
         initial: dict[str, Any] = {}
         for d in range(7):
             intervals = sorted(hours.weekly.get(d, []))
@@ -229,6 +231,28 @@ class WeeklyHoursForm(forms.Form):
                 )
             )
         return rows
+
+
+def hours_form_for(request: Any, provider: Provider, today: date) -> tuple[WeeklyHoursForm, bool]:
+    """The editor's form for a request: the saved hours (GET); the posted ones; or, for a
+    "Copy" button, the posted ones with that day copied onto the days ticked beside it (True:
+    nothing is to be saved, the page shows the result)."""
+    if request.method != "POST":
+        return WeeklyHoursForm(
+            initial=WeeklyHoursForm.initial_for(provider, today), provider=provider, today=today
+        ), False
+    action = request.POST.get("action", "")
+    if action.startswith("copy-"):
+        source = action.removeprefix("copy-")
+        data = WeeklyHoursForm.copied(
+            request.POST,
+            int(source) if source.isdigit() else -1,
+            checked_weekdays(request.POST.getlist(f"copy_to_{source}")),
+        )
+        form = WeeklyHoursForm(data, provider=provider, today=today)
+        form.is_valid()  # shows what is still wrong; nothing is saved
+        return form, True
+    return WeeklyHoursForm(request.POST, provider=provider, today=today), False
 
 
 def checked_weekdays(values: list[str]) -> list[int]:

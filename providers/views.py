@@ -18,10 +18,11 @@ from appointly.zones import visitor_zone, zone_names
 from bookings.picker import pick_day
 from providers import selectors
 from providers.decorators import provider_required
-from providers.forms import HoursForm, ProfileForm, ServiceForm
+from providers.forms import ProfileForm, ServiceForm
+from providers.hours_form import hours_form_for
 from providers.models import OnboardingStep
 from providers.rules import ScheduleInvalid
-from providers.services import ProviderHours, provider_hours_set, provider_profile_save, service_create
+from providers.services import ProviderHours, provider_hours_set, provider_profile_save, provider_today, service_create
 
 PAGE_SIZE = 24
 
@@ -172,10 +173,10 @@ def onboarding_hours(request: HttpRequest) -> HttpResponse:
     provider = who(request).provider
     if provider.is_onboarded:
         return redirect("dashboard_hours")  # the weekly editor, with a review before saving
-    form = HoursForm(request.POST or None, provider=provider, initial=HoursForm.initial_for(provider))
-    if request.method == "POST" and form.is_valid():
+    form, copied = hours_form_for(request, provider, provider_today(provider))
+    if request.method == "POST" and not copied and form.is_valid():
         try:
-            result = provider_hours_set(
+            provider_hours_set(
                 provider=provider, weekly=form.cleaned_data["weekly"], exceptions=form.cleaned_data["exception_rows"]
             )
         except ScheduleInvalid as exc:  # a service changed since the form checked
@@ -183,8 +184,6 @@ def onboarding_hours(request: HttpRequest) -> HttpResponse:
                 form.add_error(None, message)
         else:
             provider.refresh_from_db()
-            if provider.is_onboarded:
-                messages.success(request, f"Hours saved; {result.created} future slots recomputed.")
             return redirect(STEP_URLS[OnboardingStep(provider.onboarding_step)])
     return render(
         request, "providers/onboarding_hours.html", {"form": form, **_wizard_context(request, OnboardingStep.HOURS)}

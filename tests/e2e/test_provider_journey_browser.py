@@ -84,9 +84,18 @@ def test_a_new_business_signs_up_shares_its_page_and_runs_its_first_day(
     owner.get_by_role("button", name="Save and continue").click()
     owner.wait_for_url(re.compile(r".*/onboarding/hours/$"))
     journey.check("wizard-hours")
-    for weekday in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"):
-        owner.get_by_label(weekday, exact=True).fill("00:00-23:59")
-    owner.get_by_role("button", name="Save and continue").click()
+    # Open around the clock: Monday 00:00-23:59, then "Copy Monday to…" every other day
+    owner.get_by_label("Monday, interval 1: opens").fill("00:00")
+    owner.get_by_label("Monday, interval 1: closes").fill("23:59")
+    monday = owner.get_by_role("group", name="Monday")
+    monday.get_by_text("Copy Monday to…").click()
+    for weekday in ("Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"):
+        monday.get_by_label(weekday).check()
+    monday.get_by_role("button", name="Copy").click()
+    owner.get_by_label("Sunday, interval 1: closes").wait_for()
+    assert owner.get_by_label("Sunday, interval 1: closes").input_value() == "23:59"
+    assert not owner.get_by_role("group", name="Sunday").get_by_label("Closed").is_checked()
+    owner.get_by_role("button", name="Save and continue").last.click()
     owner.wait_for_url(re.compile(r".*/onboarding/service/$"))
     journey.check("wizard-service")
     owner.get_by_label("Name").fill("Quick trim")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from django.test import Client
 
 from accounts.models import Role
 from providers.models import HoursException, OnboardingStep, Provider, Service, Slot, WeeklyInterval
-from tests.factories import ProviderFactory, ProviderUserFactory, ServiceFactory, UserFactory, category
+from tests.factories import ProviderFactory, ProviderUserFactory, ServiceFactory, UserFactory, category, hours_post
 
 pytestmark = pytest.mark.django_db
 
@@ -20,16 +21,10 @@ PROFILE = {
     "phone": "+49 151 12345678",
     "address": "Oranienstraße 10, Berlin",
 }
-HOURS = {
-    "day_0": "09:00-12:00, 13:00-17:00",
-    "day_1": "09:00-12:00, 13:00-17:00",
-    "day_2": "",
-    "day_3": "10:00-18:00",
-    "day_4": "09:00-12:00",
-    "day_5": "",
-    "day_6": "",
-    "exceptions": "2026-12-24 09:00-11:00\n2026-12-25 closed",
-}
+HOURS = hours_post(
+    {0: "09:00-12:00, 13:00-17:00", 1: "09:00-12:00, 13:00-17:00", 3: "10:00-18:00", 4: "09:00-12:00"},
+    ("2026-12-24 09:00-11:00", "2026-12-25 closed"),
+)
 SERVICE = {
     "name": "Skin fade",
     "category": "",  # filled in per test
@@ -93,15 +88,20 @@ def test_whole_wizard_publishes_a_bookable_service(client: Client, new_provider:
     assert client.get(f"/services/{service.slug}/").status_code == 200
 
 
-def test_each_step_page_renders_its_form(client: Client, new_provider: Any) -> None:
+def test_each_step_page_renders_its_form(client: Client, new_provider: Any, frozen_now: object) -> None:
     # Every step opened with GET shows its form with labelled inputs (no 500 on an empty form)
     page = client.get("/onboarding/profile/")
     assert page.status_code == 200
     assert '<label for="id_timezone">' in page.content.decode()
     client.post("/onboarding/profile/", PROFILE)
     page = client.get("/onboarding/hours/")
+    body = page.content.decode()
     assert page.status_code == 200
-    assert '<label for="id_day_0">Monday</label>' in page.content.decode()
+    assert "<legend>Monday</legend>" in body
+    # A new business starts from a usual week: Monday to Friday 09:00-17:00, the weekend closed
+    assert '<input type="time" name="d0_s0" value="09:00"' in body
+    assert '<input type="time" name="d4_e0" value="17:00"' in body
+    assert re.search(r'<input type="checkbox" name="d5_closed"[^>]* checked', body)
     client.post("/onboarding/hours/", HOURS)
     page = client.get("/onboarding/service/")
     body = page.content.decode()
@@ -163,19 +163,22 @@ def test_profile_rejects_bad_input_next_to_the_field(
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "message"),
+    ("change", "field", "message"),
     [
-        ("day_0", "12:00-09:00", "ends before it starts"),
-        ("day_0", "09:00-13:00, 12:00-17:00", "overlap"),
-        ("day_0", "9 to 5", "is not an interval like 09:00-17:00"),
-        ("day_0", "09:00-25:00", "is not a time of day"),
-        ("exceptions", "25/12/2026 closed", "is not a date like 2026-12-25"),
-        ("exceptions", "2026-12-24 11:00-10:00", "ends before it starts"),
+        ({"d0_s0": "12:00", "d0_e0": "09:00"}, "d0_e0", "09:00 is not after 12:00."),
+        ({"d0_s1": "11:00"}, "d0_s0", "09:00–12:00 and 11:00–17:00 overlap."),
+        ({"d0_e0": ""}, "d0_e0", "Give both a start and an end time."),
+        ({"d0_s0": "9 to 5"}, "d0_s0", "Enter a valid time."),
+        ({"x0_date": "25/12/2026"}, "x0_date", "Enter a valid date."),
+        ({"x0_s": "11:00", "x0_e": "10:00"}, "x0_e", "10:00 is not after 11:00."),
+        ({"x1_date": "2020-12-25"}, "x1_date", "25 Dec 2020 is in the past."),
     ],
 )
-def test_hours_reject_bad_input(client: Client, new_provider: Any, field: str, value: str, message: str) -> None:
+def test_hours_reject_bad_input(
+    client: Client, new_provider: Any, frozen_now: object, change: dict[str, str], field: str, message: str
+) -> None:
     client.post("/onboarding/profile/", PROFILE)
-    response = client.post("/onboarding/hours/", {**HOURS, field: value})
+    response = client.post("/onboarding/hours/", {**HOURS, **change})
     assert response.status_code == 200
     assert message in str(response.context["form"].errors[field])
     assert not WeeklyInterval.objects.exists()
@@ -184,7 +187,7 @@ def test_hours_reject_bad_input(client: Client, new_provider: Any, field: str, v
 
 def test_hours_need_at_least_one_open_day(client: Client, new_provider: Any) -> None:
     client.post("/onboarding/profile/", PROFILE)
-    response = client.post("/onboarding/hours/", {f"day_{d}": "" for d in range(7)})
+    response = client.post("/onboarding/hours/", hours_post({}))
     assert "Open on at least one day" in response.content.decode()
     assert not WeeklyInterval.objects.exists()
 
@@ -205,7 +208,7 @@ def test_hours_need_at_least_one_open_day(client: Client, new_provider: Any) -> 
     ],
 )
 def test_service_form_rejects_bad_values(
-    client: Client, new_provider: Any, overrides: dict[str, str], field: str, message: str
+    client: Client, new_provider: Any, frozen_now: object, overrides: dict[str, str], field: str, message: str
 ) -> None:
     client.post("/onboarding/profile/", PROFILE)
     client.post("/onboarding/hours/", HOURS)
