@@ -71,6 +71,11 @@ urlpatterns = [
     ),
     path("api/v1/provider/appointments/cancel", dashboard_views.bulk_cancel_json, name="api_provider_bulk_cancel"),
     path(
+        "dashboard/appointments/<uuid:appointment_id>/paid",
+        dashboard_views.paid_at_venue,
+        name="dashboard_paid_at_venue",
+    ),
+    path(
         "dashboard/appointments/<uuid:appointment_id>/attendance",
         dashboard_views.attendance,
         name="dashboard_attendance",

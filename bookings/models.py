@@ -74,6 +74,8 @@ class Appointment(BaseModel):
     # Booked by the provider for a walk-in or a phone call, to be paid at the venue: confirmed
     # without an online payment, so cancelling it refunds nothing (nothing was taken).
     pay_at_venue = models.BooleanField(default=False)
+    # When the provider recorded the venue payment ("Mark paid"); empty until then.
+    venue_paid_at = models.DateTimeField(null=True, blank=True)
     # When the provider last moved it to another time: until it starts the customer may turn
     # the new time down, which cancels it with everything paid given back.
     moved_by_provider_at = models.DateTimeField(null=True, blank=True)

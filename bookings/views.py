@@ -39,7 +39,7 @@ from bookings.services import (
 from notifications.forms import preference_context
 from notifications.services import inbox, message_history
 from payments.services import PaymentInProgress
-from providers.models import CURRENCIES, Service
+from providers.models import CURRENCIES, PaymentMode, Service
 from providers.policy import RefundPolicy
 
 
@@ -93,9 +93,10 @@ def _shown_terms(data: Any) -> Terms | None:
     except ValueError:
         return None
     currency = data.get("currency", "")
-    if currency not in _CURRENCY_CODES:
+    payment = data.get("payment_mode", "")
+    if currency not in _CURRENCY_CODES or payment not in PaymentMode.values:
         return None
-    return Terms(price, currency, RefundPolicy(full, partial, percent))
+    return Terms(price, currency, RefundPolicy(full, partial, percent), payment)
 
 
 @require_http_methods(["GET", "POST"])
@@ -152,6 +153,8 @@ def book(request: HttpRequest, slot_id: uuid.UUID) -> HttpResponse:
         except BookingNotAllowed as exc:
             context["error"] = str(exc)
             return render(request, "bookings/confirm.html", context, status=400)
+        if appointment.status == AppointmentStatus.CONFIRMED:  # paid at the venue, or free
+            return redirect(reverse("bookings:appointment", args=[appointment.pk]) + "?booked=1")
         return redirect("bookings:pay", appointment_id=appointment.pk)
     if not availability.offers(service).filter(pk=slot.pk).exists():
         gone = "This service is not offered any more." if not service.is_active else "This time is no longer available."

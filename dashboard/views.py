@@ -22,6 +22,7 @@ from appointly.money import format_money
 from bookings import selectors as booking_selectors
 from bookings.services import (
     appointment_mark_attendance,
+    appointment_mark_paid_at_venue,
     appointments_cancel_bulk,
     reschedule_accept,
     reschedule_decline,
@@ -330,6 +331,25 @@ def service_toggle(request: HttpRequest, service_id: str) -> HttpResponse:
     # Worded from the value we set, not from `service` after the update changed it.
     messages.info(request, f"“{service.name}” is now {'bookable' if now_active else 'hidden'}.")
     return redirect("dashboard_services")
+
+
+@require_POST
+@provider_required()
+def paid_at_venue(request: HtmxHttpRequest, appointment_id: str) -> HttpResponse:
+    """ "Mark paid" on a pay-at-the-venue appointment; from HTMX the facts come back in place."""
+    provider = who(request).provider
+    appointment = booking_selectors.provider_appointment_get(provider=provider, appointment_id=appointment_id)
+    try:
+        appointment = appointment_mark_paid_at_venue(appointment=appointment, provider=provider)
+        said, level = "Marked paid at the venue.", "success"
+    except DomainError as exc:
+        said, level = str(exc), "error"
+    if not request.htmx:
+        messages.add_message(request, messages.SUCCESS if level == "success" else messages.ERROR, said)
+        return redirect("dashboard_appointment", appointment_id=appointment.pk)
+    appointment = booking_selectors.provider_appointment_get(provider=provider, appointment_id=appointment_id)
+    context = {**_appointment_context(provider, appointment), "answer_message": said, "answer_level": level}
+    return render(request, "dashboard/_appointment_facts.html", context)
 
 
 def _appointment_context(provider: Provider, appointment: Any) -> dict[str, Any]:

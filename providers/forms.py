@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from appointly.money import minor_digits
 from appointly.zones import zone_names
 from providers import rules
-from providers.models import MAX_PRICE_MINOR, Category, Provider, Service
+from providers.models import MAX_PRICE_MINOR, Category, PaymentMode, Provider, Service
 from providers.services import ProviderHours
 
 
@@ -80,7 +80,9 @@ class ProfileForm(forms.Form):
 
 
 class ServiceForm(forms.ModelForm):
-    price = forms.CharField(label="Price", help_text="In the currency below, e.g. 35.00.")
+    price = forms.CharField(
+        label="Price", required=False, help_text="In the currency below, e.g. 35.00. Leave empty for a free service."
+    )
 
     class Meta:
         model = Service
@@ -91,6 +93,7 @@ class ServiceForm(forms.ModelForm):
             "duration_minutes",
             "price",
             "currency",
+            "payment_mode",
             "max_appointments_per_day",
             "buffer_before_minutes",
             "buffer_after_minutes",
@@ -135,6 +138,9 @@ class ServiceForm(forms.ModelForm):
         return cleaned
 
     def _clean_price(self, cleaned: dict[str, Any]) -> None:
+        if cleaned.get("payment_mode") == PaymentMode.FREE:  # no price to ask for
+            self.instance.price_minor = cleaned["price_minor"] = 0
+            return
         raw = (self.data.get(self.add_prefix("price")) or "").strip().replace(",", ".")
         currency = cleaned.get("currency") or "EUR"
         exponent = minor_digits(currency)

@@ -177,6 +177,12 @@ MAX_PRICE_MINOR = 100_000_000
 MAX_PER_DAY = 500
 
 
+class PaymentMode(models.TextChoices):
+    ONLINE = "online", "Paid online when booking"
+    VENUE = "venue", "Paid at the venue"
+    FREE = "free", "Free"
+
+
 class Service(BaseModel):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="services")
@@ -189,6 +195,9 @@ class Service(BaseModel):
     )
     price_minor = models.PositiveIntegerField(help_text="Price in minor units (cents).")
     currency = models.CharField(max_length=3, choices=CURRENCIES, default="EUR")
+    # How customers pay: online when booking (the time is held while they pay), at the venue
+    # (booked at once; the provider marks it paid), or not at all (free: the price is 0).
+    payment_mode = models.CharField(max_length=8, choices=PaymentMode.choices, default=PaymentMode.ONLINE)
     max_appointments_per_day = models.PositiveIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(MAX_PER_DAY)], default=8
     )
@@ -216,7 +225,10 @@ class Service(BaseModel):
         ordering = ("name",)
         constraints = [
             models.CheckConstraint(condition=Q(duration_minutes__gt=0), name="service_duration_positive"),
-            models.CheckConstraint(condition=Q(price_minor__gt=0), name="service_price_positive"),
+            models.CheckConstraint(
+                condition=Q(payment_mode="free", price_minor=0) | (~Q(payment_mode="free") & Q(price_minor__gt=0)),
+                name="service_price_positive_unless_free",
+            ),
             models.CheckConstraint(condition=Q(max_appointments_per_day__gt=0), name="service_per_day_positive"),
             models.CheckConstraint(
                 condition=Q(refund_full_hours__gte=F("refund_partial_hours")), name="service_refund_tiers_ordered"
@@ -262,7 +274,10 @@ class Service(BaseModel):
 
     @property
     def price_display(self) -> str:
-        return format_money(self.price_minor, self.currency)
+        if self.payment_mode == PaymentMode.FREE:
+            return "Free"
+        shown = format_money(self.price_minor, self.currency)
+        return f"{shown}, paid at the venue" if self.payment_mode == PaymentMode.VENUE else shown
 
     @property
     def refund_policy(self) -> RefundPolicy:

@@ -62,7 +62,10 @@ def service_errors(fields: Mapping[str, Any], *, weekly: Iterable[list[Interval]
 
     out_of("duration_minutes", MIN_DURATION_MINUTES, 10**9, "An appointment lasts at least 5 minutes.")
     out_of("duration_minutes", 0, MAX_DURATION_MINUTES, "An appointment lasts at most 12 hours.")
-    out_of("price_minor", 1, 10**12, "The price must be more than zero.")
+    if fields.get("payment_mode") == "free":
+        out_of("price_minor", 0, 0, "A free service has no price.")
+    else:
+        out_of("price_minor", 1, 10**12, "The price must be more than zero.")
     out_of("price_minor", 0, MAX_PRICE_MINOR, "That price is too high for one appointment.")
     out_of("buffer_before_minutes", 0, MAX_BUFFER_MINUTES, f"A buffer is at most {MAX_BUFFER_MINUTES} minutes.")
     out_of("buffer_after_minutes", 0, MAX_BUFFER_MINUTES, f"A buffer is at most {MAX_BUFFER_MINUTES} minutes.")

@@ -158,6 +158,7 @@ def shown_terms(slot: Any) -> dict[str, str]:
         "price_minor": str(service.price_minor),
         "currency": service.currency,
         "policy": service.refund_policy.as_token(),
+        "payment_mode": service.payment_mode,
         "service": service.slug,
     }
 
@@ -171,6 +172,7 @@ def service_form(**overrides: Any) -> dict[str, Any]:
         "duration_minutes": "30",
         "price": "40.00",
         "currency": "EUR",
+        "payment_mode": "online",
         "max_appointments_per_day": "14",
         "buffer_before_minutes": "0",
         "buffer_after_minutes": "0",

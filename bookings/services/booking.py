@@ -44,7 +44,7 @@ from payments.services import (
     payments_stale,
     refund_create,
 )
-from providers.models import Provider, Service, Slot
+from providers.models import PaymentMode, Provider, Service, Slot
 from providers.policy import RefundPolicy
 
 
@@ -55,10 +55,11 @@ class Terms:
     price_minor: int
     currency: str
     policy: RefundPolicy
+    payment_mode: str = PaymentMode.ONLINE
 
     @classmethod
     def of(cls, service: Service) -> Terms:
-        return cls(service.price_minor, service.currency, service.refund_policy)
+        return cls(service.price_minor, service.currency, service.refund_policy, service.payment_mode)
 
 
 class TermsChanged(DomainError):
@@ -104,7 +105,8 @@ def appointment_hold(
     details: CustomerDetails | None = None,
     now: datetime | None = None,
 ) -> Appointment:
-    """Hold a bookable slot for the customer while they pay. Idempotent by key.
+    """Hold a bookable slot for the customer while they pay (a service paid at the venue or free
+    is booked at once instead: confirmed, nothing to pay now). Idempotent by key.
 
     `expected`: the terms the confirm page showed; if the service's differ now, nothing is held
     and TermsChanged carries the new ones. The appointment keeps a copy of the terms, and the
@@ -134,20 +136,22 @@ def appointment_hold(
             terms = Terms.of(service)
             if expected is not None and expected != terms:
                 raise TermsChanged(terms)
-            hold_until = now + timedelta(minutes=settings.BOOKING_HOLD_MINUTES)
-            appointment = _appointment_create(
-                customer,
-                slot,
-                service,
-                terms,
-                details,
-                idempotency_key,
-                status=AppointmentStatus.HELD,
-                hold_expires_at=hold_until,
-            )
+            if terms.payment_mode == PaymentMode.ONLINE:
+                hold_until = now + timedelta(minutes=settings.BOOKING_HOLD_MINUTES)
+                fields: dict[str, Any] = {"status": AppointmentStatus.HELD, "hold_expires_at": hold_until}
+            else:  # paid at the venue, or free: nothing to pay now, so booked at once
+                fields = {
+                    "status": AppointmentStatus.CONFIRMED,
+                    "pay_at_venue": terms.payment_mode == PaymentMode.VENUE,
+                }
+            appointment = _appointment_create(customer, slot, service, terms, details, idempotency_key, **fields)
             claim_for_appointment(appointment)
             event(appointment, EventKind.CREATED, actor=customer, now=now)
-            event(appointment, EventKind.HELD, actor=customer, now=now, until=hold_until.isoformat())
+            if appointment.status == AppointmentStatus.HELD:
+                event(appointment, EventKind.HELD, actor=customer, now=now, until=hold_until.isoformat())
+            else:
+                event(appointment, EventKind.CONFIRMED, actor=customer, now=now, payment=terms.payment_mode)
+                notify.booked(appointment)
     except IntegrityError as exc:
         # Lost a race the database decided (the same key, or an overlapping claim).
         existing = Appointment.objects.filter(idempotency_key=idempotency_key, customer=customer).first()
@@ -223,21 +227,22 @@ def appointment_book_for_customer(
                 raise SlotGone("This time is no longer offered.")
             service = Service.objects.select_related("provider").get(pk=slot.service_id)
             availability.check_bookable(slot, service, now=now)
+            terms = Terms.of(service)
+            free = terms.payment_mode == PaymentMode.FREE
+            pay_by_link = pay_by_link and not free  # nothing to pay for a free service
             if pay_by_link:
                 until = min(now + timedelta(hours=settings.BOOKING_LINK_HOLD_HOURS), slot.start)
                 fields: dict[str, Any] = {"status": AppointmentStatus.HELD, "hold_expires_at": until}
             else:
-                fields = {"status": AppointmentStatus.CONFIRMED, "pay_at_venue": True}
-            appointment = _appointment_create(
-                customer, slot, service, Terms.of(service), details, idempotency_key, **fields
-            )
+                fields = {"status": AppointmentStatus.CONFIRMED, "pay_at_venue": not free}
+            appointment = _appointment_create(customer, slot, service, terms, details, idempotency_key, **fields)
             claim_for_appointment(appointment)
             event(appointment, EventKind.CREATED, actor=provider.user, now=now, via="provider")
             if pay_by_link:
                 event(appointment, EventKind.HELD, actor=provider.user, now=now, until=until.isoformat(), link=True)
                 notify.payment_link(appointment, until=until)
             else:
-                event(appointment, EventKind.CONFIRMED, actor=provider.user, now=now, pay_at_venue=True)
+                event(appointment, EventKind.CONFIRMED, actor=provider.user, now=now, pay_at_venue=not free)
                 notify.booked(appointment, tell_provider=False)
     except IntegrityError as exc:
         existing = Appointment.objects.filter(idempotency_key=idempotency_key, provider=provider).first()
@@ -245,6 +250,34 @@ def appointment_book_for_customer(
             return existing
         raise SlotUnavailable("This time was just taken.") from exc
     return appointment
+
+
+@transaction.atomic
+def appointment_mark_paid_at_venue(
+    *, appointment: Appointment, provider: Provider, now: datetime | None = None
+) -> Appointment:
+    """The provider records that a pay-at-the-venue appointment was paid (once; again is a no-op)."""
+    now = now or timezone.now()
+    locked = lock_appointment(appointment.pk)
+    if locked.provider_id != provider.pk:
+        raise BookingNotAllowed("This appointment is not yours.")
+    if not locked.pay_at_venue:
+        raise BookingNotAllowed("This appointment is not paid at the venue.")
+    if locked.status not in (AppointmentStatus.CONFIRMED, AppointmentStatus.COMPLETED):
+        raise BookingNotAllowed("Only a booked or attended appointment can be marked paid.")
+    if locked.venue_paid_at is None:
+        locked.venue_paid_at = now
+        locked.save(update_fields=["venue_paid_at", "updated_at"])
+        event(
+            locked,
+            EventKind.PAID,
+            actor=provider.user,
+            now=now,
+            via="venue",
+            amount_minor=locked.price_minor,
+            currency=locked.currency,
+        )
+    return locked
 
 
 def _check_hold_limit(customer: User, now: datetime) -> None:

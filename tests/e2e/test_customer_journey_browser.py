@@ -149,6 +149,33 @@ def test_the_whole_customer_journey(live_server: Any, open_page: Any, studio: An
     assert Appointment.objects.get(pk=appointment.pk).status == AppointmentStatus.CANCELLED
 
 
+@pytest.mark.parametrize("width", [390, 1280])
+def test_a_service_paid_at_the_venue_books_in_one_step(
+    live_server: Any, open_page: Any, studio: Any, width: int
+) -> None:
+    from providers.models import PaymentMode, Service, Slot
+    from tests.factories import PASSWORD, UserFactory
+
+    Service.objects.filter(pk=studio.pk).update(payment_mode=PaymentMode.VENUE)
+    customer = UserFactory(email=f"venue{width}@example.com")
+    base = live_server.url
+    page = open_page(width=width, height=900)
+    journey = Journey(page, width)
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Email").fill(customer.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    slot = Slot.objects.filter(service=studio, start__gt=timezone.now() + timedelta(days=1)).order_by("start").first()
+    page.goto(f"{base}/book/{slot.pk}/")
+    journey.check("venue-confirm")
+    assert "paid at the venue" in page.locator("main").inner_text()
+    page.get_by_role("button", name="Book this time").click()
+    page.wait_for_url(re.compile(r".*booked=1.*"))
+    journey.check("venue-booked")
+    assert "to pay at the venue" in page.locator("main").inner_text()
+    assert Appointment.objects.get(customer=customer).status == AppointmentStatus.CONFIRMED
+
+
 @pytest.mark.smoke
 @pytest.mark.parametrize("width", [360, 768])
 def test_public_pages_fit_phones_and_tablets(

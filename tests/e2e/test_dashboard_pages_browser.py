@@ -67,6 +67,7 @@ def test_every_dashboard_page_fits_and_the_side_panel_answers_in_place(
     for name, path in [
         *PAGES,
         ("new-booking", "/dashboard/appointments/new"),
+        ("new-service", "/dashboard/services/new"),
         ("walk-in", f"/dashboard/appointments/new/{shop['moving'].service_id}"),
         ("move", f"/dashboard/appointments/{shop['moving'].pk}/move"),
     ]:

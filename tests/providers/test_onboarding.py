@@ -32,6 +32,7 @@ SERVICE = {
     "duration_minutes": "30",
     "price": "25.50",
     "currency": "EUR",
+    "payment_mode": "online",
     "max_appointments_per_day": "8",
     "buffer_before_minutes": "0",
     "buffer_after_minutes": "0",

@@ -35,7 +35,7 @@ PROVIDERS: list[dict[str, Any]] = [
         "weekly": {d: [(time(9), time(13)), (time(14), time(19))] for d in range(0, 5)} | {5: [(time(9), time(14))]},
         "services": [
             ("Haircut", "hair-beauty", 45, 3500, "EUR", 8, 0, 15, "Wash, cut and style."),
-            ("Beard trim", "hair-beauty", 20, 1500, "EUR", 10, 0, 10, "Shape-up and hot towel."),
+            ("Beard trim", "hair-beauty", 20, 1500, "EUR", 10, 0, 10, "Shape-up and hot towel.", "venue"),
         ],
     },
     {
@@ -61,6 +61,7 @@ PROVIDERS: list[dict[str, Any]] = [
         "weekly": {d: [(time(15), time(20))] for d in range(0, 5)} | {5: [(time(9), time(12))]},
         "services": [
             ("Maths lesson (60 min)", "tutoring-lessons", 60, 8000, "AUD", 4, 0, 0, "One-to-one, online or in person."),
+            ("Free intro call", "tutoring-lessons", 15, 0, "AUD", 4, 0, 0, "Fifteen minutes to meet.", "free"),
         ],
     },
 ]
@@ -221,7 +222,7 @@ class Command(BaseCommand):
                 weekly=[(d, s, e) for d, intervals in spec["weekly"].items() for s, e in intervals],
                 exceptions=[],
             )
-            for name, category, minutes, price, currency, per_day, before, after, desc in spec["services"]:
+            for name, category, minutes, price, currency, per_day, before, after, desc, *mode in spec["services"]:
                 service_create(
                     provider=provider,
                     category=Category.objects.get(slug=category),
@@ -233,6 +234,7 @@ class Command(BaseCommand):
                     max_appointments_per_day=per_day,
                     buffer_before_minutes=before,
                     buffer_after_minutes=after,
+                    payment_mode=mode[0] if mode else "online",  # venue, free, or online (default)
                     **({"min_notice_minutes": spec["min_notice_minutes"]} if "min_notice_minutes" in spec else {}),
                 )
             if spec is CHECK_IN_DESK:

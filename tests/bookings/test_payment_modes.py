@@ -1,0 +1,175 @@
+"""Payment modes per service: paid online (the time is held while the customer pays), paid at
+the venue (booked at once; the provider marks it paid) and free. Refund policies apply only to
+what was paid online."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.test import Client
+
+from bookings.models import Appointment, AppointmentStatus, EventKind
+from bookings.services import appointment_cancel_by_customer
+from notifications.models import Message
+from payments.models import Payment, Refund
+from providers.models import PaymentMode, Service, Slot
+from tests.factories import ServiceFactory, UserFactory, category, hidden_fields, service_form
+
+pytestmark = pytest.mark.django_db
+
+
+def monday_slot(service: Any, index: int = 2) -> Slot:
+    return Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start")[index]
+
+
+def book(client: Client, slot: Slot) -> Any:
+    return client.post(f"/book/{slot.pk}/", hidden_fields(client.get(f"/book/{slot.pk}/").content.decode()))
+
+
+@pytest.fixture
+def customer(client: Client) -> Any:
+    user = UserFactory(email="casey@example.com")
+    client.force_login(user)
+    return user
+
+
+@pytest.mark.parametrize("mode", [PaymentMode.VENUE, PaymentMode.FREE])
+def test_a_venue_or_free_service_is_booked_at_once_with_nothing_to_pay(
+    client: Client, customer: Any, frozen_now: Any, mode: str
+) -> None:
+    service = ServiceFactory(payment_mode=mode, price_minor=0 if mode == PaymentMode.FREE else 4000)
+    slot = monday_slot(service)
+    # The service page and the confirm page say how it is paid, and offer to book, not to pay
+    listed = client.get(f"/services/{service.slug}/").content.decode()
+    assert ("€40.00, paid at the venue" if mode == PaymentMode.VENUE else ">Free<") in listed
+    confirm = client.get(f"/book/{slot.pk}/").content.decode()
+    assert "Book this time" in confirm
+    assert "Hold this time and pay" not in confirm
+    assert "2. Pay" not in confirm
+    # When the customer books
+    response = book(client, slot)
+    appointment = Appointment.objects.get()
+    # Then it is confirmed at once: no pay page, no payment, both sides told
+    assert response.status_code == 302
+    assert response.url == f"/appointments/{appointment.pk}/?booked=1"
+    assert appointment.status == AppointmentStatus.CONFIRMED
+    assert appointment.pay_at_venue is (mode == PaymentMode.VENUE)
+    assert not Payment.objects.exists()
+    assert set(Message.objects.filter(reference=str(appointment.pk)).values_list("event", flat=True)) >= {
+        "booked_customer",
+        "booked_provider",
+    }
+    page = client.get(response.url).content.decode()
+    assert ("€40.00 · to pay at the venue" if mode == PaymentMode.VENUE else "<dd>Free</dd>") in page
+    # Cancelling inside the no-refund window gives nothing back because nothing was taken online
+    frozen_now.move_to(appointment.start - timedelta(hours=1))
+    cancel_page = client.get(f"/appointments/{appointment.pk}/cancel/")
+    assert cancel_page.status_code == 200
+    appointment_cancel_by_customer(appointment=appointment, customer=customer)
+    assert not Refund.objects.exists()
+    assert Appointment.objects.get().events.get(kind=EventKind.CANCELLED).data["refund_minor"] == 0
+
+
+def test_a_change_of_payment_mode_after_the_page_was_shown_asks_again(client: Client, customer: Any) -> None:
+    service = ServiceFactory(price_minor=4000)
+    slot = monday_slot(service)
+    fields = hidden_fields(client.get(f"/book/{slot.pk}/").content.decode())
+    Service.objects.filter(pk=service.pk).update(payment_mode=PaymentMode.VENUE)
+    response = client.post(f"/book/{slot.pk}/", fields)
+    assert response.status_code == 409
+    assert "How you pay changed: paid at the venue." in response.content.decode()
+    assert not Appointment.objects.exists()
+    # A form without the payment mode (an old page) is refused as expired, nothing booked
+    fields.pop("payment_mode")
+    assert client.post(f"/book/{slot.pk}/", fields).status_code == 400
+    assert not Appointment.objects.exists()
+
+
+def test_the_provider_marks_a_venue_appointment_paid_once(client: Client, frozen_now: Any) -> None:
+    service = ServiceFactory(payment_mode=PaymentMode.VENUE, price_minor=4000)
+    customer = UserFactory()
+    shopper = Client()
+    shopper.force_login(customer)
+    book(shopper, monday_slot(service))
+    appointment = Appointment.objects.get()
+    client.force_login(service.provider.user)
+    detail = client.get(f"/dashboard/appointments/{appointment.pk}").content.decode()
+    assert "To pay at the venue" in detail
+    assert "Mark paid (€40.00)" in detail
+    answer = client.post(f"/dashboard/appointments/{appointment.pk}/paid", headers={"HX-Request": "true"})
+    assert "Marked paid at the venue." in answer.content.decode()
+    assert "Paid at the venue" in answer.content.decode()
+    client.post(f"/dashboard/appointments/{appointment.pk}/paid")  # again: nothing more happens
+    appointment.refresh_from_db()
+    assert appointment.venue_paid_at is not None
+    paid = appointment.events.filter(kind=EventKind.PAID)
+    assert [(e.data["via"], e.data["amount_minor"]) for e in paid] == [("venue", 4000)]
+    assert "paid at the venue" in shopper.get(f"/appointments/{appointment.pk}/").content.decode()
+    # An appointment paid online, or another provider's, cannot be marked so
+    online = ServiceFactory(provider=service.provider, name="Online one", max_appointments_per_day=7)
+    from tests.factories import book_confirmed
+
+    paid_online = book_confirmed(customer, Slot.objects.filter(service=online, slot_date=date(2026, 12, 1)).first())
+    refused = client.post(f"/dashboard/appointments/{paid_online.pk}/paid", follow=True)
+    assert "This appointment is not paid at the venue." in refused.content.decode()
+    stranger = Client()
+    stranger.force_login(ServiceFactory().provider.user)
+    assert stranger.post(f"/dashboard/appointments/{appointment.pk}/paid").status_code == 404
+
+
+def test_the_service_form_offers_the_modes_and_a_free_service_has_no_price(client: Client, frozen_now: Any) -> None:
+    service = ServiceFactory()
+    client.force_login(service.provider.user)
+    form = client.get("/dashboard/services/new").content.decode()
+    assert 'name="payment_mode"' in form
+    assert "Paid at the venue" in form
+    assert ">Free<" in form
+    # A free service: whatever the price field says, its price is 0
+    client.post(
+        "/dashboard/services/new",
+        service_form(
+            name="Free intro call",
+            category=category().pk,
+            payment_mode="free",
+            price="12.00",
+            max_appointments_per_day="4",
+        ),
+    )
+    free = Service.objects.get(name="Free intro call")
+    assert (free.payment_mode, free.price_minor) == (PaymentMode.FREE, 0)
+    # Online and at the venue need a price
+    refused = client.post(
+        "/dashboard/services/new",
+        service_form(
+            name="Venue cut", category=category().pk, payment_mode="venue", price="", max_appointments_per_day="4"
+        ),
+    )
+    assert "Enter a price like 35.00." in refused.content.decode()
+    assert not Service.objects.filter(name="Venue cut").exists()
+
+
+def test_the_database_refuses_a_priced_free_service_and_an_unpriced_paid_one(frozen_now: Any) -> None:
+    service = ServiceFactory()
+    for mode, price in ((PaymentMode.FREE, 100), (PaymentMode.VENUE, 0), (PaymentMode.ONLINE, 0)):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Service.objects.filter(pk=service.pk).update(payment_mode=mode, price_minor=price)
+
+
+def test_a_walk_in_for_a_free_service_is_simply_booked(client: Client, frozen_now: Any) -> None:
+    import uuid
+
+    service = ServiceFactory(payment_mode=PaymentMode.FREE, price_minor=0)
+    client.force_login(service.provider.user)
+    slot = monday_slot(service)
+    data = {"slot": str(slot.pk), "key": str(uuid.uuid4()), "name": "Ana", "email": "ana@example.com", "phone": ""}
+    client.post(f"/dashboard/appointments/new/{service.pk}", {**data, "payment": "link"})
+    appointment = Appointment.objects.get()
+    assert (appointment.status, appointment.pay_at_venue, appointment.price_minor) == (
+        AppointmentStatus.CONFIRMED,
+        False,
+        0,
+    )
+    assert "free" in client.get("/dashboard?day=2026-11-30").content.decode()
