@@ -50,6 +50,7 @@ urlpatterns = [
     path("dashboard/services", dashboard_pages.services, name="dashboard_services"),
     path("dashboard/hours", dashboard_pages.hours, name="dashboard_hours"),
     path("dashboard/earnings", dashboard_pages.earnings, name="dashboard_earnings"),
+    path("dashboard/payouts", dashboard_pages.payouts, name="dashboard_payouts"),
     path("dashboard/messages", dashboard_pages.messages_page, name="dashboard_messages"),
     path("dashboard/panel", dashboard_pages.panel, name="dashboard_panel"),
     path("dashboard/settings", dashboard_pages.settings_page, name="dashboard_settings"),

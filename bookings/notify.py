@@ -61,8 +61,11 @@ def booked(appointment: Appointment, *, tell_provider: bool = True) -> None:
     told = [("booked_customer", appointment.customer)]
     if tell_provider:
         told.append(("booked_provider", appointment.provider.user))
+    # Paid online: the customer's confirmation links the receipt.
+    paid_online = appointment.price_minor > 0 and not appointment.pay_at_venue
+    receipt = reverse("bookings:receipt", args=[appointment.pk]) if paid_online else ""
     for event, recipient in told:
-        ctx = _context(appointment, recipient=recipient)
+        ctx = _context(appointment, recipient=recipient, receipt_link=receipt)
         _tell(appointment, event=event, recipient=recipient, context=ctx, key=key)
 
 

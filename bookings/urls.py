@@ -9,6 +9,7 @@ urlpatterns = [
     path("appointments/<uuid:appointment_id>/", views.appointment_detail, name="appointment"),
     path("appointments/<uuid:appointment_id>/pay/", views.pay, name="pay"),
     path("appointments/<uuid:appointment_id>/calendar.ics", views.appointment_calendar, name="calendar"),
+    path("appointments/<uuid:appointment_id>/receipt/", views.appointment_receipt, name="receipt"),
     path("appointments/<uuid:appointment_id>/cancel/", views.appointment_cancel, name="cancel"),
     path("appointments/<uuid:appointment_id>/reschedule/", views.appointment_reschedule, name="reschedule"),
     path(

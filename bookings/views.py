@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -350,3 +350,25 @@ def account(request: HttpRequest) -> HttpResponse:
             **preference_context(customer),
         },
     )
+
+
+@require_GET
+def appointment_receipt(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
+    """The receipt of what was paid online for an appointment and of every refund against it
+    (404 when nothing was paid online: at the venue, free, or an unpaid hold)."""
+    if denied := _customer_only(request):
+        return denied
+    appointment = selectors.appointment_get_for_customer(customer=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+    payment = selectors.payment_for(appointment=appointment)
+    if payment is None:
+        raise Http404("nothing was paid online for this appointment")
+    refunds = selectors.refunds_for(appointment=appointment)
+    refunded = sum(r.amount_minor for r in refunds if r.status == "succeeded")
+    context = {
+        "appointment": appointment,
+        "provider": appointment.provider,
+        "payment": payment,
+        "refunds": refunds,
+        "net_minor": payment.amount_minor - refunded,
+    }
+    return render(request, "bookings/receipt.html", context)

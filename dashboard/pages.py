@@ -21,7 +21,7 @@ from dashboard.layout import layout_context
 from dashboard.views import _chart_context
 from notifications.forms import preference_context
 from notifications.services import inbox, message_history
-from payments.services import earnings_between
+from payments.services import earnings_between, payouts_for
 from providers.decorators import provider_required
 from providers.forms import ProfileForm
 from providers.hours_form import WeeklyHoursForm, hours_form_for
@@ -74,6 +74,15 @@ def earnings(request: HttpRequest) -> HttpResponse:
         **_chart_context(provider, week_start, tz),
     }
     return render(request, "dashboard/earnings.html", context)
+
+
+@require_GET
+@provider_required()
+def payouts(request: HttpRequest) -> HttpResponse:
+    """Money transferred to the provider's account, newest first."""
+    provider = who(request).provider
+    context = {**layout_context(provider, "payouts"), "payouts": payouts_for(recipient=provider.user)}
+    return render(request, "dashboard/payouts.html", context)
 
 
 def _messages_context(provider: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -215,6 +216,8 @@ def refund_execute(*, refund_id: str) -> Refund | None:
                 context={
                     "amount": format_money(refund.amount_minor, refund.currency),
                     "reference_text": refund.reason.lower() if refund.reason else "your booking",
+                    # The payment's reference is the appointment: its receipt lists the refund.
+                    "receipt_link": reverse("bookings:receipt", args=[refund.payment.reference]),
                 },
                 key=f"refund:{refund.pk}",
                 reference=refund.payment.reference,
@@ -263,6 +266,11 @@ def payout_record(
             key=f"payout:{payout.pk}",
         )
     return payout
+
+
+def payouts_for(*, recipient: User, limit: int = 50) -> list[Payout]:
+    """The provider's payouts, newest first (the dashboard's Payouts page)."""
+    return list(Payout.objects.filter(recipient=recipient).order_by("-created_at")[:limit])
 
 
 @dataclass(frozen=True)

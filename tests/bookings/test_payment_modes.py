@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.test import Client
 
@@ -173,3 +174,39 @@ def test_a_walk_in_for_a_free_service_is_simply_booked(client: Client, frozen_no
         0,
     )
     assert "free" in client.get("/dashboard?day=2026-11-30").content.decode()
+
+
+def test_a_receipt_for_the_payment_and_its_refunds_reachable_from_the_account(
+    client: Client, customer: Any, frozen_now: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from outbox.services import outbox_drain
+    from tests.factories import book_confirmed
+
+    service = ServiceFactory(price_minor=4000)
+    appointment = book_confirmed(customer, monday_slot(service))
+    # The account list and the appointment page link the receipt; so does the confirmation email
+    assert f"/appointments/{appointment.pk}/receipt/" in client.get("/account/").content.decode()
+    assert f"/appointments/{appointment.pk}/receipt/" in client.get(f"/appointments/{appointment.pk}/").content.decode()
+    booked = Message.objects.get(recipient=customer, event="booked_customer", channel="email")
+    assert f"Receipt: {settings.SITE_URL}/appointments/{appointment.pk}/receipt/" in booked.body
+    receipt = client.get(f"/appointments/{appointment.pk}/receipt/").content.decode()
+    assert "<strong>€40.00</strong> on 25 November 2026" in receipt
+    assert "card ending 4242" in receipt
+    assert "Cancel at least 24 hours before the start: full refund." in receipt
+    # Cancelled two days ahead: the refund shows on the same receipt, and its email links it
+    appointment_cancel_by_customer(appointment=appointment, customer=customer)
+    outbox_drain()
+    receipt = client.get(f"/appointments/{appointment.pk}/receipt/").content.decode()
+    assert "€40.00 · refunded" in receipt
+    assert "Paid in the end</dt><dd><strong>€0.00</strong>" in receipt
+    refund_mail = Message.objects.get(recipient=customer, event="refund_issued", channel="email")
+    assert f"/appointments/{appointment.pk}/receipt/" in refund_mail.body
+    # Someone else's receipt is a 404, and so is one for an appointment paid at the venue
+    other = Client()
+    other.force_login(UserFactory())
+    assert other.get(f"/appointments/{appointment.pk}/receipt/").status_code == 404
+    venue = ServiceFactory(payment_mode=PaymentMode.VENUE, price_minor=4000)
+    book(client, monday_slot(venue, 4))
+    at_venue = Appointment.objects.get(service=venue)
+    assert client.get(f"/appointments/{at_venue.pk}/receipt/").status_code == 404
+    assert f"/appointments/{at_venue.pk}/receipt/" not in client.get("/account/").content.decode()

@@ -25,6 +25,7 @@ PAGES = {
     "/dashboard/hours": ("hours", 7),
     "/dashboard/qr": ("qr", 5),
     "/dashboard/earnings": ("earnings", 10),
+    "/dashboard/payouts": ("payouts", 6),
     "/dashboard/messages": ("messages", 8),
     "/dashboard/settings": ("settings", 6),
 }
@@ -36,6 +37,7 @@ LABELS = {
     "hours": "Hours",
     "qr": "QR code",
     "earnings": "Earnings",
+    "payouts": "Payouts",
     "messages": "Messages",
     "settings": "Settings",
 }
@@ -143,3 +145,32 @@ def test_settings_save_the_profile_and_refuse_bad_input_at_the_field(client: Cli
     # The zone the browser reported is suggested beside the field when it differs
     client.post("/timezone", {"zone": "America/New_York", "detected": "1"})
     assert "Your browser says you are in America/New_York." in client.get("/dashboard/settings").content.decode()
+
+
+def test_payouts_are_listed_for_their_provider_and_the_message_links_there(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    import uuid
+
+    from notifications.models import Message
+    from payments.services import payout_record
+    from tests.factories import ProviderFactory
+
+    provider = setup["provider"]
+    payout_record(
+        recipient=provider.user,
+        amount_minor=125000,
+        currency="EUR",
+        reference="November 2026",
+        idempotency_key=str(uuid.uuid4()),
+    )
+    other = ProviderFactory()
+    payout_record(
+        recipient=other.user, amount_minor=99900, currency="EUR", reference="Other", idempotency_key=str(uuid.uuid4())
+    )
+    page = client.get("/dashboard/payouts").content.decode()
+    assert "<strong>€1,250.00</strong>" in page
+    assert "November 2026" in page
+    assert "€999.00" not in page
+    told = Message.objects.get(recipient=provider.user, event="funds_transferred", channel="email")
+    assert "/dashboard/payouts" in told.body

@@ -67,7 +67,7 @@ def test_pages_and_a_50_appointment_bulk_cancel_stay_flat_from_10_to_10000(froze
             "week": queries(lambda: client.get("/dashboard?view=week&day=2026-12-01", headers={"HX-Request": "true"})),
             **{
                 page: queries(lambda page=page: client.get(f"/dashboard/{page}"))  # type: ignore[misc]
-                for page in ("appointments", "services", "hours", "earnings", "messages", "settings", "qr")
+                for page in ("appointments", "services", "hours", "earnings", "payouts", "messages", "settings", "qr")
             },
             "panel": queries(lambda: client.get("/dashboard/panel", headers={"HX-Request": "true"})),
             "confirm": queries(lambda: client.post("/dashboard/appointments/cancel", {"ids": batch})),

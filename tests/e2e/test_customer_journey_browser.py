@@ -129,6 +129,11 @@ def test_the_whole_customer_journey(live_server: Any, open_page: Any, studio: An
 
     page.goto(f"{base}/account/")
     journey.check("account")
+    page.get_by_role("link", name="Receipt").click()
+    page.get_by_role("heading", name="Receipt").wait_for()
+    journey.check("receipt")
+    assert "card ending 4242" in page.locator("main").inner_text()
+    page.goto(f"{base}/account/")
     page.get_by_role("link", name="Reschedule").click()
     journey.check("reschedule")
     page.locator("input[name=slot]").first.check()

@@ -30,6 +30,7 @@ PAGES = [
     ("hours", "/dashboard/hours"),
     ("qr", "/dashboard/qr"),
     ("earnings", "/dashboard/earnings"),
+    ("payouts", "/dashboard/payouts"),
     ("messages", "/dashboard/messages"),
     ("settings", "/dashboard/settings"),
 ]

@@ -148,6 +148,17 @@ class Command(BaseCommand):
             reschedule_request(
                 appointment=Appointment.objects.get(pk=booked.pk), customer=other, new_slot_id=later[1].pk
             )
+        # Last month's earnings transferred to the salon (its Payouts page and a "funds transferred" message).
+        from payments.services import payout_record
+
+        last_month = (timezone.now().replace(day=1) - timedelta(days=1)).strftime("%B %Y")
+        payout_record(
+            recipient=haircut.provider.user,
+            amount_minor=12000,
+            currency="EUR",
+            reference=last_month,
+            idempotency_key=f"demo-payout-salon-{last_month}",
+        )
         # A walk-in the salon booked for someone who gave only a phone number (paid at the venue).
         desk = list(availability.offers(haircut).filter(start__gt=soon + timedelta(days=3)).order_by("start")[:1])
         if desk:
