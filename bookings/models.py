@@ -74,6 +74,9 @@ class Appointment(BaseModel):
     # Booked by the provider for a walk-in or a phone call, to be paid at the venue: confirmed
     # without an online payment, so cancelling it refunds nothing (nothing was taken).
     pay_at_venue = models.BooleanField(default=False)
+    # Made by the provider (a walk-in or a phone call): such a booking still held for its
+    # payment link is the provider's to cancel.
+    booked_by_provider = models.BooleanField(default=False)
     # When the provider recorded the venue payment ("Mark paid"); empty until then.
     venue_paid_at = models.DateTimeField(null=True, blank=True)
     # When the provider last moved it to another time: until it starts the customer may turn
@@ -129,9 +132,17 @@ class Appointment(BaseModel):
         return self.status in MARKABLE_STATUSES and self.start <= now
 
     def cancellable_by_provider(self, now: datetime) -> bool:
-        """A provider may cancel a confirmed appointment until it starts (day and week views,
-        the bulk-cancel confirmation and the bulk cancel itself all ask this)."""
-        return self.status == AppointmentStatus.CONFIRMED and self.start > now
+        """A provider may cancel a confirmed appointment until it starts, and a booking of their
+        own still held for its payment link (day and week views, the bulk-cancel confirmation and
+        the bulk cancel itself all ask this)."""
+        held_by_them = self.status == AppointmentStatus.HELD and self.booked_by_provider
+        return (self.status == AppointmentStatus.CONFIRMED or held_by_them) and self.start > now
+
+    @property
+    def paid_online_minor(self) -> int:
+        """What was taken online for it, the most a cancellation can give back: nothing for a
+        hold not paid yet, a booking paid at the venue, or a free one."""
+        return 0 if self.pay_at_venue or self.status == AppointmentStatus.HELD else self.price_minor
 
 
 class EventKind(models.TextChoices):

@@ -205,8 +205,7 @@ class Picked:
     def refunds_minor(self) -> dict[str, int]:
         totals: dict[str, int] = defaultdict(int)
         for a in self.cancellable:
-            if not a.pay_at_venue:  # nothing was taken online, nothing goes back
-                totals[a.currency] += a.price_minor
+            totals[a.currency] += a.paid_online_minor  # what was taken online goes back, all of it
         return dict(totals)
 
 

@@ -20,6 +20,7 @@ from appointly.core import DomainError, HtmxHttpRequest, who
 from appointly.errors import json_error
 from appointly.money import format_money
 from bookings import selectors as booking_selectors
+from bookings.models import AppointmentStatus
 from bookings.services import (
     appointment_mark_attendance,
     appointment_mark_paid_at_venue,
@@ -358,7 +359,7 @@ def _appointment_context(provider: Provider, appointment: Any) -> dict[str, Any]
         "appointment": appointment,
         "refunds": booking_selectors.refunds_for(appointment=appointment),
         "markable": appointment.attendance_markable(timezone.now()),
-        "movable": appointment.cancellable_by_provider(timezone.now()),
+        "movable": appointment.status == AppointmentStatus.CONFIRMED and appointment.start > timezone.now(),
     }
 
 

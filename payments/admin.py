@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from payments.models import Payment, Payout, Refund
+from payments.models import Payment, Payout, ReconciliationRun, Refund
 from payments.services import payout_record, refund_requeue
 
 
@@ -46,6 +46,24 @@ class PayoutAdmin(admin.ModelAdmin):
             idempotency_key=str(obj.idempotency_key),
         )
         obj.pk = Payout.objects.get(idempotency_key=str(obj.idempotency_key)).pk
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(admin.ModelAdmin):
+    """Read-only: each run's window, what it checked, and the differences it found."""
+
+    list_display = ("started_at", "since", "checked", "difference_count")
+    readonly_fields = ("started_at", "since", "checked", "differences")
+
+    @admin.display(description="differences")
+    def difference_count(self, obj: ReconciliationRun) -> int:
+        return len(obj.differences)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from django.conf import settings
@@ -39,6 +40,15 @@ class Gateway(Protocol):
     def charge_status(self, *, idempotency_key: str) -> GatewayResult | None:
         """What became of a charge made with this key: its result, or None when the gateway
         never completed one (nothing was charged)."""
+        ...
+
+    def refund_status(self, *, idempotency_key: str) -> GatewayResult | None:
+        """What became of a refund made with this key (None: the gateway made none)."""
+        ...
+
+    def charges_since(self, since: datetime) -> list[tuple[str, GatewayResult]]:
+        """Every completed charge the gateway made since then, as (idempotency key, result):
+        the reconciliation looks for charges the ledger does not know."""
         ...
 
 
@@ -96,12 +106,24 @@ class SandboxGateway:
         return self._remember(idempotency_key, GatewayResult(True, prefix + secrets.token_hex(10), ""))
 
     def charge_status(self, *, idempotency_key: str) -> GatewayResult | None:
+        return self._status("charge", idempotency_key)
+
+    def refund_status(self, *, idempotency_key: str) -> GatewayResult | None:
+        return self._status("refund", idempotency_key)
+
+    def _status(self, kind: str, idempotency_key: str) -> GatewayResult | None:
         from payments.models import SandboxOperation
 
-        op = SandboxOperation.objects.filter(idempotency_key=idempotency_key, kind="charge").first()
+        op = SandboxOperation.objects.filter(idempotency_key=idempotency_key, kind=kind).first()
         if op is None or op.result is None:
             return None
         return GatewayResult(**op.result)  # type: ignore[arg-type]
+
+    def charges_since(self, since: datetime) -> list[tuple[str, GatewayResult]]:
+        from payments.models import SandboxOperation
+
+        done = SandboxOperation.objects.filter(kind="charge", created_at__gte=since, result__isnull=False)
+        return [(op.idempotency_key, GatewayResult(**op.result)) for op in done.order_by("created_at")]  # type: ignore[arg-type]
 
     def refund(self, *, gateway_ref: str, amount_minor: int, currency: str, idempotency_key: str) -> GatewayResult:
         calls, replay = self._operation("refund", idempotency_key)

@@ -12,6 +12,18 @@ def _on_dead(payload: dict[str, Any], error: str) -> None:
     refund_dead(refund_id=payload["refund_id"], error=error)
 
 
+@register("payments.reconcile", max_attempts=3)
+def reconcile_job(payload: dict[str, Any]) -> None:
+    """The daily reconciliation: the last two days, so a run that failed is covered by the next."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.reconcile import payments_reconcile
+
+    payments_reconcile(since=timezone.now() - timedelta(days=2))
+
+
 @register(REFUND_JOB, max_attempts=REFUND_MAX_ATTEMPTS, on_dead=_on_dead)
 def refund_job(payload: dict[str, Any]) -> None:
     refund_execute(refund_id=payload["refund_id"])

@@ -119,6 +119,23 @@ class Payout(BaseModel):
         return f"payout {self.amount_minor} {self.currency} to {self.recipient_id}"
 
 
+class ReconciliationRun(models.Model):
+    """One comparison of the ledger with the gateway (`reconcile_payments`, daily by beat):
+    what was checked and every difference found, for operators in the admin."""
+
+    id = models.BigAutoField(primary_key=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    since = models.DateTimeField()
+    checked = models.PositiveIntegerField(default=0)
+    differences = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ("-started_at",)
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.started_at:%Y-%m-%d %H:%M}: {len(self.differences)} differences"
+
+
 class SandboxOperation(models.Model):
     """The sandbox gateway's own memory (its "server side"): replays answers by idempotency key."""
 

@@ -292,6 +292,8 @@ CELERY_BEAT_SCHEDULE = {
     "reminders-send": {"task": "bookings.tasks.reminders_send_task", "schedule": 5 * 60},
     "no-shows-mark": {"task": "bookings.tasks.no_shows_mark_task", "schedule": 5 * 60},
     "login-challenges-purge": {"task": "providers.tasks.login_challenges_purge_task", "schedule": 10 * 60},
+    # The ledger against the gateway (python manage.py reconcile_payments); one job a day.
+    "payments-reconcile": {"task": "payments.tasks.reconcile_task", "schedule": 60 * 60},
 }
 
 # --- Job queue ------------------------------------------------------------------------------

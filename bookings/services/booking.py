@@ -235,7 +235,9 @@ def appointment_book_for_customer(
                 fields: dict[str, Any] = {"status": AppointmentStatus.HELD, "hold_expires_at": until}
             else:
                 fields = {"status": AppointmentStatus.CONFIRMED, "pay_at_venue": not free}
-            appointment = _appointment_create(customer, slot, service, terms, details, idempotency_key, **fields)
+            appointment = _appointment_create(
+                customer, slot, service, terms, details, idempotency_key, booked_by_provider=True, **fields
+            )
             claim_for_appointment(appointment)
             event(appointment, EventKind.CREATED, actor=provider.user, now=now, via="provider")
             if pay_by_link:

@@ -41,11 +41,10 @@ def refund_owed(appointment: Appointment, now: datetime, *, full: bool = False) 
     """What goes back on cancelling, in minor units: all of it (a provider's cancellation, or
     the customer turning down a time the provider moved it to), or what the policy the
     appointment was booked with says; nothing for one paid at the venue (nothing was taken)."""
-    if appointment.pay_at_venue:
-        return 0
-    if full or appointment.moved_by_provider_at is not None:  # turning down the provider's move
-        return appointment.price_minor
-    return appointment.refund_policy.refund_minor(price_minor=appointment.price_minor, start=appointment.start, now=now)
+    paid = appointment.paid_online_minor
+    if full or appointment.moved_by_provider_at is not None or not paid:  # all of it (or nothing taken)
+        return paid
+    return appointment.refund_policy.refund_minor(price_minor=paid, start=appointment.start, now=now)
 
 
 def refund_for_customer_cancel(appointment: Appointment, now: datetime) -> int:
@@ -79,7 +78,8 @@ def _cancel(
     appointment = lock_appointment(appointment_id)
     if appointment.status == AppointmentStatus.CANCELLED:
         raise BookingNotAllowed("This appointment is already cancelled.")
-    if appointment.status != AppointmentStatus.CONFIRMED:
+    held_link = appointment.status == AppointmentStatus.HELD and appointment.booked_by_provider
+    if appointment.status != AppointmentStatus.CONFIRMED and not (by == CancelledBy.PROVIDER and held_link):
         raise BookingNotAllowed("Only confirmed appointments can be cancelled.")
     if by == CancelledBy.CUSTOMER and appointment.start <= now:
         raise BookingNotAllowed("This appointment has already started; it can no longer be cancelled.")

@@ -288,3 +288,30 @@ def test_a_walk_in_and_customers_racing_for_one_time_make_one_appointment(frozen
     assert sum(outcome_kinds(results).values()) == 9
     assert Appointment.objects.filter(start=slot.start, status__in=ACTIVE_STATUSES).count() == 1
     assert TimeClaim.objects.count() == 1
+
+
+def test_the_provider_cancels_a_booking_still_waiting_for_its_payment_link(
+    client: Client, setup: dict[str, Any]
+) -> None:
+    from bookings.services import HoldExpired, appointment_pay
+
+    service = setup["service"]
+    slot = monday(service, 5)
+    walk_in(client, service, slot, email="pat@example.com", payment="link")
+    held = Appointment.objects.get(start=slot.start)
+    # A customer's own hold (paying on our page) is not the provider's to cancel
+    own = appointment_hold(customer=UserFactory(), slot_id=monday(service, 7).pk, idempotency_key=str(uuid.uuid4()))
+    assert f'value="{held.pk}"' in client.get("/dashboard?day=2026-11-30").content.decode()
+    confirm = client.post("/dashboard/appointments/cancel", {"ids": [str(held.pk), str(own.pk)]}).content.decode()
+    assert "Cancel 1 appointment?" in confirm
+    assert "Refunds in total: <strong>€0.00</strong>" in confirm
+    client.post("/dashboard/appointments/cancel", {"ids": [str(held.pk)], "confirm": "1"})
+    held.refresh_from_db()
+    assert held.status == AppointmentStatus.CANCELLED
+    assert is_offered(slot)
+    assert not Refund.objects.exists()
+    assert Message.objects.filter(recipient=held.customer, event="cancelled_by_provider").exists()
+    # The link then pays nothing
+    with pytest.raises(HoldExpired):
+        appointment_pay(appointment=held, customer=held.customer, card_number="4242424242424242", payment_key="k1")
+    assert Appointment.objects.get(pk=own.pk).status == AppointmentStatus.HELD
