@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -81,7 +82,11 @@ def earnings(request: HttpRequest) -> HttpResponse:
 def payouts(request: HttpRequest) -> HttpResponse:
     """Money transferred to the provider's account, newest first."""
     provider = who(request).provider
-    context = {**layout_context(provider, "payouts"), "payouts": payouts_for(recipient=provider.user)}
+    context = {
+        **layout_context(provider, "payouts"),
+        "payouts": payouts_for(recipient=provider.user),
+        "fee_percent": f"{settings.PLATFORM_FEE_PERCENT:g}",
+    }
     return render(request, "dashboard/payouts.html", context)
 
 

@@ -31,7 +31,8 @@ class RefundAdmin(admin.ModelAdmin):
 
 @admin.register(Payout)
 class PayoutAdmin(admin.ModelAdmin):
-    list_display = ("recipient", "amount_minor", "currency", "reference", "created_at")
+    list_display = ("recipient", "amount_minor", "fee_minor", "currency", "reference", "status", "created_at")
+    list_filter = ("status",)
     fields = ("recipient", "amount_minor", "currency", "reference")
     raw_id_fields = ("recipient",)
 

@@ -46,6 +46,10 @@ class Gateway(Protocol):
         """What became of a refund made with this key (None: the gateway made none)."""
         ...
 
+    def transfer(self, *, destination: str, amount_minor: int, currency: str, idempotency_key: str) -> GatewayResult:
+        """Move money from the platform to a provider's account (a Connect transfer)."""
+        ...
+
     def charges_since(self, since: datetime) -> list[tuple[str, GatewayResult]]:
         """Every completed charge the gateway made since then, as (idempotency key, result):
         the reconciliation looks for charges the ledger does not know."""
@@ -57,6 +61,7 @@ CARD_SUCCESS = "4242424242424242"
 CARD_DECLINED = "4000000000000002"
 CARD_NETWORK_ERROR = "4000000000000119"  # fails once per idempotency key, then succeeds
 CARD_REFUND_FAILS = "4000000000005126"  # charge succeeds; refunds fail once, then succeed
+TRANSFER_FLAKY_PREFIX = "flaky-"  # a destination whose first transfer fails (tests' drills)
 
 
 class SandboxGateway:
@@ -124,6 +129,14 @@ class SandboxGateway:
 
         done = SandboxOperation.objects.filter(kind="charge", created_at__gte=since, result__isnull=False)
         return [(op.idempotency_key, GatewayResult(**op.result)) for op in done.order_by("created_at")]  # type: ignore[arg-type]
+
+    def transfer(self, *, destination: str, amount_minor: int, currency: str, idempotency_key: str) -> GatewayResult:
+        calls, replay = self._operation("transfer", idempotency_key)
+        if replay is not None:
+            return GatewayResult(**replay)  # type: ignore[arg-type]
+        if destination.startswith(TRANSFER_FLAKY_PREFIX) and calls == 1:
+            raise TransientGatewayError("The transfer service is temporarily unavailable.")
+        return self._remember(idempotency_key, GatewayResult(True, "tr_" + secrets.token_hex(10), ""))
 
     def refund(self, *, gateway_ref: str, amount_minor: int, currency: str, idempotency_key: str) -> GatewayResult:
         calls, replay = self._operation("refund", idempotency_key)

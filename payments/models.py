@@ -39,6 +39,8 @@ class Payment(BaseModel):
     # When the charge went through: the moment gross earnings count (docs/adr/0009). Its own
     # column, because `updated_at` moves with any later write to the row.
     succeeded_at = models.DateTimeField(null=True, blank=True)
+    # The payout that passed this payment on to the provider; empty until then.
+    payout = models.ForeignKey("Payout", null=True, blank=True, on_delete=models.PROTECT, related_name="payments")
 
     class Meta:
         ordering = ("-created_at",)
@@ -85,6 +87,8 @@ class Refund(BaseModel):
     last_error = models.TextField(blank=True)
     # When the money went back: the moment a refund subtracts from earnings (docs/adr/0009).
     succeeded_at = models.DateTimeField(null=True, blank=True)
+    # The payout it was deducted from (a refund after its payment was paid out comes off the next).
+    payout = models.ForeignKey("Payout", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds")
 
     class Meta:
         ordering = ("-created_at",)
@@ -101,8 +105,15 @@ class Refund(BaseModel):
         return f"refund {self.amount_minor} {self.currency} {self.status}"
 
 
+class PayoutStatus(models.TextChoices):
+    PENDING = "pending", "Being transferred"
+    TRANSFERRED = "transferred", "Transferred"
+    FAILED = "failed", "Failed"
+
+
 class Payout(BaseModel):
-    """Funds transferred to a provider's account (recorded by staff or a payout run)."""
+    """Funds transferred to a provider's account (recorded by staff, or made by the payout run
+    from settled payments less refunds and the platform fee, then transferred by a job)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
@@ -110,6 +121,13 @@ class Payout(BaseModel):
     currency = models.CharField(max_length=3)
     reference = models.CharField(max_length=120, blank=True, help_text="e.g. the period it covers")
     idempotency_key = models.CharField(max_length=80, unique=True, default=uuid.uuid4)
+    payee = models.CharField(max_length=64, blank=True, help_text="The provider's id (the payments' payee).")
+    status = models.CharField(max_length=12, choices=PayoutStatus.choices, default=PayoutStatus.TRANSFERRED)
+    fee_minor = models.PositiveIntegerField(default=0)
+    gateway_ref = models.CharField(max_length=80, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    transferred_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ("-created_at",)

@@ -294,6 +294,8 @@ CELERY_BEAT_SCHEDULE = {
     "login-challenges-purge": {"task": "providers.tasks.login_challenges_purge_task", "schedule": 10 * 60},
     # The ledger against the gateway (python manage.py reconcile_payments); one job a day.
     "payments-reconcile": {"task": "payments.tasks.reconcile_task", "schedule": 60 * 60},
+    # Settled earnings paid out to providers: one run a day, each payout a transfer job.
+    "payouts-create": {"task": "payments.tasks.payouts_task", "schedule": 60 * 60},
 }
 
 # --- Job queue ------------------------------------------------------------------------------
@@ -321,6 +323,8 @@ BOOKING_HOLD_MINUTES = env.int("BOOKING_HOLD_MINUTES", default=10)
 # A provider's phone booking sent with a payment link holds the time this many hours (never
 # past its start) for the customer to pay.
 BOOKING_LINK_HOLD_HOURS = env.int("BOOKING_LINK_HOLD_HOURS", default=24)
+# The platform's share of each online payment, kept when paying providers out (percent).
+PLATFORM_FEE_PERCENT = env.float("PLATFORM_FEE_PERCENT", default=5.0)
 # A payment started before its hold's deadline gets this many more seconds to finish, so the
 # expiry job does not release a time whose charge is in flight (a charge that still completes
 # after the hold lapsed is refunded in full automatically; docs/adr/0011).
