@@ -40,7 +40,8 @@ class RefundChanged(DomainError):
 def refund_owed(appointment: Appointment, now: datetime, *, full: bool = False) -> int:
     """What goes back on cancelling, in minor units: all of it (a provider's cancellation, or
     the customer turning down a time the provider moved it to), or what the policy the
-    appointment was booked with says; nothing for one paid at the venue (nothing was taken)."""
+    appointment was booked with says; nothing when nothing was taken online (paid at the venue,
+    free, or a hold not paid yet: `Appointment.paid_online_minor`)."""
     paid = appointment.paid_online_minor
     if full or appointment.moved_by_provider_at is not None or not paid:  # all of it (or nothing taken)
         return paid
