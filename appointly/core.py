@@ -99,3 +99,13 @@ def identity_context(request: HttpRequest) -> dict[str, Any]:
     from django.utils.functional import SimpleLazyObject
 
     return {"identity": SimpleLazyObject(lambda: who(request))}
+
+
+def form_uuid(raw: object) -> str | None:
+    """A key or an id posted by our own forms (idempotency keys, slot ids): a UUID, or None."""
+    import uuid
+
+    try:
+        return str(uuid.UUID(str(raw)))
+    except ValueError:
+        return None

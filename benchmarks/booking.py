@@ -202,20 +202,29 @@ def run_round(browsers: list[Browser], work: list[list[str]], fn: Any) -> dict[s
                 latencies.append(dt)
                 outcomes[result] = outcomes.get(result, 0) + 1
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(browsers))]
+    wall = run_threads([threading.Thread(target=client, args=(i,)) for i in range(len(browsers))])
+    return summary(latencies, wall, outcomes)
+
+
+def run_threads(threads: list[threading.Thread]) -> float:
+    """Start them together, wait for all; the wall-clock seconds it took."""
     t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    latencies.sort()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - t0
+
+
+def summary(latencies: list[float], wall: float, outcomes: dict[Any, int]) -> dict[str, Any]:
+    """Requests, requests/s, p50 and p95 in ms, and the answers counted."""
+    ordered = sorted(latencies)
     return {
-        "requests": len(latencies),
+        "requests": len(ordered),
         "wall_s": wall,
-        "per_s": len(latencies) / wall,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+        "per_s": len(ordered) / wall,
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p95_ms": ordered[int(len(ordered) * 0.95) - 1] * 1000,
         "outcomes": outcomes,
     }
 

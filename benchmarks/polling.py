@@ -25,7 +25,6 @@ import json
 import os
 import random
 import re
-import statistics
 import subprocess
 import threading
 import time
@@ -33,7 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.booking import Browser, django_env, start_gunicorn
+from benchmarks.booking import Browser, django_env, run_threads, start_gunicorn, summary
 from benchmarks.scratch_db import drop_database, recreate_database
 from benchmarks.slots import write_results
 
@@ -178,22 +177,8 @@ def open_loop(
                 latencies.append(dt)
                 outcomes[status] = outcomes.get(status, 0) + 1
 
-    threads = [threading.Thread(target=worker) for _ in range(48)]
-    t0 = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - t0
-    latencies.sort()
-    return {
-        "requests": len(latencies),
-        "per_s": len(latencies) / wall,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
-        "late_p95_ms": sorted(late)[int(len(late) * 0.95) - 1] * 1000,
-        "outcomes": outcomes,
-    }
+    wall = run_threads([threading.Thread(target=worker) for _ in range(48)])
+    return {**summary(latencies, wall, outcomes), "late_p95_ms": sorted(late)[int(len(late) * 0.95) - 1] * 1000}
 
 
 def closed_loop(browsers: list[Browser], cursors: list[int], path: str | None, seconds: float) -> float:
@@ -206,11 +191,7 @@ def closed_loop(browsers: list[Browser], cursors: list[int], path: str | None, s
             browsers[i].get(path or f"/dashboard/changes?after={cursors[i] + 10**9}&view=day")  # always quiet
             done[i] += 1
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(len(browsers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads([threading.Thread(target=client, args=(i,)) for i in range(len(browsers))])
     return sum(done) / seconds
 
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.adapter import RESUME_SESSION_KEY
-from appointly.core import DomainError, who
+from appointly.core import DomainError, form_uuid, who
 from appointly.zones import visitor_zone
 from bookings import availability, selectors
 from bookings.calendar import appointment_ics, google_calendar_url, outlook_calendar_url
@@ -41,14 +41,6 @@ from notifications.services import inbox, message_history
 from payments.services import PaymentInProgress
 from providers.models import CURRENCIES, PaymentMode, Service
 from providers.policy import RefundPolicy
-
-
-def _key(raw: str | None) -> str | None:
-    """Idempotency keys come from our own forms: a UUID, nothing else."""
-    try:
-        return str(uuid.UUID(str(raw)))
-    except ValueError:
-        return None
 
 
 def _customer_only(request: HttpRequest) -> HttpResponse | None:
@@ -127,7 +119,7 @@ def book(request: HttpRequest, slot_id: uuid.UUID) -> HttpResponse:
         "form": BookingDetailsForm(initial=selectors.customer_details_last(customer=request.user)),  # type: ignore[arg-type]
     }
     if request.method == "POST":
-        key = _key(request.POST.get("idempotency_key"))
+        key = form_uuid(request.POST.get("idempotency_key"))
         shown = _shown_terms(request.POST)
         form = context["form"] = BookingDetailsForm(request.POST)
         if key is None or shown is None:
@@ -180,7 +172,7 @@ def pay(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
         )
         return render(request, "bookings/payment_failed.html", context, status=410)
     if request.method == "POST":
-        key = _key(request.POST.get("payment_key"))
+        key = form_uuid(request.POST.get("payment_key"))
         card = request.POST.get("card_number", "").strip()
         if key is None or not card:
             context.update(error="Enter your card number.", payment_key=uuid.uuid4())
@@ -286,7 +278,7 @@ def appointment_reschedule(request: HttpRequest, appointment_id: uuid.UUID) -> H
     service = appointment.service
     error = None
     if request.method == "POST":
-        slot_key = _key(request.POST.get("slot"))
+        slot_key = form_uuid(request.POST.get("slot"))
         if slot_key is None:
             error = "Pick a new time."
         else:

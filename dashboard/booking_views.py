@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.services import customer_for_provider_booking
-from appointly.core import DomainError, who
+from appointly.core import DomainError, form_uuid, who
 from bookings import selectors as booking_selectors
 from bookings.forms import WalkInForm
 from bookings.picker import pick_day
@@ -21,14 +21,6 @@ from bookings.services import appointment_book_for_customer, appointment_move_by
 from dashboard.layout import layout_context
 from providers.decorators import provider_required
 from providers.selectors import service_get_for_provider
-
-
-def _key(raw: str | None) -> str | None:
-    """Idempotency keys and slot ids come from our own forms: a UUID, nothing else."""
-    try:
-        return str(uuid.UUID(str(raw)))
-    except ValueError:
-        return None
 
 
 @require_GET
@@ -53,7 +45,7 @@ def walk_in(request: HttpRequest, service_id: str) -> HttpResponse:
     form = WalkInForm(request.POST or None)
     slot_error = None
     if request.method == "POST" and form.is_valid():
-        slot_id, key = _key(request.POST.get("slot")), _key(request.POST.get("key"))
+        slot_id, key = form_uuid(request.POST.get("slot")), form_uuid(request.POST.get("key"))
         if slot_id is None or key is None:
             slot_error = "Pick a free time."
         else:
@@ -104,7 +96,7 @@ def move(request: HttpRequest, appointment_id: str) -> HttpResponse:
     appointment = booking_selectors.provider_appointment_get(provider=provider, appointment_id=appointment_id)
     error = None
     if request.method == "POST":
-        slot_id = _key(request.POST.get("slot"))
+        slot_id = form_uuid(request.POST.get("slot"))
         if slot_id is None:
             error = "Pick a new time."
         else:

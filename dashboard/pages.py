@@ -15,14 +15,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from appointly.core import HtmxHttpRequest, who
+from appointly.money import format_money
 from appointly.zones import visitor_zone, zone_names
 from bookings import availability
 from bookings import selectors as booking_selectors
+from dashboard.charts import bars
 from dashboard.layout import layout_context
-from dashboard.views import _chart_context
 from notifications.forms import preference_context
 from notifications.services import inbox, message_history
-from payments.services import earnings_between, payouts_for
+from payments.services import earnings_between, payouts_for, weekly_revenue
 from providers.decorators import provider_required
 from providers.forms import ProfileForm
 from providers.hours_form import WeeklyHoursForm, hours_form_for
@@ -52,6 +53,25 @@ def services(request: HttpRequest) -> HttpResponse:
     provider = who(request).provider
     offered = availability.provider_services_offered(provider=provider, now=timezone.now())
     return render(request, "dashboard/services.html", {**layout_context(provider, "services"), "services": offered})
+
+
+def _chart_context(provider: Any, week_start: datetime, tz: ZoneInfo) -> dict[str, object]:
+    """Appointments and revenue per week for the last 12 provider-local weeks."""
+    start = week_start - timedelta(weeks=11)
+    end = week_start + timedelta(weeks=1)
+    weeks = [(start + timedelta(weeks=i)).date() for i in range(12)]
+    counts = booking_selectors.provider_weekly_counts(provider=provider, start=start, end=end, tz=tz)
+    revenue = weekly_revenue(payee=str(provider.pk), start=start, end=end, tz=tz)
+    currency = max(revenue, key=lambda c: sum(revenue[c].values()), default="")
+    money = revenue.get(currency, {})
+    return {
+        "chart_appointments": bars([(w, counts.get(w, 0)) for w in weeks]),
+        "chart_revenue": [
+            (bar, format_money(money.get(w, 0), currency) if currency else "0")
+            for bar, w in zip(bars([(w, money.get(w, 0)) for w in weeks]), weeks, strict=True)
+        ],
+        "chart_currency": currency,
+    }
 
 
 @require_GET

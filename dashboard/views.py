@@ -18,7 +18,6 @@ from django.views.decorators.vary import vary_on_headers
 
 from appointly.core import DomainError, HtmxHttpRequest, who
 from appointly.errors import json_error
-from appointly.money import format_money
 from bookings import selectors as booking_selectors
 from bookings.models import AppointmentStatus
 from bookings.services import (
@@ -29,10 +28,8 @@ from bookings.services import (
     reschedule_decline,
 )
 from dashboard.calendar import day_grid
-from dashboard.charts import bars
 from dashboard.layout import layout_context
 from notifications.services import unread_count
-from payments.services import weekly_revenue
 from providers.decorators import provider_required
 from providers.forms import ServiceForm
 from providers.models import Provider, Service
@@ -155,25 +152,6 @@ def changes(request: HttpRequest) -> HttpResponse:
         reschedules=booking_selectors.provider_pending_reschedules(provider=provider),
     )
     return render(request, "dashboard/_changes.html", context)
-
-
-def _chart_context(provider: Any, week_start: datetime, tz: ZoneInfo) -> dict[str, object]:
-    """Appointments and revenue per week for the last 12 provider-local weeks."""
-    start = week_start - timedelta(weeks=11)
-    end = week_start + timedelta(weeks=1)
-    weeks = [(start + timedelta(weeks=i)).date() for i in range(12)]
-    counts = booking_selectors.provider_weekly_counts(provider=provider, start=start, end=end, tz=tz)
-    revenue = weekly_revenue(payee=str(provider.pk), start=start, end=end, tz=tz)
-    currency = max(revenue, key=lambda c: sum(revenue[c].values()), default="")
-    money = revenue.get(currency, {})
-    return {
-        "chart_appointments": bars([(w, counts.get(w, 0)) for w in weeks]),
-        "chart_revenue": [
-            (bar, format_money(money.get(w, 0), currency) if currency else "0")
-            for bar, w in zip(bars([(w, money.get(w, 0)) for w in weeks]), weeks, strict=True)
-        ],
-        "chart_currency": currency,
-    }
 
 
 @require_POST
