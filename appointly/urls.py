@@ -87,6 +87,7 @@ urlpatterns = [
         name="dashboard_reschedule_answer",
     ),
     path("", include("bookings.urls")),
+    path("", include("payments.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -158,6 +158,23 @@ def provider_services_offered(*, provider: Any, now: datetime | None = None) -> 
     return services
 
 
+def time_still_free(appointment: Appointment, *, now: datetime) -> bool:
+    """Whether a lapsed hold's own time could be booked again now (a payment that completed
+    after the lapse): still ahead, service offered, not closed that day, nothing overlapping,
+    the day's limit not reached. Ask it with the provider row locked."""
+    service = appointment.service
+    if appointment.start <= now or not service.is_active or service.provider.onboarding_step != OnboardingStep.DONE:
+        return False
+    if HoursException.objects.filter(
+        provider_id=appointment.provider_id, date=appointment.local_date, start_time__isnull=True
+    ).exists():
+        return False
+    if overlapping_claims(provider_id=appointment.provider_id, start=appointment.start, end=appointment.end).exists():
+        return False
+    that_day = _claims_except(appointment).filter(service_id=service.pk, local_date=appointment.local_date).count()
+    return that_day < service.max_appointments_per_day
+
+
 def check_bookable(slot: Slot, service: Service, *, now: datetime, ignoring: Appointment | None = None) -> None:
     """Raise unless `offers()` contains this slot. Call it with the provider row locked
     (bookings.services.locks) so that nothing changes the answer before the caller writes.

@@ -104,6 +104,13 @@ def payment_link(appointment: Appointment, *, until: Any) -> None:
     _tell(appointment, event="payment_link", recipient=recipient, context=ctx, key=f"paylink:{appointment.pk}")
 
 
+def late_payment_refunded(appointment: Appointment) -> None:
+    """The payment completed after the hold lapsed and the time had gone: refunded in full."""
+    recipient = appointment.customer
+    ctx = _context(appointment, recipient=recipient, receipt_link=reverse("bookings:receipt", args=[appointment.pk]))
+    _tell(appointment, event="late_payment_refunded", recipient=recipient, context=ctx, key=f"late:{appointment.pk}")
+
+
 def moved(appointment: Appointment, *, old_start: Any, now: Any) -> None:
     """The provider moved the customer's appointment: the new time, the old one, and that they
     may turn it down for everything back."""

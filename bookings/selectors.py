@@ -174,6 +174,11 @@ def payment_for(*, appointment: Appointment) -> Payment | None:
     return Payment.objects.filter(reference=str(appointment.pk), status=PaymentStatus.SUCCEEDED).first()
 
 
+def payment_latest_for(*, appointment: Appointment) -> Payment | None:
+    """The newest payment attempt, whatever its state (the pay and return pages)."""
+    return Payment.objects.filter(reference=str(appointment.pk)).order_by("-created_at").first()
+
+
 def refunds_for(*, appointment: Appointment) -> list[Refund]:
     return list(Refund.objects.filter(payment__reference=str(appointment.pk)).order_by("created_at"))
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
@@ -30,15 +32,15 @@ from bookings.services import (
     Terms,
     TermsChanged,
     appointment_cancel_by_customer,
+    appointment_checkout,
     appointment_hold,
-    appointment_pay,
     refund_for_customer_cancel,
     reschedule_request,
     reschedule_withdraw,
 )
 from notifications.forms import preference_context
 from notifications.services import inbox, message_history
-from payments.services import PaymentInProgress
+from payments.services import PaymentInProgress, PaymentServiceUnavailable
 from providers.models import CURRENCIES, PaymentMode, Service
 from providers.policy import RefundPolicy
 
@@ -154,35 +156,53 @@ def book(request: HttpRequest, slot_id: uuid.UUID) -> HttpResponse:
     return render(request, "bookings/confirm.html", context)
 
 
+def _held_or_lapsed(request: HttpRequest, appointment: Any) -> HttpResponse | None:
+    """The answer when there is nothing left to pay: the booking page once confirmed, the
+    lapsed-hold page once the hold is gone."""
+    if appointment.status == AppointmentStatus.CONFIRMED:
+        return redirect(reverse("bookings:appointment", args=[appointment.pk]) + "?booked=1")
+    if appointment.status != AppointmentStatus.HELD or (
+        appointment.hold_expires_at is not None and appointment.hold_expires_at <= timezone.now()
+    ):
+        context = {
+            "appointment": appointment,
+            "provider": appointment.provider,
+            "message": "Your hold on this time ran out before payment. You have not been charged.",
+            "expired": True,
+        }
+        return render(request, "bookings/payment_failed.html", context, status=410)
+    return None
+
+
 @require_http_methods(["GET", "POST"])
 def pay(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
-    """Step 2: pay while the slot is held. A reload shows the same page; paying twice is harmless."""
+    """Step 2: pay while the slot is held, on the gateway's hosted page (no card number reaches
+    us). "Pay" sends the customer there; pressing it again returns to the same page."""
     if denied := _customer_only(request):
         return denied
     appointment = selectors.appointment_get_for_customer(customer=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
-    if appointment.status == AppointmentStatus.CONFIRMED:
-        return redirect("bookings:appointment", appointment_id=appointment.pk)
-    expired = appointment.status != AppointmentStatus.HELD or (
-        appointment.hold_expires_at is not None and appointment.hold_expires_at <= timezone.now()
-    )
-    context: dict[str, Any] = {"appointment": appointment, "provider": appointment.provider}
-    if expired:
-        context.update(
-            message="Your hold on this time ran out before payment. You have not been charged.", expired=True
-        )
-        return render(request, "bookings/payment_failed.html", context, status=410)
+    if done := _held_or_lapsed(request, appointment):
+        return done
+    payment = selectors.payment_latest_for(appointment=appointment)
+    context: dict[str, Any] = {
+        "appointment": appointment,
+        "provider": appointment.provider,
+        "payment_key": uuid.uuid4(),
+        "came_back": request.GET.get("cancelled") == "1",
+        "last_failure": payment.failure_message if payment and payment.status != "pending" else "",
+    }
     if request.method == "POST":
         key = form_uuid(request.POST.get("payment_key"))
-        card = request.POST.get("card_number", "").strip()
-        if key is None or not card:
-            context.update(error="Enter your card number.", payment_key=uuid.uuid4())
+        if key is None:
+            context["error"] = "This form is out of date. Please press Pay again."
             return render(request, "bookings/pay.html", context, status=400)
         try:
-            outcome = appointment_pay(
+            checkout = appointment_checkout(
                 appointment=appointment,
                 customer=request.user,  # type: ignore[arg-type]
-                card_number=card,
-                payment_key=key,
+                payment_key=str(key),
+                success_url=request.build_absolute_uri(reverse("bookings:pay_return", args=[appointment.pk])),
+                cancel_url=request.build_absolute_uri(reverse("bookings:pay", args=[appointment.pk]) + "?cancelled=1"),
             )
         except PaymentInProgress as exc:
             messages.info(request, str(exc))
@@ -190,15 +210,71 @@ def pay(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
         except HoldExpired as exc:
             context.update(message=str(exc), expired=True)
             return render(request, "bookings/payment_failed.html", context, status=410)
+        except PaymentServiceUnavailable as exc:
+            context["error"] = str(exc)
+            return render(request, "bookings/pay.html", context, status=503)
         except BookingNotAllowed as exc:
-            context.update(error=str(exc), payment_key=uuid.uuid4())
+            context["error"] = str(exc)
             return render(request, "bookings/pay.html", context, status=400)
-        if outcome.succeeded:
+        if not checkout.url:
             return redirect(reverse("bookings:appointment", args=[appointment.pk]) + "?booked=1")
-        context.update(message=outcome.payment.failure_message, payment_key=uuid.uuid4(), retry=True)
-        return render(request, "bookings/payment_failed.html", context, status=402)
-    context["payment_key"] = uuid.uuid4()
+        return redirect(checkout.url)
     return render(request, "bookings/pay.html", context)
+
+
+@require_GET
+def pay_return(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
+    """Back from the hosted page. What the redirect says is not trusted: this page shows what
+    the ledger says, "confirming…" until the gateway's webhook has spoken (the page polls
+    pay_status, like the dashboard's live updates)."""
+    if denied := _customer_only(request):
+        return denied
+    appointment = selectors.appointment_get_for_customer(customer=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+    return _payment_state(request, appointment, since=None)
+
+
+@require_GET
+def pay_status(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
+    """The return page's poll: 204 while nothing changed; HX-Redirect once the booking is
+    confirmed or the payment failed; after PAYMENT_CONFIRM_WAIT_SECONDS a message that the
+    confirmation will come by email (and the polling stops)."""
+    if denied := _customer_only(request):
+        return denied
+    appointment = selectors.appointment_get_for_customer(customer=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
+    try:
+        since = float(request.GET.get("since", ""))
+    except ValueError:
+        since = time.time()
+    return _payment_state(request, appointment, since=since)
+
+
+def _payment_state(request: HttpRequest, appointment: Any, *, since: float | None) -> HttpResponse:
+    payment = selectors.payment_latest_for(appointment=appointment)
+    if appointment.status == AppointmentStatus.CONFIRMED:
+        target = reverse("bookings:appointment", args=[appointment.pk]) + "?booked=1"
+    elif payment is None or payment.status in ("failed", "declined"):
+        # Nothing paid: back to the pay page (or the lapsed-hold page), which says why.
+        target = reverse("bookings:pay", args=[appointment.pk])
+    elif payment.status == "succeeded":  # refunded after a lapse: the booking page says so
+        target = reverse("bookings:appointment", args=[appointment.pk])
+    else:
+        target = ""
+    if since is None:
+        if target:
+            return redirect(target)
+        context = {
+            "appointment": appointment,
+            "provider": appointment.provider,
+            "since": int(time.time()),
+        }
+        return render(request, "bookings/pay_confirming.html", context)
+    if target:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = target
+        return response
+    if time.time() - since > settings.PAYMENT_CONFIRM_WAIT_SECONDS:
+        return render(request, "bookings/_pay_slow.html", {"appointment": appointment})
+    return HttpResponse(status=204)
 
 
 @require_GET

@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from outbox.registry import register
+from payments.gateways import SANDBOX_DELIVER_JOB, sandbox_deliver
+from payments.models import Payment
 from payments.payouts import PAYOUT_JOB, payout_dead, payout_transfer, payouts_create
-from payments.services import REFUND_JOB, REFUND_MAX_ATTEMPTS, refund_dead, refund_execute
+from payments.services import (
+    PAYMENT_CHECK_JOB,
+    REFUND_JOB,
+    REFUND_MAX_ATTEMPTS,
+    payment_check,
+    refund_dead,
+    refund_execute,
+)
 
 
 def _on_dead(payload: dict[str, Any], error: str) -> None:
@@ -42,3 +51,17 @@ def reconcile_job(payload: dict[str, Any]) -> None:
 @register(REFUND_JOB, max_attempts=REFUND_MAX_ATTEMPTS, on_dead=_on_dead)
 def refund_job(payload: dict[str, Any]) -> None:
     refund_execute(refund_id=payload["refund_id"])
+
+
+@register(PAYMENT_CHECK_JOB, max_attempts=5)
+def payment_check_job(payload: dict[str, Any]) -> None:
+    """Ask the gateway about one payment (closing its page when `expire`): the webhook's backstop."""
+    payment = Payment.objects.select_related("customer").filter(pk=payload["payment_id"]).first()
+    if payment is not None:
+        payment_check(payment=payment, expire=bool(payload.get("expire")))
+
+
+@register(SANDBOX_DELIVER_JOB, max_attempts=8)
+def sandbox_deliver_job(payload: dict[str, Any]) -> None:
+    """The sandbox gateway sending one event to our webhook, retried while the site is down."""
+    sandbox_deliver(event_id=payload["event_id"])

@@ -35,6 +35,10 @@ class Payment(BaseModel):
     gateway = models.CharField(max_length=20)
     gateway_ref = models.CharField(max_length=80, blank=True)
     card_last4 = models.CharField(max_length=4, blank=True)
+    # The gateway's hosted payment page for this payment (created when the customer presses Pay;
+    # pressing it again returns to the same page while it is open).
+    checkout_session_id = models.CharField(max_length=255, blank=True, db_index=True)
+    checkout_url = models.URLField(max_length=2000, blank=True)
     failure_message = models.CharField(max_length=255, blank=True)
     # When the charge went through: the moment gross earnings count (docs/adr/0009). Its own
     # column, because `updated_at` moves with any later write to the row.
@@ -137,6 +141,23 @@ class Payout(BaseModel):
         return f"payout {self.amount_minor} {self.currency} to {self.recipient_id}"
 
 
+class WebhookEvent(models.Model):
+    """A gateway event received at the webhook: stored in the transaction that applies it, so
+    each event id changes the ledger once, however often the gateway delivers it."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    gateway = models.CharField(max_length=20)
+    type = models.CharField(max_length=80)
+    received_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ("-received_at",)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
 class ReconciliationRun(models.Model):
     """One comparison of the ledger with the gateway (`reconcile_payments`, daily by beat):
     what was checked and every difference found, for operators in the admin."""
@@ -165,3 +186,54 @@ class SandboxOperation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.idempotency_key}"
+
+
+class SandboxCheckout(models.Model):
+    """A hosted payment page of the sandbox gateway (like a Stripe Checkout Session)."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    client_reference_id = models.CharField(max_length=64, db_index=True)
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    description = models.CharField(max_length=255)
+    success_url = models.URLField(max_length=2000)
+    cancel_url = models.URLField(max_length=2000)
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=10, default="open")  # open / complete / expired
+    payment_ref = models.CharField(max_length=64, blank=True)
+    card_attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.status}"
+
+
+class SandboxAccount(models.Model):
+    """A provider's connected account at the sandbox gateway (like a Stripe Express account)."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    email = models.EmailField(blank=True)
+    payouts_enabled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class SandboxEvent(models.Model):
+    """An event the sandbox gateway sends to our webhook (like Stripe's events list)."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    type = models.CharField(max_length=80)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"

@@ -8,14 +8,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from payments.gateways import get_gateway
+from payments.gateways import TransientGatewayError, get_gateway
 from payments.models import Payment, PaymentStatus, ReconciliationRun, Refund, RefundStatus
 
 
 @dataclass(frozen=True)
 class Difference:
-    kind: str  # payment / refund / unknown charge
-    ref: str  # our row's id, or the gateway's idempotency key for an unknown charge
+    kind: str  # payment / refund / unknown payment
+    ref: str  # our row's id, or the gateway's checkout session for an unknown payment
     ledger: str
     gateway: str
 
@@ -41,26 +41,35 @@ def payments_reconcile(*, since: datetime) -> ReconciliationRun:
     checked = 0
     for payment in Payment.objects.filter(created_at__gte=since).order_by("created_at"):
         checked += 1
-        result = gateway.charge_status(idempotency_key=payment.idempotency_key)
         ledger = _ledger(payment.status, PaymentStatus.SUCCEEDED, PaymentStatus.FAILED)
-        if ledger == "pending" and result is None:
+        if not payment.checkout_session_id:
+            said = "nothing"  # its hosted page was never created: nothing can have been paid
+        else:
+            try:
+                checkout = gateway.checkout_retrieve(payment.checkout_session_id)
+            except TransientGatewayError:
+                differences.append(Difference("payment", str(payment.pk), ledger, "no answer"))
+                continue
+            said = "succeeded" if checkout.paid else "failed" if checkout.status == "expired" else "pending"
+            if checkout.paid and checkout.payment_ref != payment.gateway_ref and ledger == "succeeded":
+                said = f"succeeded as {checkout.payment_ref}"
+        if ledger == "pending" and said in ("pending", "nothing"):
             continue  # still under way (the stale-payment sweep finishes it)
-        if ledger != _said(result) or (
-            result is not None and result.succeeded and result.gateway_ref != payment.gateway_ref
-        ):
-            differences.append(Difference("payment", str(payment.pk), ledger, _said(result)))
-    for refund in Refund.objects.filter(created_at__gte=since).order_by("created_at"):
+        if ledger == "failed" and said == "nothing":
+            continue
+        if ledger != said:
+            differences.append(Difference("payment", str(payment.pk), ledger, said))
+    for refund in Refund.objects.filter(created_at__gte=since).select_related("payment").order_by("created_at"):
         checked += 1
-        result = gateway.refund_status(idempotency_key=refund.idempotency_key)
+        result = gateway.refund_status(payment_ref=refund.payment.gateway_ref, idempotency_key=refund.idempotency_key)
         ledger = _ledger(refund.status, RefundStatus.SUCCEEDED, RefundStatus.FAILED)
         if ledger == "pending" and result is None:
             continue  # queued, or being retried
         if ledger != _said(result):
             differences.append(Difference("refund", str(refund.pk), ledger, _said(result)))
-    known = set(Payment.objects.filter(created_at__gte=since).values_list("idempotency_key", flat=True))
-    for key, result in gateway.charges_since(since):
-        if result.succeeded and key not in known and not Payment.objects.filter(idempotency_key=key).exists():
-            differences.append(Difference("unknown charge", key, "nothing", "succeeded"))
+    for checkout in gateway.checkouts_since(since):
+        if not Payment.objects.filter(checkout_session_id=checkout.id).exists():
+            differences.append(Difference("unknown payment", checkout.id, "nothing", "succeeded"))
     return ReconciliationRun.objects.create(
         since=since, checked=checked, differences=[asdict(d) | {"text": str(d)} for d in differences]
     )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,14 +18,14 @@ from appointly.core import DomainError
 from appointly.money import format_money
 from notifications.services import notify
 from outbox.services import job_enqueue
-from payments.gateways import GatewayResult, TransientGatewayError, get_gateway
+from payments.gateways import Checkout, TransientGatewayError, get_gateway
 from payments.models import Payment, PaymentStatus, Payout, Refund, RefundStatus
 
 logger = logging.getLogger(__name__)
 
-CHARGE_TRIES = 3
 REFUND_MAX_ATTEMPTS = 8
 REFUND_JOB = "payments.refund_execute"
+PAYMENT_CHECK_JOB = "payments.payment_check"
 STALE_PENDING = timedelta(minutes=1)
 
 
@@ -39,16 +39,21 @@ def payment_start(
     customer: User,
     amount_minor: int,
     currency: str,
-    card_last4: str,
     idempotency_key: str,
     payee: str = "",
 ) -> Payment:
-    """Record a payment attempt for `reference` (pending) in the caller's transaction, so the
-    caller can decide under its own locks whether money may move at all. The same key returns
-    the same row; a second live payment for the same reference is refused (PaymentInProgress)."""
+    """Record a payment (pending) for `reference` in the caller's transaction, so the caller
+    decides under its own locks whether money may move at all. The payment still pending for
+    the same reference is returned as it is (pressing Pay again goes back to the same hosted
+    page); one already paid is refused (PaymentInProgress)."""
+    live = Payment.objects.filter(reference=reference, status=PaymentStatus.PENDING).first()
+    if live is not None:
+        if live.customer_id != customer.pk:
+            raise DomainError("This payment does not belong to this booking.")
+        return live
     try:
         with transaction.atomic():
-            payment, created = Payment.objects.get_or_create(
+            payment, _ = Payment.objects.get_or_create(
                 idempotency_key=idempotency_key,
                 defaults={
                     "reference": reference,
@@ -56,85 +61,136 @@ def payment_start(
                     "amount_minor": amount_minor,
                     "currency": currency,
                     "gateway": get_gateway().name,
-                    "card_last4": card_last4,
                     "payee": payee,
                 },
             )
     except IntegrityError as exc:
-        raise PaymentInProgress("This appointment is already paid or a payment is in progress.") from exc
+        raise PaymentInProgress("This appointment is already paid.") from exc
     if payment.reference != reference or payment.customer_id != customer.pk:
         raise DomainError("This payment form does not belong to this booking.")
-    if not created and payment.status == PaymentStatus.PENDING and payment.updated_at > timezone.now() - STALE_PENDING:
-        # The same form is being processed right now (double click): don't call the gateway
-        # twice at once. A pending row older than that was abandoned mid-call; retrying it
-        # with the same key is safe, the gateway replays the first outcome.
-        raise PaymentInProgress("This payment is already being processed.")
     return payment
 
 
-def payment_execute(*, payment: Payment, card_number: str) -> Payment:
-    """Charge a pending payment at the gateway (outside any transaction) and record the final
-    state. Every attempt ends succeeded, declined or failed, whatever the gateway raises: a
-    payment never stays pending because of an error of ours or theirs."""
-    if payment.status != PaymentStatus.PENDING:
+class PaymentServiceUnavailable(DomainError):
+    """The gateway did not answer: nothing was charged, and trying again is safe."""
+
+
+def checkout_open(
+    *, payment: Payment, description: str, success_url: str, cancel_url: str, expires_at: datetime
+) -> Payment:
+    """The gateway's hosted page for a pending payment (created once: the payment's key makes a
+    repeated call answer the same page). Called outside transactions: it is network I/O. A
+    gateway that does not answer leaves the payment pending without a page, for the next press
+    of Pay (same key) or the stale sweep (ended as failed); nothing sleeps in the request."""
+    if payment.checkout_url or payment.status != PaymentStatus.PENDING:
         return payment
-    gateway = get_gateway()
-    result: GatewayResult | None = None
-    message = "We could not reach the payment service. You have not been charged."
-    for attempt in range(1, CHARGE_TRIES + 1):
-        try:
-            result = gateway.charge(
-                amount_minor=payment.amount_minor,
-                currency=payment.currency,
-                card_number=card_number,
-                idempotency_key=payment.idempotency_key,
-                description=f"Appointly {payment.reference}",
-            )
-            break
-        except TransientGatewayError as exc:
-            logger.warning("charge %s attempt %s: %s", payment.pk, attempt, exc)
-            if attempt < CHARGE_TRIES:
-                time.sleep(0.2 * attempt)
-        except Exception:
-            logger.exception("charge %s: unexpected gateway error", payment.pk)
-            message = "The payment service had a problem. You have not been charged; please try again."
-            break
-    return _record_charge(payment, result, failed_message=message)
-
-
-def _record_charge(payment: Payment, result: GatewayResult | None, *, failed_message: str) -> Payment:
-    """Write a pending payment's final state: succeeded or declined as the gateway answered,
-    failed (with `failed_message`) when there is no answer."""
-    if result is None:
-        status, message = PaymentStatus.FAILED, failed_message
-    elif result.succeeded:
-        status, message = PaymentStatus.SUCCEEDED, ""
-    else:
-        status, message = PaymentStatus.DECLINED, result.message
-    now = timezone.now()
-    Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
-        status=status,
-        gateway_ref=result.gateway_ref if result else "",
-        failure_message=message,
-        succeeded_at=now if status == PaymentStatus.SUCCEEDED else None,
-        updated_at=now,
+    try:
+        checkout = get_gateway().checkout_create(
+            amount_minor=payment.amount_minor,
+            currency=payment.currency,
+            description=description,
+            client_reference_id=str(payment.pk),
+            customer_email=payment.customer.contact_email,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            expires_at=expires_at,
+            idempotency_key=payment.idempotency_key,
+        )
+    except TransientGatewayError as exc:
+        logger.warning("checkout for payment %s: %s", payment.pk, exc)
+        Payment.objects.filter(pk=payment.pk).update(updated_at=timezone.now())
+        raise PaymentServiceUnavailable(
+            "The payment service is not answering right now. You have not been charged; please try again."
+        ) from exc
+    except Exception as exc:
+        # Not a known transient error: this attempt ends (failed, final); Pay starts a new one.
+        logger.exception("checkout for payment %s: unexpected gateway error", payment.pk)
+        Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(
+            status=PaymentStatus.FAILED,
+            failure_message="The payment service had a problem. You have not been charged; please try again.",
+            updated_at=timezone.now(),
+        )
+        raise PaymentServiceUnavailable(
+            "The payment service had a problem. You have not been charged; please try again."
+        ) from exc
+    Payment.objects.filter(pk=payment.pk).update(
+        checkout_session_id=checkout.id, checkout_url=checkout.url, updated_at=timezone.now()
     )
-    payment.refresh_from_db()
+    payment.checkout_session_id, payment.checkout_url = checkout.id, checkout.url
     return payment
+
+
+EXPIRED_MESSAGE = "The payment page closed before a payment was made. You have not been charged."
+
+
+def payment_record(*, payment_id: Any, checkout: Checkout) -> tuple[Payment, bool]:
+    """Write what the gateway says became of a payment's hosted page, in the caller's
+    transaction: paid → succeeded (from pending, or from failed when the page's expiry was
+    heard first: money that moved is never lost); expired → failed (only from pending).
+    Returns the payment and whether this changed it, so replays change nothing."""
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    now = timezone.now()
+    if checkout.paid and payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+        payment.status, payment.failure_message = PaymentStatus.SUCCEEDED, ""
+        payment.gateway_ref, payment.succeeded_at = checkout.payment_ref, now
+    elif checkout.status == "expired" and payment.status == PaymentStatus.PENDING:
+        payment.status, payment.failure_message = PaymentStatus.FAILED, EXPIRED_MESSAGE
+    else:
+        return payment, False
+    payment.save(update_fields=["status", "failure_message", "gateway_ref", "succeeded_at", "updated_at"])
+    return payment, True
+
+
+# Called, in the transaction that recorded it, with each payment that reached a final state
+# (bookings registers how an appointment follows its payment: bookings/apps.py).
+PAYMENT_FINAL: list[Callable[[Payment], object]] = []
+
+
+def payment_final(payment: Payment) -> None:
+    for hook in PAYMENT_FINAL:
+        hook(payment)
 
 
 def payments_stale(*, now: datetime | None = None) -> list[Payment]:
-    """Payments still pending a while after they started: their process died or lost the
-    database between the gateway call and recording its answer."""
+    """Payments still pending a while after they were last touched: the customer left the
+    hosted page, or its webhook has not arrived (yet)."""
     now = now or timezone.now()
-    return list(Payment.objects.filter(status=PaymentStatus.PENDING, updated_at__lt=now - STALE_PENDING))
+    return list(
+        Payment.objects.filter(status=PaymentStatus.PENDING, updated_at__lt=now - STALE_PENDING).select_related(
+            "customer"
+        )
+    )
 
 
-def payment_reconcile(*, payment: Payment) -> Payment:
-    """Ask the gateway what became of a stale pending payment (by its idempotency key) and
-    record the final state: what it charged, or failed when it never completed a charge."""
-    result = get_gateway().charge_status(idempotency_key=payment.idempotency_key)
-    return _record_charge(payment, result, failed_message="The payment did not complete. You have not been charged.")
+def payment_check(*, payment: Payment, expire: bool = False) -> Payment:
+    """The queued check (the webhook's backstop): ask the gateway what became of the payment's
+    page and record it; `expire` closes a page still open (its hold lapsed). A payment whose
+    page was never created ends as failed. A gateway that does not answer leaves it pending
+    for the next round."""
+    gateway = get_gateway()
+    if not payment.checkout_session_id:
+        with transaction.atomic():
+            if Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING, checkout_session_id="").update(
+                status=PaymentStatus.FAILED,
+                failure_message="The payment did not start. You have not been charged.",
+                updated_at=timezone.now(),
+            ):
+                payment.refresh_from_db()
+                payment_final(payment)
+        return payment
+    try:
+        if expire:
+            checkout = gateway.checkout_expire(payment.checkout_session_id)
+        else:
+            checkout = gateway.checkout_retrieve(payment.checkout_session_id)
+    except TransientGatewayError as exc:
+        logger.warning("check of payment %s: %s", payment.pk, exc)
+        return payment
+    with transaction.atomic():
+        payment, changed = payment_record(payment_id=payment.pk, checkout=checkout)
+        if changed:
+            payment_final(payment)
+    return payment
 
 
 def payment_succeeded_for(reference: str) -> Payment | None:
@@ -190,7 +246,7 @@ def refund_execute(*, refund_id: str) -> Refund | None:
         refund.save(update_fields=["attempts", "updated_at"])
     try:
         result = get_gateway().refund(
-            gateway_ref=refund.payment.gateway_ref,
+            payment_ref=refund.payment.gateway_ref,
             amount_minor=refund.amount_minor,
             currency=refund.currency,
             idempotency_key=refund.idempotency_key,

@@ -64,6 +64,10 @@ class Provider(BaseModel):
     # The wizard's saved position: after each step the next one is stored here, so a provider
     # who leaves at step 2 comes back to step 2.
     onboarding_step = models.CharField(max_length=16, choices=OnboardingStep.choices, default=OnboardingStep.HOURS)
+    # The provider's connected account at the payment gateway (Stripe Connect Express), where
+    # payouts are transferred; ready once the gateway says it can receive them.
+    payout_account_id = models.CharField(max_length=64, blank=True, db_index=True)
+    payout_account_ready = models.BooleanField(default=False)
 
     class Meta:
         ordering = ("business_name",)

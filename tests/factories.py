@@ -105,14 +105,15 @@ def book_confirmed(customer: User, slot: Any, *, card: str = "4242424242424242")
     """A confirmed, paid appointment made through the real services."""
     import uuid
 
-    from bookings.services import appointment_hold, appointment_pay
+    from bookings.sandbox_pay import pay_in_sandbox
+    from bookings.services import appointment_hold
 
     appointment = appointment_hold(customer=customer, slot_id=slot.pk, idempotency_key=str(uuid.uuid4()))
-    outcome = appointment_pay(
-        appointment=appointment, customer=customer, card_number=card, payment_key=str(uuid.uuid4())
-    )
-    assert outcome.succeeded, outcome.payment.failure_message
-    return outcome.appointment
+    error = pay_in_sandbox(appointment, customer, card=card)
+    assert not error, error
+    appointment.refresh_from_db()
+    assert appointment.status == "confirmed", appointment.status
+    return appointment
 
 
 def is_offered(slot_or_id: Any, *, now: Any = None) -> bool:
@@ -222,3 +223,43 @@ def hours_post(weekly: dict[int, str], exceptions: tuple[str, ...] = (), action:
         else:
             data[f"x{i}_s"], data[f"x{i}_e"] = rest.split("-")
     return data
+
+
+def deliver_webhooks(client: Any) -> list[Any]:
+    """The sandbox's waiting events, POSTed signed to our webhook through the test client."""
+    from payments.webhooks import sandbox_deliver_now
+
+    answers: list[Any] = []
+    sandbox_deliver_now(
+        post=lambda body, signature: answers.append(
+            client.post("/payments/webhook", body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature)
+        )
+    )
+    assert all(a.status_code == 200 for a in answers), [a.content for a in answers]
+    return answers
+
+
+def path_of(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def pay_flow(client: Any, appointment: Any, card: str = "4242424242424242", *, deliver: bool = True) -> Any:
+    """What the customer's browser does: press Pay on our page, type the card on the hosted
+    page, come back; the gateway's webhook arrives (`deliver`). Returns the last answer: the
+    return page (a redirect once the webhook has spoken), or the hosted page with its error."""
+    import re
+
+    page = client.get(f"/appointments/{appointment.pk}/pay/")
+    found = re.search(r'name="payment_key" value="([^"]+)"', page.content.decode())
+    pressed = client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": found.group(1) if found else ""})
+    if pressed.status_code != 302 or "/sandbox/checkout/" not in pressed.url:
+        return pressed
+    hosted = client.post(path_of(pressed.url), {"card_number": card})
+    if hosted.status_code != 302:
+        return hosted
+    if deliver:
+        deliver_webhooks(client)
+    return client.get(path_of(hosted.url))

@@ -31,7 +31,10 @@ from django.utils import timezone  # noqa: E402
 
 from appointly.core import DomainError  # noqa: E402
 from bookings import availability  # noqa: E402
-from bookings.services import appointment_hold, appointment_pay, holds_expire, payments_settle_stale  # noqa: E402
+from bookings.models import Appointment  # noqa: E402
+from bookings.sandbox_pay import pay_in_sandbox  # noqa: E402
+from bookings.services import appointment_hold, holds_expire, payments_settle_stale  # noqa: E402
+from payments.webhooks import sandbox_deliver_now  # noqa: E402
 from tests.factories import ServiceFactory, UserFactory, category  # noqa: E402
 
 CUSTOMERS = 8
@@ -58,13 +61,10 @@ def main(seconds: float) -> None:
             slot_id = slots[(i * 7 + n) % len(slots)]  # customers overlap on the same times
             try:
                 held = appointment_hold(customer=customers[i], slot_id=slot_id, idempotency_key=str(uuid.uuid4()))
-                paid = appointment_pay(
-                    appointment=held,
-                    customer=customers[i],
-                    card_number="4242424242424242",
-                    payment_key=str(uuid.uuid4()),
-                )
-                result = "booked" if paid.succeeded else "not paid"
+                # Pay on the sandbox's page; its webhook arrives now (a cut one is sent again below)
+                error = pay_in_sandbox(held, customers[i])
+                status = Appointment.objects.filter(pk=held.pk).values_list("status", flat=True).first()
+                result = "booked" if not error and status == "confirmed" else "not paid"
             except DomainError:
                 result = "refused"
             except (OperationalError, InterfaceError, DatabaseError):
@@ -83,9 +83,13 @@ def main(seconds: float) -> None:
         t.start()
     for t in threads:
         t.join()
-    # What beat does in the minutes after: finish cut-off payments, let lapsed holds go.
+    # What the gateway and beat do in the minutes after: webhooks cut off are sent again, cut-off
+    # payments are asked about, lapsed holds go.
+    sandbox_deliver_now()
     settled = payments_settle_stale(now=timezone.now() + timedelta(minutes=2))
     expired = holds_expire(now=timezone.now() + timedelta(minutes=30))
+    # The next round closes the gateway pages of the holds that lapsed (nothing was paid there).
+    settled += payments_settle_stale(now=timezone.now() + timedelta(minutes=32))
     print(json.dumps({**outcomes, **after_error_ok, "settled": settled, "expired": expired}), flush=True)
 
 

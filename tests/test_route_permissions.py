@@ -19,6 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from bookings.models import Appointment, AppointmentStatus, RescheduleRequest
 from bookings.services import reschedule_request
+from payments.models import Payment
 from providers.login_codes import login_challenge_start
 from providers.models import Service, Slot
 from tests.factories import ServiceFactory, UserFactory, book_confirmed
@@ -64,6 +65,8 @@ class World:
             "slot_id": lambda: str(self.slot.pk),
             "fmt": lambda: "png",
             "token": lambda: "not-a-signed-token",
+            "session_id": lambda: Payment.objects.get(reference=str(self.appointment.pk)).checkout_session_id,
+            "account_id": lambda: self.service.provider.payout_account_id or "acct_none",
         }
 
 

@@ -26,6 +26,8 @@ _OURS = (
     "EMAIL_",
     "TWILIO_",
     "PAYMENT_",
+    "SANDBOX_",
+    "STRIPE_",
     "BOOKING_",
     "PROVIDER_",
     "REMINDER_",
@@ -346,6 +348,18 @@ ATTENDANCE_NO_SHOW_AFTER_MINUTES = env.int("ATTENDANCE_NO_SHOW_AFTER_MINUTES", d
 DASHBOARD_POLL_SECONDS = env.int("DASHBOARD_POLL_SECONDS", default=5)
 # Dotted path of the payment gateway; the sandbox (test cards) is the default.
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="payments.gateways.SandboxGateway")
+# Seconds the page after the hosted payment step shows "confirming…" before saying the
+# confirmation will come by email.
+PAYMENT_CONFIRM_WAIT_SECONDS = env.int("PAYMENT_CONFIRM_WAIT_SECONDS", default=30)
+# The sandbox signs its webhook events with this secret, as Stripe does with yours; it sends
+# them to SANDBOX_WEBHOOK_URL (empty: SITE_URL + /payments/webhook).
+SANDBOX_WEBHOOK_SECRET = env.str("SANDBOX_WEBHOOK_SECRET", default="whsec_sandbox_local_only")
+SANDBOX_WEBHOOK_URL = env.str("SANDBOX_WEBHOOK_URL", default="")
+# Stripe (PAYMENT_GATEWAY=payments.stripe_gateway.StripeGateway): secret API key, the webhook
+# endpoint's signing secret, and (tests only) another API base.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -1,9 +1,10 @@
-"""Booking: hold a time, pay for it, let unpaid holds lapse.
+"""Booking: hold a time, pay for it on the gateway's hosted page, let unpaid holds lapse.
 
 Paying and expiring exclude each other through the appointment row lock: a payment is started
 (its ledger row written) only while the hold is live, under that lock, and the expiry job
-releases a hold only under it. A charge that completes for a hold that lapsed anyway (the
-gateway took longer than the grace) is refunded in full in the same transaction that notices.
+releases a hold only under it (then closes the gateway's page). A payment that completes for a
+hold that lapsed anyway books the time if it is still free, else is refunded in full, in the
+transaction that records it (docs/adr/0019).
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ from bookings.services.common import (
     release_appointment,
     retry_on_conflict,
 )
+from outbox.services import job_enqueue
 from payments.models import Payment, PaymentStatus
 from payments.services import (
-    payment_execute,
-    payment_reconcile,
+    PAYMENT_CHECK_JOB,
+    checkout_open,
+    payment_check,
     payment_start,
     payment_succeeded_for,
     payments_stale,
@@ -294,39 +297,36 @@ def _check_hold_limit(customer: User, now: datetime) -> None:
 
 
 @dataclass(frozen=True)
-class PaymentOutcome:
+class Checkout:
+    """Where to send the customer: the gateway's hosted page, or (already paid) nowhere."""
+
     appointment: Appointment
-    payment: Payment
-
-    @property
-    def succeeded(self) -> bool:
-        return self.appointment.status == AppointmentStatus.CONFIRMED
+    payment: Payment | None
+    url: str
 
 
-def card_digits(card_number: str) -> str:
-    """The card number as ASCII digits (spaces and dashes allowed between groups), or a clear
-    refusal before anything else happens."""
-    digits = card_number.replace(" ", "").replace("-", "")
-    if not (digits.isascii() and digits.isdigit() and 12 <= len(digits) <= 19):
-        raise BookingNotAllowed("Enter the card number as 12 to 19 digits (0-9).")
-    return digits
-
-
-def appointment_pay(
-    *, appointment: Appointment, customer: User, card_number: str, payment_key: str, now: datetime | None = None
-) -> PaymentOutcome:
-    """Charge the held appointment's price and confirm it. Never charges twice, never charges
-    for a hold that has lapsed, and never keeps money without an appointment."""
+def appointment_checkout(
+    *,
+    appointment: Appointment,
+    customer: User,
+    payment_key: str,
+    success_url: str,
+    cancel_url: str,
+    now: datetime | None = None,
+) -> Checkout:
+    """Start paying for a held appointment on the gateway's hosted page. The payment row is
+    written under the appointment lock, only while the hold is live (paying and expiring
+    exclude each other); pressing Pay again returns to the same page. The page is created
+    after the lock is released (network I/O). Nothing is confirmed here: the gateway's
+    webhook (or the queued check) records the outcome, and `appointment_follow_payment`
+    moves the appointment."""
     now = now or timezone.now()
     if appointment.customer_id != customer.pk:
         raise BookingNotAllowed("This booking is not yours.")
-    digits = card_digits(card_number)
     with transaction.atomic():
         locked = lock_appointment(appointment.pk)
         if locked.status == AppointmentStatus.CONFIRMED:
-            paid = payment_succeeded_for(str(locked.pk))
-            if paid is not None:
-                return PaymentOutcome(locked, paid)
+            return Checkout(locked, payment_succeeded_for(str(locked.pk)), "")
         if locked.status != AppointmentStatus.HELD or (
             locked.hold_expires_at is not None and locked.hold_expires_at <= now
         ):
@@ -336,7 +336,6 @@ def appointment_pay(
             customer=customer,
             amount_minor=locked.price_minor,
             currency=locked.currency,
-            card_last4=digits[-4:],
             idempotency_key=payment_key,
             payee=str(locked.provider_id),
         )
@@ -344,23 +343,42 @@ def appointment_pay(
         if locked.hold_expires_at is not None and locked.hold_expires_at < grace:
             locked.hold_expires_at = grace
             locked.save(update_fields=["hold_expires_at", "updated_at"])
-    payment = payment_execute(payment=payment, card_number=digits)
-    return _settle(appointment_id=locked.pk, payment=payment, customer=customer)
+        hold_until = locked.hold_expires_at or grace
+    # The gateway's page lives 30 minutes to 24 hours (Stripe's bounds); when the hold lapses
+    # first, the expiry closes the page (holds_expire → payment_check(expire=True)).
+    expires_at = min(max(hold_until, now + timedelta(minutes=31)), now + timedelta(hours=23, minutes=59))
+    payment = checkout_open(
+        payment=payment,
+        description=f"{locked.service.name}, {locked.provider.business_name}",
+        success_url=success_url,
+        cancel_url=cancel_url,
+        expires_at=expires_at,
+    )
+    return Checkout(locked, payment, payment.checkout_url)
 
 
-@transaction.atomic
-def _settle(*, appointment_id: Any, payment: Payment, customer: User) -> PaymentOutcome:
-    return _apply_payment(lock_appointment(appointment_id), payment, customer, timezone.now())
+def appointment_follow_payment(payment: Payment) -> None:
+    """A payment reached its final state (registered in payments.services.PAYMENT_FINAL, runs
+    in the transaction that recorded it). Locks in the usual order: provider, appointment."""
+    provider_id = Appointment.objects.filter(pk=payment.reference).values_list("provider_id", flat=True).first()
+    if provider_id is None:
+        return  # not an appointment's payment
+    lock_provider(provider_id)
+    _apply_payment(lock_appointment(payment.reference), payment, payment.customer, timezone.now())
 
 
-def _apply_payment(locked: Appointment, payment: Payment, customer: User, now: datetime) -> PaymentOutcome:
-    """Inside the appointment lock: a final payment confirms a live hold, or is refunded in
-    full when the hold lapsed (or was otherwise ended) before the money was recorded."""
+def _apply_payment(locked: Appointment, payment: Payment, customer: User, now: datetime) -> None:
+    """Inside the appointment lock: a final payment confirms a live hold. One that completes
+    after the hold lapsed books the time if it is still free, else is refunded in full and the
+    customer is told."""
     if payment.status != PaymentStatus.SUCCEEDED:
         if locked.status == AppointmentStatus.HELD:
             event(locked, EventKind.PAYMENT_FAILED, actor=customer, now=now, message=payment.failure_message)
-        return PaymentOutcome(locked, payment)
-    if locked.status == AppointmentStatus.HELD:
+        return
+    if locked.status == AppointmentStatus.HELD or (
+        locked.status == AppointmentStatus.EXPIRED and _reclaim_lapsed(locked, now)
+    ):
+        late = locked.status == AppointmentStatus.EXPIRED
         locked.status = AppointmentStatus.CONFIRMED
         locked.hold_expires_at = None
         locked.save(update_fields=["status", "hold_expires_at", "updated_at"])
@@ -372,10 +390,11 @@ def _apply_payment(locked: Appointment, payment: Payment, customer: User, now: d
             amount_minor=payment.amount_minor,
             currency=payment.currency,
         )
-        event(locked, EventKind.CONFIRMED, actor=customer, now=now)
+        event(locked, EventKind.CONFIRMED, actor=customer, now=now, **({"after_hold_lapsed": True} if late else {}))
         notify.booked(locked)
     elif locked.status != AppointmentStatus.CONFIRMED:
-        # The hold lapsed while the gateway was charging: the money goes back, all of it.
+        # The hold lapsed and the time went to someone else (or the booking ended another
+        # way): the money goes back, all of it, and the customer hears why.
         refund_create(
             payment=payment,
             amount_minor=payment.amount_minor,
@@ -383,37 +402,37 @@ def _apply_payment(locked: Appointment, payment: Payment, customer: User, now: d
             idempotency_key=f"refund-lapsed-{payment.pk}",
         )
         event(locked, EventKind.REFUNDED, now=now, amount_minor=payment.amount_minor, lapsed_hold=True)
-    return PaymentOutcome(locked, payment)
+        notify.late_payment_refunded(locked)
+
+
+def _reclaim_lapsed(locked: Appointment, now: datetime) -> bool:
+    """Under the provider and appointment locks: claim a lapsed hold's time again if nothing
+    took it meanwhile (the database's overlap rule decides last)."""
+    if not availability.time_still_free(locked, now=now):
+        return False
+    try:
+        with transaction.atomic():
+            claim_for_appointment(locked)
+    except IntegrityError:
+        return False
+    return True
 
 
 def payments_settle_stale(*, now: datetime | None = None) -> int:
-    """Finish payments whose process died between the gateway and our ledger (beat, with the
-    hold expiry): the gateway says what it charged; a charge for a hold that is still live
-    confirms the booking, one for a lapsed hold is refunded in full, none ends as failed."""
+    """The webhook's backstop (beat, with the hold expiry): ask the gateway about payments
+    still pending a while after they started, and close the pages of lapsed holds."""
+    now = now or timezone.now()
     settled = 0
     for payment in payments_stale(now=now):
-        payment = payment_reconcile(payment=payment)
-        appointment = Appointment.objects.filter(pk=payment.reference).only("pk").first()
-        if appointment is not None:
-            _settle(appointment_id=appointment.pk, payment=payment, customer=payment.customer)
-        settled += 1
-    # Payments recorded as succeeded whose booking step was cut off: the hold is still "held".
-    for payment in payments_succeeded_unsettled(now=now):
-        _settle(appointment_id=payment.reference, payment=payment, customer=payment.customer)
-        settled += 1
+        lapsed = (
+            Appointment.objects.filter(pk=payment.reference, status=AppointmentStatus.EXPIRED).exists()
+            or Appointment.objects.filter(
+                pk=payment.reference, status=AppointmentStatus.HELD, hold_expires_at__lte=now
+            ).exists()
+        )
+        if payment_check(payment=payment, expire=lapsed).status != PaymentStatus.PENDING:
+            settled += 1
     return settled
-
-
-def payments_succeeded_unsettled(*, now: datetime | None = None) -> list[Payment]:
-    now = now or timezone.now()
-    held = Appointment.objects.filter(status=AppointmentStatus.HELD).values_list("pk", flat=True)
-    return list(
-        Payment.objects.filter(
-            status=PaymentStatus.SUCCEEDED,
-            reference__in=[str(pk) for pk in held],
-            updated_at__lt=now - timedelta(minutes=1),
-        ).select_related("customer")
-    )
 
 
 def holds_expire(*, now: datetime | None = None) -> int:
@@ -433,16 +452,17 @@ def holds_expire(*, now: datetime | None = None) -> int:
             )
             if appointment is None:  # paid, or being paid right now: the next round looks again
                 continue
-            paid = payment_succeeded_for(str(appointment.pk))
-            if paid is not None:
-                # The money landed before the deadline but the booking step was cut off (a
-                # crash, a lost connection): the payment came first, so the booking stands.
-                _apply_payment(appointment, paid, paid.customer, now)
-                continue
             appointment.status = AppointmentStatus.EXPIRED
             appointment.save(update_fields=["status", "updated_at"])
             release_appointment(appointment)
             event(appointment, EventKind.HOLD_EXPIRED, now=now)
+            # A hosted page still open for it is closed by the queued check (network I/O).
+            for payment in Payment.objects.filter(reference=str(appointment.pk), status=PaymentStatus.PENDING):
+                job_enqueue(
+                    kind_name=PAYMENT_CHECK_JOB,
+                    payload={"payment_id": str(payment.pk), "expire": True},
+                    idempotency_key=f"payment-expire:{payment.pk}",
+                )
             released += 1
     return released
 

@@ -16,7 +16,17 @@ from bookings.models import Appointment, AppointmentEvent, AppointmentStatus
 from bookings.services import holds_expire
 from payments.models import Payment, PaymentStatus
 from providers.models import Slot
-from tests.factories import PASSWORD, ServiceFactory, UserFactory, hidden_fields, is_offered, shown_terms
+from tests.factories import (
+    PASSWORD,
+    ServiceFactory,
+    UserFactory,
+    deliver_webhooks,
+    hidden_fields,
+    is_offered,
+    path_of,
+    pay_flow,
+    shown_terms,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -50,11 +60,8 @@ def confirm(client: Client, slot: Slot, key: str | None = None) -> Any:
     return client.post(f"/book/{slot.pk}/", fields)
 
 
-def pay(client: Client, appointment: Appointment, card: str, key: str | None = None) -> Any:
-    page = client.get(f"/appointments/{appointment.pk}/pay/")
-    found = re.search(r'name="payment_key" value="([^"]+)"', page.content.decode())
-    key = key or (found.group(1) if found else str(uuid.uuid4()))
-    return client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": key, "card_number": card})
+def pay(client: Client, appointment: Appointment, card: str) -> Any:
+    return pay_flow(client, appointment, card)
 
 
 def test_happy_path_confirm_pay_success_page_and_ics(client: Client, customer: Any, slot: Slot) -> None:
@@ -79,12 +86,8 @@ def test_happy_path_confirm_pay_success_page_and_ics(client: Client, customer: A
     assert appointment.status == AppointmentStatus.CONFIRMED
     assert not is_offered(slot.pk)
     payment = Payment.objects.get()
-    assert (payment.status, payment.amount_minor, payment.currency, payment.card_last4) == (
-        PaymentStatus.SUCCEEDED,
-        4500,
-        "EUR",
-        "4242",
-    )
+    assert (payment.status, payment.amount_minor, payment.currency) == (PaymentStatus.SUCCEEDED, 4500, "EUR")
+    assert payment.gateway_ref.startswith("pi_sandbox_")
     # The success page has the details, the .ics link and next steps
     success = client.get(response.url).content.decode()
     for text in (
@@ -113,54 +116,61 @@ def test_happy_path_confirm_pay_success_page_and_ics(client: Client, customer: A
     ]
 
 
-def test_declined_card_shows_failure_and_retry_works(client: Client, customer: Any, slot: Slot) -> None:
+def test_declined_card_stays_on_the_hosted_page_and_another_card_works(
+    client: Client, customer: Any, slot: Slot
+) -> None:
     confirm(client, slot)
     appointment = Appointment.objects.get()
-    # When the card is declined
+    # When the card is declined on the hosted page
     response = pay(client, appointment, CARD_DECLINED)
-    # Then a failure page says so and offers a retry; nothing is charged; the slot stays held
-    assert response.status_code == 402
-    body = response.content.decode()
-    assert "Your card was declined." in body
-    assert "Try again" in body
-    assert "Pick another time" in body
+    # Then that page says so and stays open; nothing is charged; the slot stays held
+    assert response.status_code == 400
+    assert "Your card was declined." in response.content.decode()
     assert not Payment.objects.filter(status=PaymentStatus.SUCCEEDED).exists()
     assert Appointment.objects.get().status == AppointmentStatus.HELD
-    # When they retry with another card from the failure page
-    key = re.search(r'name="payment_key" value="([^"]+)"', body).group(1)
-    response = client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": key, "card_number": CARD_OK})
-    assert response.status_code == 302
+    # When they press Pay again on our page, they are back on the same hosted page
+    session = Payment.objects.get().checkout_session_id
+    again = client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": str(uuid.uuid4())})
+    assert again.url.endswith(f"/sandbox/checkout/{session}")
+    # And another card there confirms the booking: one payment
+    back = client.post(path_of(again.url), {"card_number": CARD_OK})
+    deliver_webhooks(client)
+    assert client.get(path_of(back.url)).url == f"/appointments/{appointment.pk}/?booked=1"
     assert Appointment.objects.get().status == AppointmentStatus.CONFIRMED
-    assert Payment.objects.filter(status=PaymentStatus.SUCCEEDED).count() == 1
-    assert Payment.objects.filter(status=PaymentStatus.DECLINED).count() == 1
+    assert Payment.objects.get().status == PaymentStatus.SUCCEEDED
 
 
-def test_network_error_is_retried_with_the_same_key(client: Client, customer: Any, slot: Slot) -> None:
+def test_a_network_error_on_the_hosted_page_can_be_tried_again(client: Client, customer: Any, slot: Slot) -> None:
     confirm(client, slot)
-    response = pay(client, Appointment.objects.get(), CARD_FLAKY)
-    assert response.status_code == 302
+    first = pay(client, Appointment.objects.get(), CARD_FLAKY)
+    assert first.status_code == 400
+    assert "could not reach your bank" in first.content.decode()
+    session = Payment.objects.get().checkout_session_id
+    back = client.post(f"/sandbox/checkout/{session}", {"card_number": CARD_FLAKY})
+    deliver_webhooks(client)
+    assert client.get(path_of(back.url)).status_code == 302
     assert Appointment.objects.get().status == AppointmentStatus.CONFIRMED
     assert Payment.objects.count() == 1
 
 
-def test_double_submits_make_one_appointment_and_one_charge(client: Client, customer: Any, slot: Slot) -> None:
-    # The same confirm form posted twice (double click) and the same payment form posted twice
+def test_double_submits_make_one_appointment_and_one_payment_page(client: Client, customer: Any, slot: Slot) -> None:
+    # The same confirm form posted twice (double click) and Pay pressed twice
     key = str(uuid.uuid4())
     first = client.post(f"/book/{slot.pk}/", {"idempotency_key": key, **shown_terms(slot)})
     second = client.post(f"/book/{slot.pk}/", {"idempotency_key": key, **shown_terms(slot)})
     assert first.url == second.url
     appointment = Appointment.objects.get()
     pay_key = str(uuid.uuid4())
-    client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": pay_key, "card_number": CARD_OK})
-    again = client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": pay_key, "card_number": CARD_OK})
-    assert again.status_code == 302
+    once = client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": pay_key})
+    twice = client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": pay_key})
+    assert once.url == twice.url
     assert Appointment.objects.count() == 1
     assert Payment.objects.count() == 1
-    # A second payment attempt with a fresh key after success charges nothing either
-    pay_again = client.post(
-        f"/appointments/{appointment.pk}/pay/", {"payment_key": str(uuid.uuid4()), "card_number": CARD_OK}
-    )
-    assert pay_again.status_code == 302
+    # Paid, then Pay pressed again with a fresh key: the booking page, nothing new
+    client.post(path_of(once.url), {"card_number": CARD_OK})
+    deliver_webhooks(client)
+    pay_again = client.post(f"/appointments/{appointment.pk}/pay/", {"payment_key": str(uuid.uuid4())})
+    assert pay_again.url == f"/appointments/{appointment.pk}/?booked=1"
     assert Payment.objects.count() == 1
 
 
@@ -276,9 +286,17 @@ def test_tampered_forms_are_refused(client: Client, customer: Any, slot: Slot) -
     assert "no longer offered" in gone.content.decode()
     confirm(client, slot)
     assert Appointment.objects.get().price_minor == 4500
-    no_card = client.post(f"/appointments/{Appointment.objects.get().pk}/pay/", {"payment_key": str(uuid.uuid4())})
-    assert no_card.status_code == 400
+    no_key = client.post(f"/appointments/{Appointment.objects.get().pk}/pay/", {"payment_key": "1; DROP"})
+    assert no_key.status_code == 400
     assert not Payment.objects.exists()
+    # A price or card number posted to our pay page is never read: the gateway's page asks
+    pressed = client.post(
+        f"/appointments/{Appointment.objects.get().pk}/pay/",
+        {"payment_key": str(uuid.uuid4()), "amount_minor": "1", "card_number": "4242424242424242"},
+    )
+    assert pressed.status_code == 302
+    payment = Payment.objects.get()
+    assert (payment.amount_minor, payment.status, payment.card_last4) == (4500, PaymentStatus.PENDING, "")
 
 
 def test_providers_cannot_book(client: Client, slot: Slot) -> None:

@@ -21,7 +21,7 @@ from outbox.services import outbox_drain
 from payments.models import Refund
 from providers.models import Slot
 from tests.bookings.test_double_booking import outcome_kinds, race
-from tests.factories import ServiceFactory, UserFactory, book_confirmed, is_offered
+from tests.factories import ServiceFactory, UserFactory, book_confirmed, is_offered, pay_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -165,12 +165,7 @@ def test_a_payment_link_holds_the_time_until_the_customer_pays_through_it(
     # When the customer signs in and pays through it
     shopper = Client()
     assert shopper.login(email="pat@example.com", password=PASSWORD)
-    page = shopper.get(f"/appointments/{held.pk}/pay/").content.decode()
-    key = re.search(r'name="payment_key" value="([^"]+)"', page)
-    assert key is not None
-    paid = shopper.post(
-        f"/appointments/{held.pk}/pay/", {"payment_key": key.group(1), "card_number": "4242424242424242"}
-    )
+    paid = pay_flow(shopper, held)
     # Then it is confirmed like any booking, and the provider hears of it now
     assert "booked=1" in paid.url
     held.refresh_from_db()
@@ -293,7 +288,8 @@ def test_a_walk_in_and_customers_racing_for_one_time_make_one_appointment(frozen
 def test_the_provider_cancels_a_booking_still_waiting_for_its_payment_link(
     client: Client, setup: dict[str, Any]
 ) -> None:
-    from bookings.services import HoldExpired, appointment_pay
+    from bookings.sandbox_pay import pay_in_sandbox
+    from bookings.services import HoldExpired
 
     service = setup["service"]
     slot = monday(service, 5)
@@ -313,5 +309,5 @@ def test_the_provider_cancels_a_booking_still_waiting_for_its_payment_link(
     assert Message.objects.filter(recipient=held.customer, event="cancelled_by_provider").exists()
     # The link then pays nothing
     with pytest.raises(HoldExpired):
-        appointment_pay(appointment=held, customer=held.customer, card_number="4242424242424242", payment_key="k1")
+        pay_in_sandbox(held, held.customer)
     assert Appointment.objects.get(pk=own.pk).status == AppointmentStatus.HELD

@@ -82,3 +82,33 @@ def open_page(browser: Any) -> Iterator[Any]:
 @pytest.fixture
 def page(open_page: Any) -> Any:
     return open_page()
+
+
+def pay_on_hosted_page(page: Any, card: str = "4242 4242 4242 4242", on_confirming: Any = None) -> None:
+    """On our pay page: press Pay, type the card on the sandbox's hosted page, come back to
+    "Confirming…", let the sandbox's webhooks reach the live server over HTTP (the queue's
+    delivery job, run here), and wait for the page to move on by itself."""
+    import re
+
+    from django.test import override_settings
+
+    from payments.gateways import sandbox_deliver
+    from payments.models import SandboxEvent
+
+    page.get_by_role("button", name=re.compile("^Pay ")).click()
+    page.wait_for_url(re.compile(r".*/sandbox/checkout/.*"))
+    page.get_by_label("Card number").fill(card)
+    page.get_by_role("button", name=re.compile("^Pay ")).click()
+    # Where the site's own queue already delivered the webhook (SITE_URL is the live server's),
+    # the return page moves straight on.
+    page.wait_for_url(re.compile(r".*(/pay/return/|booked=1).*"))
+    if "booked=1" in page.url:
+        return
+    page.get_by_text("Confirming your payment").wait_for()
+    if on_confirming is not None:
+        on_confirming()
+    origin = re.match(r"https?://[^/]+", page.url).group(0)  # type: ignore[union-attr]
+    with override_settings(SANDBOX_WEBHOOK_URL=f"{origin}/payments/webhook"):
+        for event_id in SandboxEvent.objects.filter(delivered_at__isnull=True).values_list("pk", flat=True):
+            sandbox_deliver(event_id=event_id)
+    page.wait_for_url(re.compile(r".*booked=1.*"), timeout=10_000)

@@ -22,6 +22,7 @@ from django.utils import timezone
 from accounts.models import User
 from bookings.models import Appointment, AppointmentStatus
 from providers.services import provider_hours_set, provider_today
+from tests.e2e.conftest import pay_on_hosted_page
 from tests.e2e.error_urls import FAILING_PATH
 from tests.factories import ProviderFactory, ServiceFactory
 
@@ -116,13 +117,18 @@ def test_the_whole_customer_journey(live_server: Any, open_page: Any, studio: An
     page.get_by_role("button", name=re.compile("Hold this time")).click()
     page.wait_for_url(re.compile(r".*/pay/$"))
     journey.check("pay")
-    page.get_by_label("Card number").fill("4000 0000 0000 0002")  # declined first
+    # The gateway's hosted page (the sandbox's, under our CSP): declined first, it stays open
     page.get_by_role("button", name=re.compile("^Pay ")).click()
-    page.get_by_text("Your payment did not go through").wait_for()
-    journey.check("payment-failed")
-    page.get_by_label("Card number").fill("4242 4242 4242 4242")
+    page.wait_for_url(re.compile(r".*/sandbox/checkout/.*"))
+    journey.check("hosted-page")
+    page.get_by_label("Card number").fill("4000 0000 0000 0002")
     page.get_by_role("button", name=re.compile("^Pay ")).click()
-    page.wait_for_url(re.compile(r".*booked=1.*"))
+    page.get_by_text("Your card was declined.").wait_for()
+    journey.check("payment-declined")
+    # Back to our pay page without paying, then Pay again: the same hosted page, paid this time
+    page.get_by_role("link", name="Cancel and go back").click()
+    page.get_by_text("You came back without paying").wait_for()
+    pay_on_hosted_page(page, on_confirming=lambda: journey.check("confirming"))
     journey.check("success")
     appointment = Appointment.objects.get(customer__email=email)
     assert appointment.status == AppointmentStatus.CONFIRMED
@@ -132,7 +138,7 @@ def test_the_whole_customer_journey(live_server: Any, open_page: Any, studio: An
     page.get_by_role("link", name="Receipt").click()
     page.get_by_role("heading", name="Receipt").wait_for()
     journey.check("receipt")
-    assert "card ending 4242" in page.locator("main").inner_text()
+    assert "paid online (reference pi_sandbox_" in page.locator("main").inner_text()
     page.goto(f"{base}/account/")
     page.get_by_role("link", name="Reschedule").click()
     journey.check("reschedule")

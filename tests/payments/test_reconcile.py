@@ -5,17 +5,18 @@ never made) is printed, stored for the admin, and makes the command exit non-zer
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from bookings.services import appointment_cancel_by_customer
 from outbox.models import Job
 from outbox.services import outbox_drain
-from payments.gateways import get_gateway
+from payments.gateways import SandboxGateway, get_gateway
 from payments.models import Payment, PaymentStatus, ReconciliationRun, Refund, RefundStatus
 from payments.tasks import reconcile_task
 from providers.models import Slot
@@ -57,11 +58,19 @@ def test_injected_differences_are_printed_stored_and_fail_the_run(ledger: dict[s
     # A charge the ledger calls failed, though the gateway took the money
     paid = Payment.objects.get(reference=str(ledger["kept"].pk))
     Payment.objects.filter(pk=paid.pk).update(status=PaymentStatus.FAILED)
-    # A charge the gateway made that the ledger has no row for
-    key = str(uuid.uuid4())
-    get_gateway().charge(
-        amount_minor=999, currency="EUR", card_number="4242424242424242", idempotency_key=key, description="x"
+    # A payment the gateway took on a page the ledger has no row for
+    stray = get_gateway().checkout_create(
+        amount_minor=999,
+        currency="EUR",
+        description="x",
+        client_reference_id="nobody",
+        customer_email="",
+        success_url="http://testserver/back",
+        cancel_url="http://testserver/cancel",
+        expires_at=timezone.now() + timedelta(hours=1),
+        idempotency_key=str(uuid.uuid4()),
     )
+    assert SandboxGateway().pay(stray.id, "4242424242424242") == ""
     # A refund the ledger calls done that the gateway never made
     ghost = Refund.objects.create(
         payment=paid,
@@ -75,11 +84,11 @@ def test_injected_differences_are_printed_stored_and_fail_the_run(ledger: dict[s
     code, out = run("--days", "30")
     assert code == 1
     assert f"payment {paid.pk}: ledger says failed, gateway says succeeded" in out
-    assert f"unknown charge {key}: ledger says nothing, gateway says succeeded" in out
+    assert f"unknown payment {stray.id}: ledger says nothing, gateway says succeeded" in out
     assert f"refund {ghost.pk}: ledger says succeeded, gateway says nothing" in out
     assert "3 differences." in out
     stored = ReconciliationRun.objects.get()
-    assert {d["kind"] for d in stored.differences} == {"payment", "unknown charge", "refund"}
+    assert {d["kind"] for d in stored.differences} == {"payment", "unknown payment", "refund"}
 
 
 def test_beat_queues_one_reconciliation_a_day_and_the_worker_runs_it(ledger: dict[str, Any]) -> None:

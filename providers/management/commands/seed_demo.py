@@ -108,10 +108,10 @@ class Command(BaseCommand):
 
         from bookings import availability
         from bookings.models import Appointment
+        from bookings.sandbox_pay import pay_in_sandbox
         from bookings.services import (
             appointment_cancel_by_customer,
             appointment_hold,
-            appointment_pay,
             reschedule_request,
         )
         from providers.models import Service
@@ -126,12 +126,7 @@ class Command(BaseCommand):
         slots = list(availability.offers(haircut).filter(start__gt=soon).order_by("start")[:4:3])
         for i, slot in enumerate(slots):
             appointment = appointment_hold(customer=customer, slot_id=slot.pk, idempotency_key=str(uuid.uuid4()))
-            appointment_pay(
-                appointment=appointment,
-                customer=customer,
-                card_number="4242424242424242",
-                payment_key=str(uuid.uuid4()),
-            )
+            pay_in_sandbox(appointment, customer)
             if i == 1:
                 appointment_cancel_by_customer(
                     appointment=Appointment.objects.get(pk=appointment.pk), customer=customer
@@ -142,9 +137,7 @@ class Command(BaseCommand):
         later = list(availability.offers(haircut).filter(start__gt=soon + timedelta(days=1)).order_by("start")[:2])
         if other is not None and len(later) == 2:
             booked = appointment_hold(customer=other, slot_id=later[0].pk, idempotency_key=str(uuid.uuid4()))
-            appointment_pay(
-                appointment=booked, customer=other, card_number="4242424242424242", payment_key=str(uuid.uuid4())
-            )
+            pay_in_sandbox(booked, other)
             reschedule_request(
                 appointment=Appointment.objects.get(pk=booked.pk), customer=other, new_slot_id=later[1].pk
             )
@@ -183,7 +176,8 @@ class Command(BaseCommand):
         from bookings import availability
         from bookings.attendance import check_in_open
         from bookings.models import Appointment, AppointmentStatus
-        from bookings.services import appointment_hold, appointment_pay
+        from bookings.sandbox_pay import pay_in_sandbox
+        from bookings.services import appointment_hold
         from providers.models import Service
 
         customer = User.objects.get(email=CUSTOMER_EMAIL)
@@ -203,9 +197,7 @@ class Command(BaseCommand):
             if offer is None:
                 return None
             ready = appointment_hold(customer=customer, slot_id=offer.pk, idempotency_key=str(uuid.uuid4()))
-            appointment_pay(
-                appointment=ready, customer=customer, card_number="4242424242424242", payment_key=str(uuid.uuid4())
-            )
+            pay_in_sandbox(ready, customer)
         return ready.start.astimezone(ZoneInfo(service.provider.timezone)).strftime("%H:%M %Z")
 
     help = "Load demo providers, services, slots and logins (idempotent)."

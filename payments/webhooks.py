@@ -1,0 +1,123 @@
+"""The gateway's webhook: the only thing that moves the ledger for a hosted payment (with the
+queued check as its backstop, asking the gateway the same question).
+
+Events are verified with Stripe's own signature check (both gateways sign the Stripe way), and
+each event id is applied once: its row is written in the transaction that applies it, so a
+replay, a duplicate delivery or a retry after a crash changes nothing twice. Events about one
+payment commute: paid is final whatever arrives after it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import stripe
+from django.db import IntegrityError, transaction
+
+from appointly.core import DomainError
+from payments.gateways import Checkout, get_gateway
+from payments.models import Payment, WebhookEvent
+from payments.services import payment_final, payment_record
+
+logger = logging.getLogger(__name__)
+
+
+class BadWebhook(DomainError):
+    """Not signed with our secret, or not an event: answered 400, nothing changes."""
+
+
+# Other apps' handlers for event types (account.updated: providers' payout accounts).
+EVENT_HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {}
+
+CHECKOUT_EVENTS = {
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+}
+
+
+def webhook_receive(*, payload: bytes, signature: str) -> str:
+    """Verify and apply one delivery; returns what happened (for the response and the log)."""
+    gateway = get_gateway()
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, gateway.webhook_secret)
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        raise BadWebhook("The webhook signature or body is not valid.") from exc
+    event_id, kind = str(event.get("id", "")), str(event.get("type", ""))
+    if not event_id or not kind:
+        raise BadWebhook("Not an event.")
+    obj = event["data"]["object"]
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                row = WebhookEvent.objects.create(event_id=event_id, gateway=gateway.name, type=kind)
+        except IntegrityError:
+            return "duplicate"
+        if kind in CHECKOUT_EVENTS:
+            outcome = _checkout_event(kind, obj)
+        elif kind in EVENT_HANDLERS:
+            outcome = EVENT_HANDLERS[kind](obj)
+        else:
+            outcome = "ignored"
+        row.outcome = outcome[:255]
+        row.save(update_fields=["outcome"])
+    logger.info("webhook %s %s: %s", kind, event_id, outcome)
+    return outcome
+
+
+def _checkout_event(kind: str, obj: Any) -> str:
+    payment = Payment.objects.filter(checkout_session_id=obj["id"]).only("pk", "amount_minor", "currency").first()
+    if payment is None:
+        return "unknown session"
+    paid = kind != "checkout.session.expired" and obj.get("payment_status") in ("paid", "no_payment_required")
+    if paid and (
+        obj.get("amount_total") != payment.amount_minor or str(obj.get("currency", "")).upper() != payment.currency
+    ):
+        logger.error(
+            "checkout %s: paid %s %s, expected %s", obj["id"], obj.get("amount_total"), obj.get("currency"), payment
+        )
+        return "amount differs (left for reconciliation)"
+    if kind == "checkout.session.async_payment_failed":
+        status = "expired"  # the bank refused a delayed payment: nothing was taken
+    else:
+        status = "complete" if paid else str(obj.get("status") or "open")
+    checkout = Checkout(
+        id=obj["id"],
+        url="",
+        status=status,
+        paid=paid,
+        payment_ref=str(obj.get("payment_intent") or ""),
+        client_reference_id=str(obj.get("client_reference_id") or ""),
+    )
+    payment, changed = payment_record(payment_id=payment.pk, checkout=checkout)
+    if not changed:
+        return f"no change ({payment.status})"
+    payment_final(payment)
+    return payment.status
+
+
+def sandbox_deliver_now(*, post: Callable[[str, str], object] | None = None) -> int:
+    """Deliver the sandbox's undelivered events now, signed, in order: through `post(body,
+    signature)` (a test client's POST to the webhook), or in process through the same
+    verification. For the demo data and tests; a running site gets them from the queue."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from payments.gateways import sign_payload
+    from payments.models import SandboxEvent
+
+    delivered = 0
+    for sandbox_event in SandboxEvent.objects.filter(delivered_at__isnull=True).order_by("created_at"):
+        body = json.dumps(sandbox_event.payload)
+        signature = sign_payload(body, settings.SANDBOX_WEBHOOK_SECRET)
+        if post is not None:
+            post(body, signature)
+        else:
+            webhook_receive(payload=body.encode(), signature=signature)
+        SandboxEvent.objects.filter(pk=sandbox_event.pk).update(delivered_at=timezone.now())
+        delivered += 1
+    return delivered
