@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -23,6 +24,8 @@ from dashboard.charts import bars
 from dashboard.layout import layout_context
 from notifications.forms import preference_context
 from notifications.services import inbox, message_history
+from payments.gateways import TransientGatewayError
+from payments.payouts import payout_account_link, payout_account_refresh
 from payments.services import earnings_between, payouts_for, weekly_revenue
 from providers.decorators import provider_required
 from providers.forms import ProfileForm
@@ -160,6 +163,40 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         **preference_context(provider.user),
     }
     return render(request, "dashboard/settings.html", context, status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@provider_required()
+def payout_setup(request: HttpRequest) -> HttpResponse:
+    """Send the provider to the gateway's onboarding for their payout account (creating it the
+    first time). GET too: the gateway sends people here when an onboarding link has expired."""
+    provider = who(request).provider
+    try:
+        link = payout_account_link(
+            provider=provider,
+            return_url=request.build_absolute_uri(reverse("dashboard_payout_return")),
+            refresh_url=request.build_absolute_uri(reverse("dashboard_payout_setup")),
+        )
+    except TransientGatewayError:
+        messages.error(request, "The payment provider is not answering right now. Please try again in a minute.")
+        return redirect("dashboard_settings")
+    return redirect(link)
+
+
+@require_GET
+@provider_required()
+def payout_return(request: HttpRequest) -> HttpResponse:
+    """Back from onboarding: the gateway says whether the account can receive payouts."""
+    provider = who(request).provider
+    try:
+        ready = payout_account_refresh(provider=provider)
+    except TransientGatewayError:
+        ready = provider.payout_account_ready
+    if ready:
+        messages.success(request, "Payouts are set up: your earnings are transferred to your account every day.")
+    else:
+        messages.info(request, "Your payout account still needs some details. Continue whenever you are ready.")
+    return redirect(reverse("dashboard_settings") + "#payout-account")
 
 
 @require_http_methods(["GET", "POST"])

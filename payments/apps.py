@@ -6,3 +6,6 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         from payments import jobs  # noqa: F401 - registers the refund job kind
+        from payments.payouts import register_webhook_handlers
+
+        register_webhook_handlers()

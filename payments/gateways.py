@@ -116,7 +116,6 @@ CARD_SUCCESS = "4242424242424242"
 CARD_DECLINED = "4000000000000002"
 CARD_NETWORK_ERROR = "4000000000000119"  # the first try on a page fails with a processing error
 CARD_REFUND_FAILS = "4000000000005126"  # the payment succeeds; refunds fail once, then succeed
-TRANSFER_FLAKY_PREFIX = "acct_flaky_"  # a destination whose first transfer fails (tests' drills)
 
 
 def sign_payload(payload: str, secret: str, *, timestamp: int | None = None) -> str:
@@ -283,11 +282,16 @@ class SandboxGateway:
         return GatewayResult(**op.result)  # type: ignore[arg-type]
 
     def transfer(self, *, destination: str, amount_minor: int, currency: str, idempotency_key: str) -> GatewayResult:
-        calls, replay = self._operation("transfer", idempotency_key)
+        _calls, replay = self._operation("transfer", idempotency_key)
         if replay is not None:
             return GatewayResult(**replay)  # type: ignore[arg-type]
-        if destination.startswith(TRANSFER_FLAKY_PREFIX) and calls == 1:
-            raise TransientGatewayError("The transfer service is temporarily unavailable.")
+        from payments.models import SandboxAccount
+
+        if not SandboxAccount.objects.filter(pk=destination, payouts_enabled=True).exists():
+            # Stripe refuses a transfer to an account that cannot receive payouts.
+            return self._remember(
+                idempotency_key, GatewayResult(False, "", "The destination account cannot receive transfers yet.")
+            )
         return self._remember(idempotency_key, GatewayResult(True, "tr_" + secrets.token_hex(10), ""))
 
     # --- connected accounts ------------------------------------------------------------------

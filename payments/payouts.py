@@ -23,6 +23,13 @@ from payments.gateways import TransientGatewayError, get_gateway
 from payments.models import Payment, PaymentStatus, Payout, PayoutStatus, Refund, RefundStatus
 
 PAYOUT_JOB = "payments.payout_transfer"
+WAITING_FOR_ACCOUNT = "Waiting for the provider to set up payouts (their payout account)."
+
+
+def _queue_transfer(payout: Payout, *, again: str = "") -> None:
+    job_enqueue(
+        kind_name=PAYOUT_JOB, payload={"payout_id": str(payout.pk)}, idempotency_key=f"payout:{payout.pk}{again}"
+    )
 
 
 def _fee(net_minor: int) -> int:
@@ -63,7 +70,9 @@ def payouts_create(*, now: datetime | None = None) -> list[Payout]:
         groups[(p.payee, p.currency)]["payments"].append(p)
     for r in refunds:
         groups[(r.payment.payee, r.currency)]["refunds"].append(r)
-    users = dict(Provider.objects.filter(pk__in={payee for payee, _ in groups}).values_list("pk", "user_id"))
+    payees = Provider.objects.filter(pk__in={payee for payee, _ in groups})
+    users = dict(payees.values_list("pk", "user_id"))
+    ready = dict(payees.values_list("pk", "payout_account_ready"))
     made = []
     for (payee, currency), rows in groups.items():
         net = sum(p.amount_minor for p in rows["payments"]) - sum(r.amount_minor for r in rows["refunds"])
@@ -82,7 +91,11 @@ def payouts_create(*, now: datetime | None = None) -> list[Payout]:
         )
         Payment.objects.filter(pk__in=[p.pk for p in rows["payments"]]).update(payout=payout)
         Refund.objects.filter(pk__in=[r.pk for r in rows["refunds"]]).update(payout=payout)
-        job_enqueue(kind_name=PAYOUT_JOB, payload={"payout_id": str(payout.pk)}, idempotency_key=f"payout:{payout.pk}")
+        if ready.get(uuid.UUID(payee)):
+            _queue_transfer(payout)
+        else:
+            payout.last_error = WAITING_FOR_ACCOUNT
+            payout.save(update_fields=["last_error", "updated_at"])
         made.append(payout)
     return made
 
@@ -97,16 +110,22 @@ def payout_transfer(*, payout_id: str) -> Payout | None:
     with transaction.atomic():
         payout = (
             Payout.objects.select_for_update(of=("self",))
-            .select_related("recipient")
+            .select_related("recipient", "recipient__provider")
             .filter(pk=payout_id, status=PayoutStatus.PENDING)
             .first()
         )
         if payout is None:
             return None
+        provider = getattr(payout.recipient, "provider", None)
+        if provider is None or not provider.payout_account_ready:
+            # Nowhere to send it yet: it waits, and is queued again when the account is ready.
+            payout.last_error = WAITING_FOR_ACCOUNT
+            payout.save(update_fields=["last_error", "updated_at"])
+            return payout
         payout.attempts += 1
         try:
             result = get_gateway().transfer(
-                destination=payout.payee,
+                destination=provider.payout_account_id,
                 amount_minor=payout.amount_minor,
                 currency=payout.currency,
                 idempotency_key=payout.idempotency_key,
@@ -138,3 +157,61 @@ def payout_dead(*, payout_id: str, error: str) -> None:
     Payout.objects.filter(pk=payout_id, status=PayoutStatus.PENDING).update(
         status=PayoutStatus.FAILED, last_error=error[:4000], updated_at=timezone.now()
     )
+
+
+# --- The provider's payout account (Stripe Connect Express; the sandbox's stand-in) -----------
+
+
+def payout_account_link(*, provider: Any, return_url: str, refresh_url: str) -> str:
+    """The gateway's onboarding page for the provider's payout account, creating the account
+    the first time (its key is the provider's id, so a repeat never makes a second one)."""
+    from providers.models import Provider
+
+    gateway = get_gateway()
+    if not provider.payout_account_id:
+        account_id = gateway.account_create(
+            email=provider.user.contact_email, idempotency_key=f"provider-{provider.pk}"
+        )
+        Provider.objects.filter(pk=provider.pk, payout_account_id="").update(payout_account_id=account_id)
+        provider.refresh_from_db(fields=["payout_account_id"])
+    return gateway.account_link(account_id=provider.payout_account_id, refresh_url=refresh_url, return_url=return_url)
+
+
+def payout_account_refresh(*, provider: Any) -> bool:
+    """Ask the gateway whether the provider's account can receive payouts (on coming back from
+    onboarding; the `account.updated` webhook says the same). True when it can."""
+    if not provider.payout_account_id:
+        return False
+    state = get_gateway().account_retrieve(provider.payout_account_id)
+    with transaction.atomic():
+        payout_account_set(account_id=state.id, ready=state.payouts_enabled)
+    provider.refresh_from_db(fields=["payout_account_ready"])
+    return bool(provider.payout_account_ready)
+
+
+def payout_account_set(*, account_id: str, ready: bool) -> str:
+    """Record the account's state; when it becomes ready, the payouts that waited for it are
+    queued for their transfer. In the caller's transaction."""
+    from providers.models import Provider
+
+    provider = Provider.objects.select_for_update().filter(payout_account_id=account_id).first()
+    if provider is None:
+        return "unknown account"
+    if provider.payout_account_ready == ready:
+        return "no change"
+    provider.payout_account_ready = ready
+    provider.save(update_fields=["payout_account_ready", "updated_at"])
+    if ready:
+        for payout in Payout.objects.filter(recipient_id=provider.user_id, status=PayoutStatus.PENDING):
+            _queue_transfer(payout, again=f":ready:{uuid.uuid4()}")
+    return "ready" if ready else "not ready"
+
+
+def _account_updated(obj: dict[str, Any]) -> str:
+    return payout_account_set(account_id=str(obj["id"]), ready=bool(obj.get("payouts_enabled")))
+
+
+def register_webhook_handlers() -> None:
+    from payments.webhooks import EVENT_HANDLERS
+
+    EVENT_HANDLERS["account.updated"] = _account_updated

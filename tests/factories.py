@@ -263,3 +263,17 @@ def pay_flow(client: Any, appointment: Any, card: str = "4242424242424242", *, d
     if deliver:
         deliver_webhooks(client)
     return client.get(path_of(hosted.url))
+
+
+def payouts_ready(provider: Any) -> None:
+    """The provider sets up payouts: the onboarding link (the sandbox's account), finished on
+    the sandbox's page, and its `account.updated` webhook."""
+    from payments.gateways import SandboxGateway
+    from payments.payouts import payout_account_link
+    from payments.webhooks import sandbox_deliver_now
+
+    payout_account_link(provider=provider, return_url="http://testserver/back", refresh_url="http://testserver/again")
+    SandboxGateway().onboard(provider.payout_account_id)
+    sandbox_deliver_now()
+    provider.refresh_from_db()
+    assert provider.payout_account_ready

@@ -78,3 +78,24 @@ def test_check_deploy_with_the_documented_production_settings_is_clean() -> None
     result = _run_base(PRODUCTION, "manage.py check --deploy --fail-level WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_with_stripe_production_settings_check_clean_and_forms_may_redirect_to_stripe() -> None:
+    stripe = {
+        **PRODUCTION,
+        "PAYMENT_GATEWAY": "payments.stripe_gateway.StripeGateway",
+        "STRIPE_SECRET_KEY": "sk_live_" + "x" * 24,
+        "STRIPE_WEBHOOK_SECRET": "whsec_" + "y" * 24,
+    }
+    assert _run_base(stripe, "manage.py check --deploy --fail-level WARNING").returncode == 0
+    shown = _run_base(
+        stripe,
+        "import django; django.setup(); from django.conf import settings; print(settings.SECURE_CSP['form-action'])",
+    )
+    assert "https://checkout.stripe.com" in shown.stdout, shown.stderr
+    assert "https://connect.stripe.com" in shown.stdout
+    sandbox = _run_base(
+        PRODUCTION,
+        "import django; django.setup(); from django.conf import settings; print(settings.SECURE_CSP['form-action'])",
+    )
+    assert "stripe" not in sandbox.stdout, sandbox.stderr

@@ -360,6 +360,10 @@ SANDBOX_WEBHOOK_URL = env.str("SANDBOX_WEBHOOK_URL", default="")
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+if "stripe" in PAYMENT_GATEWAY.lower():
+    # Pay and "Set up payouts" are forms whose answer redirects to Stripe's hosted pages; the
+    # browser applies form-action to that redirect too.
+    _CSP["form-action"] = [CSP.SELF, "https://checkout.stripe.com", "https://connect.stripe.com"]
 
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

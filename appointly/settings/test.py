@@ -15,3 +15,6 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = "memory://"
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+# The sandbox's webhook deliveries from the queue never reach a developer's running server
+# (port 9 refuses); tests deliver them through the test client or to their live server.
+SANDBOX_WEBHOOK_URL = "http://127.0.0.1:9/payments/webhook"

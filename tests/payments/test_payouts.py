@@ -20,7 +20,7 @@ from payments.payouts import payout_dead, payout_transfer, payouts_create
 from payments.services import refund_create
 from payments.tasks import payouts_task
 from providers.models import Slot
-from tests.factories import ServiceFactory, UserFactory, book_confirmed
+from tests.factories import ServiceFactory, UserFactory, book_confirmed, payouts_ready
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +34,7 @@ def shop(frozen_now: Any, settings: Any) -> dict[str, Any]:
     customer = UserFactory()
     monday = list(Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start")[:2])
     later = Slot.objects.filter(service=service, slot_date=date(2026, 12, 2)).order_by("start").first()
+    payouts_ready(service.provider)
     done, cancelled, ahead = (book_confirmed(customer, s) for s in (*monday, later))
     appointment_cancel_by_customer(appointment=cancelled, customer=customer)
     outbox_drain()  # the refund goes through
@@ -152,6 +153,7 @@ def test_the_payouts_page_lists_status_and_fee(client: Any, shop: dict[str, Any]
 def test_two_workers_transferring_one_payout_move_the_money_once(frozen_now: Any, settings: Any) -> None:
     settings.PLATFORM_FEE_PERCENT = 5
     service = ServiceFactory(price_minor=4000)
+    payouts_ready(service.provider)
     book_confirmed(UserFactory(), Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).first())
     frozen_now.move_to("2026-12-01 10:00:00+00:00")
     [payout] = payouts_create()

@@ -4,14 +4,12 @@ never made) is printed, stored for the admin, and makes the command exit non-zer
 
 from __future__ import annotations
 
-import uuid
-from datetime import date, timedelta
+from datetime import date
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.utils import timezone
 
 from bookings.services import appointment_cancel_by_customer
 from outbox.models import Job
@@ -21,6 +19,7 @@ from payments.models import Payment, PaymentStatus, ReconciliationRun, Refund, R
 from payments.tasks import reconcile_task
 from providers.models import Slot
 from tests.factories import ServiceFactory, UserFactory, book_confirmed
+from tests.payments.conftest import stray_checkout
 
 pytestmark = pytest.mark.django_db
 
@@ -59,17 +58,7 @@ def test_injected_differences_are_printed_stored_and_fail_the_run(ledger: dict[s
     paid = Payment.objects.get(reference=str(ledger["kept"].pk))
     Payment.objects.filter(pk=paid.pk).update(status=PaymentStatus.FAILED)
     # A payment the gateway took on a page the ledger has no row for
-    stray = get_gateway().checkout_create(
-        amount_minor=999,
-        currency="EUR",
-        description="x",
-        client_reference_id="nobody",
-        customer_email="",
-        success_url="http://testserver/back",
-        cancel_url="http://testserver/cancel",
-        expires_at=timezone.now() + timedelta(hours=1),
-        idempotency_key=str(uuid.uuid4()),
-    )
+    stray = stray_checkout(get_gateway(), 999)
     assert SandboxGateway().pay(stray.id, "4242424242424242") == ""
     # A refund the ledger calls done that the gateway never made
     ghost = Refund.objects.create(

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from bookings.models import Appointment, AppointmentStatus, RescheduleRequest, TimeClaim
+from payments.models import Payment
 from providers.models import Provider, Service
 from tests.factories import category, hours_post, service_form
 
@@ -31,6 +32,11 @@ def test_demo_loads_twice_and_its_provider_can_edit_hours_and_services_after_a_c
     # four confirmed appointments (one at the check-in desk, one a walk-in) and the request's time
     assert TimeClaim.objects.count() == 5
     salon = Provider.objects.get(user__email="provider@appointly.test")
+    # The salon's payouts are set up (paid through the sandbox's hosted page, every payment has
+    # its checkout session); the other demo businesses can try setting them up
+    assert salon.payout_account_ready
+    assert Provider.objects.filter(payout_account_ready=False).exists()
+    assert not Payment.objects.filter(checkout_session_id="").exists()
     provider = Client()
     provider.force_login(salon.user)
     # When the salon's provider changes the hours and a service's duration on the dashboard

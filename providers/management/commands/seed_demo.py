@@ -141,6 +141,25 @@ class Command(BaseCommand):
             reschedule_request(
                 appointment=Appointment.objects.get(pk=booked.pk), customer=other, new_slot_id=later[1].pk
             )
+        # The salon has set up payouts (its sandbox payout account is ready); the other demo
+        # businesses have not, so "Set up payouts" can be tried from their Settings.
+        from django.conf import settings
+        from django.urls import reverse
+
+        from payments.gateways import SandboxGateway, get_gateway
+        from payments.payouts import payout_account_link
+        from payments.webhooks import sandbox_deliver_now
+
+        salon = haircut.provider
+        if isinstance(get_gateway(), SandboxGateway) and not salon.payout_account_ready:
+            site = settings.SITE_URL.rstrip("/")
+            payout_account_link(
+                provider=salon,
+                return_url=site + reverse("dashboard_payout_return"),
+                refresh_url=site + reverse("dashboard_payout_setup"),
+            )
+            SandboxGateway().onboard(salon.payout_account_id)
+            sandbox_deliver_now()
         # Last month's earnings transferred to the salon (its Payouts page and a "funds transferred" message).
         from payments.services import payout_record
 
