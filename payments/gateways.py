@@ -44,7 +44,7 @@ class Checkout:
 
     id: str
     url: str
-    status: str  # open / complete / expired
+    status: str  # open / complete / expired (/ declined: a delayed payment the bank refused)
     paid: bool = False
     payment_ref: str = ""  # the gateway's payment (Stripe: the PaymentIntent) once paid
     client_reference_id: str = ""  # our payment's id
@@ -98,6 +98,14 @@ class Gateway(Protocol):
 
     def transfer(self, *, destination: str, amount_minor: int, currency: str, idempotency_key: str) -> GatewayResult:
         """Move money from the platform to a provider's connected account."""
+        ...
+
+    def transfer_status(self, transfer_ref: str) -> GatewayResult | None:
+        """The transfer as the gateway knows it (None: it has none by that id)."""
+        ...
+
+    def events_since(self, since: datetime) -> list[tuple[str, str]]:
+        """The (id, type) of every event the gateway sent since then."""
         ...
 
     def account_create(self, *, email: str, idempotency_key: str) -> str:
@@ -293,6 +301,17 @@ class SandboxGateway:
                 idempotency_key, GatewayResult(False, "", "The destination account cannot receive transfers yet.")
             )
         return self._remember(idempotency_key, GatewayResult(True, "tr_" + secrets.token_hex(10), ""))
+
+    def transfer_status(self, transfer_ref: str) -> GatewayResult | None:
+        from payments.models import SandboxOperation
+
+        op = SandboxOperation.objects.filter(kind="transfer", result__gateway_ref=transfer_ref).first()
+        return GatewayResult(**op.result) if op is not None and op.result else None  # type: ignore[arg-type]
+
+    def events_since(self, since: datetime) -> list[tuple[str, str]]:
+        from payments.models import SandboxEvent
+
+        return list(SandboxEvent.objects.filter(created_at__gte=since).values_list("id", "type"))
 
     # --- connected accounts ------------------------------------------------------------------
     def account_create(self, *, email: str, idempotency_key: str) -> str:

@@ -6,15 +6,32 @@ gateway never made, or a different outcome on each side."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from payments.gateways import TransientGatewayError, get_gateway
-from payments.models import Payment, PaymentStatus, ReconciliationRun, Refund, RefundStatus
+from payments.models import (
+    Payment,
+    PaymentStatus,
+    Payout,
+    PayoutStatus,
+    ReconciliationRun,
+    Refund,
+    RefundStatus,
+    WebhookEvent,
+)
+
+RECONCILED_EVENTS = {
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+    "account.updated",
+}
 
 
 @dataclass(frozen=True)
 class Difference:
-    kind: str  # payment / refund / unknown payment
+    kind: str  # payment / refund / payout / missed event / unknown payment
     ref: str  # our row's id, or the gateway's checkout session for an unknown payment
     ledger: str
     gateway: str
@@ -67,6 +84,17 @@ def payments_reconcile(*, since: datetime) -> ReconciliationRun:
             continue  # queued, or being retried
         if ledger != _said(result):
             differences.append(Difference("refund", str(refund.pk), ledger, _said(result)))
+    for payout in Payout.objects.filter(created_at__gte=since, status=PayoutStatus.TRANSFERRED).exclude(gateway_ref=""):
+        checked += 1
+        if gateway.transfer_status(payout.gateway_ref) is None:
+            differences.append(Difference("payout", str(payout.pk), "transferred", "nothing"))
+    # Events the gateway sent about money or accounts that never reached our webhook
+    heard = set(
+        WebhookEvent.objects.filter(received_at__gte=since - timedelta(days=1)).values_list("event_id", flat=True)
+    )
+    for event_id, kind in gateway.events_since(since):
+        if kind in RECONCILED_EVENTS and event_id not in heard:
+            differences.append(Difference("missed event", event_id, "nothing", kind))
     for checkout in gateway.checkouts_since(since):
         if not Payment.objects.filter(checkout_session_id=checkout.id).exists():
             differences.append(Difference("unknown payment", checkout.id, "nothing", "succeeded"))

@@ -121,6 +121,7 @@ def checkout_open(
 
 
 EXPIRED_MESSAGE = "The payment page closed before a payment was made. You have not been charged."
+DECLINED_MESSAGE = "Your bank declined the payment. You have not been charged; pay again with another method."
 
 
 def payment_record(*, payment_id: Any, checkout: Checkout) -> tuple[Payment, bool]:
@@ -135,6 +136,8 @@ def payment_record(*, payment_id: Any, checkout: Checkout) -> tuple[Payment, boo
         payment.gateway_ref, payment.succeeded_at = checkout.payment_ref, now
     elif checkout.status == "expired" and payment.status == PaymentStatus.PENDING:
         payment.status, payment.failure_message = PaymentStatus.FAILED, EXPIRED_MESSAGE
+    elif checkout.status == "declined" and payment.status == PaymentStatus.PENDING:
+        payment.status, payment.failure_message = PaymentStatus.DECLINED, DECLINED_MESSAGE
     else:
         return payment, False
     payment.save(update_fields=["status", "failure_message", "gateway_ref", "succeeded_at", "updated_at"])

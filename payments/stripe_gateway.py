@@ -153,6 +153,19 @@ class StripeGateway:
             return GatewayResult(False, "", str(exc.user_message or exc))
         return GatewayResult(True, transfer["id"], "")
 
+    def transfer_status(self, transfer_ref: str) -> GatewayResult | None:
+        try:
+            transfer = _call(lambda: self.client.v1.transfers.retrieve(transfer_ref))
+        except stripe.InvalidRequestError:
+            return None
+        return GatewayResult(not transfer.get("reversed"), transfer["id"], "")
+
+    def events_since(self, since: datetime) -> list[tuple[str, str]]:
+        page = _call(
+            lambda: self.client.v1.events.list(params={"created": {"gte": int(since.timestamp())}, "limit": 100})
+        )
+        return [(e["id"], e["type"]) for e in page.auto_paging_iter()]
+
     def account_create(self, *, email: str, idempotency_key: str) -> str:
         params: dict[str, Any] = {"type": "express", "capabilities": {"transfers": {"requested": True}}}
         if email and not email.endswith(".invalid"):

@@ -82,7 +82,7 @@ def _checkout_event(kind: str, obj: Any) -> str:
         )
         return "amount differs (left for reconciliation)"
     if kind == "checkout.session.async_payment_failed":
-        status = "expired"  # the bank refused a delayed payment: nothing was taken
+        status = "declined"  # the bank refused a delayed payment: nothing was taken
     else:
         status = "complete" if paid else str(obj.get("status") or "open")
     checkout = Checkout(

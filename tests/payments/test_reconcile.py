@@ -15,7 +15,15 @@ from bookings.services import appointment_cancel_by_customer
 from outbox.models import Job
 from outbox.services import outbox_drain
 from payments.gateways import SandboxGateway, get_gateway
-from payments.models import Payment, PaymentStatus, ReconciliationRun, Refund, RefundStatus
+from payments.models import (
+    Payment,
+    PaymentStatus,
+    Payout,
+    PayoutStatus,
+    ReconciliationRun,
+    Refund,
+    RefundStatus,
+)
 from payments.tasks import reconcile_task
 from providers.models import Slot
 from tests.factories import ServiceFactory, UserFactory, book_confirmed
@@ -70,14 +78,27 @@ def test_injected_differences_are_printed_stored_and_fail_the_run(ledger: dict[s
         status=RefundStatus.SUCCEEDED,
         idempotency_key="refund-never-sent",
     )
+    # A payout the ledger calls transferred that the gateway never made
+    ghost_payout = Payout.objects.create(
+        recipient=ledger["kept"].provider.user,
+        payee=str(ledger["kept"].provider_id),
+        amount_minor=100,
+        currency="EUR",
+        status=PayoutStatus.TRANSFERRED,
+        gateway_ref="tr_never_made",
+        idempotency_key="payout-never-made",
+    )
     code, out = run("--days", "30")
     assert code == 1
     assert f"payment {paid.pk}: ledger says failed, gateway says succeeded" in out
     assert f"unknown payment {stray.id}: ledger says nothing, gateway says succeeded" in out
     assert f"refund {ghost.pk}: ledger says succeeded, gateway says nothing" in out
-    assert "3 differences." in out
+    assert f"payout {ghost_payout.pk}: ledger says transferred, gateway says nothing" in out
+    # the stray payment's completion event never reached our webhook either
+    assert "missed event evt_sandbox_" in out
+    assert "5 differences." in out
     stored = ReconciliationRun.objects.get()
-    assert {d["kind"] for d in stored.differences} == {"payment", "unknown payment", "refund"}
+    assert {d["kind"] for d in stored.differences} == {"payment", "unknown payment", "refund", "payout", "missed event"}
 
 
 def test_beat_queues_one_reconciliation_a_day_and_the_worker_runs_it(ledger: dict[str, Any]) -> None:

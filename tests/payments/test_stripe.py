@@ -197,7 +197,8 @@ def test_reconciliation_against_stripe_finds_an_injected_difference(
         call_command("reconcile_payments", "--days", "1", stdout=open("/dev/null", "w"))  # noqa: SIM115
     latest = ReconciliationRun.objects.order_by("-id").first()
     assert latest is not None
-    assert [d["kind"] for d in latest.differences] == ["unknown payment"]
+    # ... and its completion event, which never reached our webhook
+    assert [d["kind"] for d in latest.differences] == ["missed event", "unknown payment"]
 
 
 def test_the_stripe_gateway_refuses_to_start_without_its_keys(settings: Any) -> None:
@@ -216,3 +217,20 @@ def test_the_pay_page_under_stripe_never_shows_a_card_field(
     assert "card_number" not in page
     assert "js.stripe.com" not in page
     assert 'name="payment_key"' in page
+
+
+def test_a_declined_payment_keeps_the_hold_and_pay_opens_a_new_page(
+    client: Client, fake: FakeStripe, shop: dict[str, Any]
+) -> None:
+    # Stripe's page handles card declines itself (the customer tries again there); a delayed
+    # payment method that the bank refuses later arrives as async_payment_failed
+    held = hold(shop)
+    session_id = open_session(client, held)
+    failed = fake._event("checkout.session.async_payment_failed", fake.sessions[session_id])
+    assert deliver(client, fake, failed).json()["outcome"] == "declined"
+    assert Appointment.objects.get().status == AppointmentStatus.HELD
+    assert held.events.filter(kind="payment_failed").exists()
+    page = client.get(f"/appointments/{held.pk}/pay/").content.decode()
+    assert "Your bank declined the payment. You have not been charged" in page
+    assert open_session(client, held) != session_id
+    assert len(fake.sessions) == 2
