@@ -61,6 +61,9 @@ class RefuseControlCharacters:
         return self.get_response(request)
 
 
+API_MAX_BODY = 64 * 1024
+
+
 class JsonErrorBodies:
     """Under /api/, every error answers the JSON error body (`{"code", "message", "details"}`),
     whatever produced it: a method decorator (405), a login redirect (401 instead of a 302 to
@@ -71,6 +74,8 @@ class JsonErrorBodies:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/") and int(request.headers.get("Content-Length") or 0) > API_MAX_BODY:
+            return json_error(413, "too_large", f"The body must be at most {API_MAX_BODY // 1024} KiB.")
         response = self.get_response(request)
         if not request.path.startswith("/api/") or response.get("Content-Type", "").startswith("application/json"):
             return response

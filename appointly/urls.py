@@ -6,6 +6,8 @@ from django.urls import include, path
 from django.views.decorators.http import require_GET
 
 from accounts import views as account_views
+from api import views as api_views
+from api.v1 import api as api_v1
 from bookings import check_in_views
 from dashboard import booking_views, qr_views
 from dashboard import pages as dashboard_pages
@@ -72,7 +74,6 @@ urlpatterns = [
     path(
         "dashboard/services/<uuid:service_id>/toggle", dashboard_views.service_toggle, name="dashboard_service_toggle"
     ),
-    path("api/v1/provider/appointments/cancel", dashboard_views.bulk_cancel_json, name="api_provider_bulk_cancel"),
     path(
         "dashboard/appointments/<uuid:appointment_id>/paid",
         dashboard_views.paid_at_venue,
@@ -90,6 +91,9 @@ urlpatterns = [
     ),
     path("", include("bookings.urls")),
     path("", include("payments.urls")),
+    path("api/v1/", api_v1.urls),
+    path("tokens/new", api_views.token_new, name="api_token_new"),
+    path("tokens/<int:token_id>/revoke", api_views.token_revoke_view, name="api_token_revoke"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

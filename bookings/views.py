@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.adapter import RESUME_SESSION_KEY
+from api.views import tokens_context
 from appointly.core import DomainError, form_uuid, who
 from appointly.zones import visitor_zone
 from bookings import availability, selectors
@@ -416,6 +417,7 @@ def account(request: HttpRequest) -> HttpResponse:
             "history": message_history(recipient=customer, limit=20),  # type: ignore[arg-type]
             "history_tz": visitor_zone(request) or "UTC",
             **preference_context(customer),
+            **tokens_context(customer),
         },
     )
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from api.views import tokens_context
 from appointly.core import HtmxHttpRequest, who
 from appointly.money import format_money
 from appointly.zones import visitor_zone, zone_names
@@ -161,6 +162,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         "zone_names": zone_names(),
         "browser_zone": visitor_zone(request),  # suggested beside the field when it differs
         **preference_context(provider.user),
+        **tokens_context(provider.user),
     }
     return render(request, "dashboard/settings.html", context, status=400 if form.errors else 200)
 

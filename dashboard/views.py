@@ -3,21 +3,19 @@ services and hours. Services and selectors stay in their own apps; this is a fac
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from appointly.core import DomainError, HtmxHttpRequest, who
-from appointly.errors import json_error
 from bookings import selectors as booking_selectors
 from bookings.models import AppointmentStatus
 from bookings.services import (
@@ -244,30 +242,6 @@ def attendance(request: HtmxHttpRequest, appointment_id: str) -> HttpResponse:
         "dashboard/_appointment_facts.html",
         {**_appointment_context(provider, appointment), "answer_message": said, "answer_level": level},
     )
-
-
-MAX_JSON_BODY = 64 * 1024
-
-
-@require_POST
-@provider_required()
-def bulk_cancel_json(request: HttpRequest) -> HttpResponse:
-    """`POST /api/v1/provider/appointments/cancel` with `{"ids": [...], "reason": "..."}`:
-    the same action for scripts (no confirmation step: the call is the confirmation); per-id results."""
-    if len(request.body) > MAX_JSON_BODY:
-        return json_error(413, "too_large", f"The body must be at most {MAX_JSON_BODY // 1024} KiB.")
-    try:
-        data = json.loads(request.body or b"{}")
-    except (ValueError, RecursionError):  # RecursionError: a body nested thousands deep
-        return json_error(400, "invalid_json", "The body must be JSON.")
-    ids = data.get("ids") if isinstance(data, dict) else None
-    reason = data.get("reason", "") if isinstance(data, dict) else ""
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
-        return json_error(422, "invalid_ids", "`ids` must be a non-empty array of appointment ids.", field="ids")
-    if len(ids) > MAX_BULK or not isinstance(reason, str):
-        return json_error(422, "invalid_request", f"At most {MAX_BULK} ids, and `reason` must be text.")
-    results = appointments_cancel_bulk(provider=who(request).provider, ids=ids, reason=reason[:200])
-    return JsonResponse({"results": [{"id": r.id, "outcome": r.outcome} for r in results]})
 
 
 @require_http_methods(["GET", "POST"])

@@ -17,6 +17,8 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from api.models import AccessToken
+from api.tokens import token_create
 from bookings.models import Appointment, AppointmentStatus, RescheduleRequest
 from bookings.services import reschedule_request
 from payments.models import Payment
@@ -51,6 +53,7 @@ class World:
     request: RescheduleRequest
     challenge_id: str
     slot: Slot
+    token_id: int
     people: dict[str, Any]
 
     def kwargs(self) -> dict[str, Callable[[], str]]:
@@ -67,6 +70,7 @@ class World:
             "token": lambda: "not-a-signed-token",
             "session_id": lambda: Payment.objects.get(reference=str(self.appointment.pk)).checkout_session_id,
             "account_id": lambda: self.service.provider.payout_account_id or "acct_none",
+            "token_id": lambda: str(self.token_id),
         }
 
 
@@ -86,6 +90,7 @@ def world(frozen_now: object) -> World:
         request=request,
         challenge_id=challenge.id,
         slot=monday[5],
+        token_id=token_create(user=owner, name="owner's agent", scopes=["read"], days=7)[0].pk,
         people={
             "anonymous": None,
             "other customer": UserFactory(),
@@ -148,6 +153,7 @@ def test_no_route_errs_leaks_or_lets_a_stranger_change_anything(world: World) ->
     assert world.appointment.status == AppointmentStatus.CONFIRMED
     assert world.request.status == "pending"
     assert Service.objects.get(pk=world.service.pk).is_active
+    assert AccessToken.objects.get(pk=world.token_id).revoked_at is None
     # The marker is there for those allowed to see it (so its absence above means something)
     shown = visit(world, "provider", "GET", f"/dashboard/appointments/{world.appointment.pk}")
     assert OWNER_EMAIL in shown.content.decode()

@@ -27,6 +27,7 @@ _OURS = (
     "TWILIO_",
     "PAYMENT_",
     "SANDBOX_",
+    "API_",
     "STRIPE_",
     "BOOKING_",
     "PROVIDER_",
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_htmx",
+    "ninja",  # its Swagger UI files are served from our static files, not a CDN
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -69,6 +71,7 @@ INSTALLED_APPS = [
     "payments",
     "bookings",
     "dashboard",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -348,6 +351,8 @@ ATTENDANCE_NO_SHOW_AFTER_MINUTES = env.int("ATTENDANCE_NO_SHOW_AFTER_MINUTES", d
 DASHBOARD_POLL_SECONDS = env.int("DASHBOARD_POLL_SECONDS", default=5)
 # Dotted path of the payment gateway; the sandbox (test cards) is the default.
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="payments.gateways.SandboxGateway")
+# Calls per personal access token on /api/v1/ and /mcp (django-ninja's rate syntax).
+API_TOKEN_RATE = env.str("API_TOKEN_RATE", default="120/m")
 # Seconds the page after the hosted payment step shows "confirming…" before saying the
 # confirmation will come by email.
 PAYMENT_CONFIRM_WAIT_SECONDS = env.int("PAYMENT_CONFIRM_WAIT_SECONDS", default=30)

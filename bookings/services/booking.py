@@ -129,6 +129,11 @@ def appointment_hold(
     try:
         with transaction.atomic():
             lock_customer(customer.pk)
+            # The same form (or API call) sent twice at once: the second, let in after the
+            # first committed, answers the first's booking instead of "just taken".
+            again = Appointment.objects.filter(idempotency_key=idempotency_key, customer=customer).first()
+            if again is not None:
+                return again
             lock_provider(offer)
             _check_hold_limit(customer, now)
             slot = Slot.objects.select_for_update(of=("self",)).filter(pk=slot_id).first()

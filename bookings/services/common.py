@@ -85,13 +85,15 @@ def try_again() -> DomainError:
 def event(
     appointment: Appointment, kind: str, *, actor: User | None = None, now: datetime | None = None, **data: Any
 ) -> None:
+    from api.actor import acting
+
     AppointmentEvent.objects.create(
         appointment=appointment,
         provider_id=appointment.provider_id,
         kind=kind,
         at=now or timezone.now(),
         actor=actor,
-        data=data,
+        data=acting() | data,  # an agent's call says so: {"via": "agent", "token": its name}
     )
 
 

@@ -169,9 +169,10 @@ def test_bulk_cancel_json_endpoint(client: Client, setup: dict[str, Any]) -> Non
         ("not json", 400, "invalid_json"),
         ("[" * 100_000, 413, "too_large"),
         ("[" * 50_000, 400, "invalid_json"),  # nested deeper than the parser goes
-        (json.dumps({"ids": []}), 422, "invalid_ids"),
-        (json.dumps({"ids": "x"}), 422, "invalid_ids"),
-        (json.dumps([1, 2]), 422, "invalid_ids"),
+        # the schema's checks (the endpoint lives in the API now: docs/adr/0020)
+        (json.dumps({"ids": []}), 422, "invalid_request"),
+        (json.dumps({"ids": "x"}), 422, "invalid_request"),
+        (json.dumps([1, 2]), 422, "invalid_request"),
         (json.dumps({"ids": ["a"] * 201}), 422, "invalid_request"),
     ):
         answer = client.post("/api/v1/provider/appointments/cancel", bad, content_type="application/json")

@@ -27,7 +27,7 @@ PAGES = {
     "/dashboard/earnings": ("earnings", 10),
     "/dashboard/payouts": ("payouts", 6),
     "/dashboard/messages": ("messages", 8),
-    "/dashboard/settings": ("settings", 6),
+    "/dashboard/settings": ("settings", 7),  # + the access tokens
 }
 LABELS = {
     "today": "Today",
