@@ -10,46 +10,21 @@ proposed, then confirmed by the person's own call, and money moves only on the g
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
+from typing import Annotated, Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import reverse
-from django.utils import timezone
-from ninja import Field, NinjaAPI, Query, Schema, Status
+from ninja import Field, NinjaAPI, Path, Query, Schema, Status
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
 from ninja.security import HttpBearer, SessionAuth
 from ninja.throttling import SimpleRateThrottle
 
-from api.actor import acting_as
-from api.models import AccessToken, Scope
-from api.tokens import ScopeMissing, TokenInvalid, token_authenticate, token_require
+from api import operations as ops
+from api.models import AccessToken
+from api.tokens import ScopeMissing, TokenInvalid, token_authenticate
 from appointly.core import DomainError
 from appointly.errors import json_error
-from appointly.money import format_money
-from appointly.zones import is_zone
-from bookings import availability, selectors
-from bookings.models import Appointment, AppointmentStatus
-from bookings.services import (
-    BookingNotAllowed,
-    CustomerDetails,
-    HoldExpired,
-    RefundChanged,
-    SlotUnavailable,
-    appointment_cancel_by_customer,
-    appointment_checkout,
-    appointment_hold,
-    appointment_mark_attendance,
-    appointments_cancel_bulk,
-    refund_for_customer_cancel,
-    reschedule_request,
-    reschedule_withdraw,
-)
-from payments.services import PaymentInProgress, PaymentServiceUnavailable
-from providers.models import Service
-from providers.selectors import service_get_public, services_search
 
 MAX_DAYS = 14
 MAX_BULK = 200  # as the dashboard's bulk cancel
@@ -122,23 +97,8 @@ api = NinjaAPI(
 )
 
 
-def need(request: HttpRequest, scope: str) -> Any:
-    """The person behind the call, once the token (if any) has the scope; sessions have all
-    the scopes their kind of account allows."""
-    token = getattr(request, "access_token", None)
-    user = request.user
-    if scope == Scope.PROVIDER and not getattr(user, "is_provider", False):
-        raise ScopeMissing("This operation is for provider accounts.")
-    if scope in (Scope.BOOK, Scope.CANCEL) and getattr(user, "is_provider", False):
-        raise ScopeMissing("Provider accounts cannot book appointments. Use a customer account.")
-    if token is not None:
-        token_require(token, scope)
-    return user
-
-
-def agent_label(request: HttpRequest) -> dict[str, str]:
-    token = getattr(request, "access_token", None)
-    return {"via": "agent", "token": token.name} if token is not None else {"via": "api"}
+def actor(request: HttpRequest) -> ops.Actor:
+    return ops.Actor(user=request.user, token=getattr(request, "access_token", None))  # type: ignore[arg-type]
 
 
 # --- errors: the project's one body -------------------------------------------------------------
@@ -200,9 +160,15 @@ def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return _error(exc.status_code, code, message)
 
 
-@api.exception_handler(SlotUnavailable)
-def _taken(request: HttpRequest, exc: SlotUnavailable) -> HttpResponse:
-    return _error(409, "time_taken", str(exc), **getattr(request, "conflict_details", {}))
+@api.exception_handler(ops.Conflict)
+def _conflict(request: HttpRequest, exc: ops.Conflict) -> HttpResponse:
+    code = "time_taken" if "alternatives" in exc.details or "taken" in str(exc) else "conflict"
+    return _error(409, code, str(exc), **exc.details)
+
+
+@api.exception_handler(ops.Unavailable)
+def _unavailable(request: HttpRequest, exc: ops.Unavailable) -> HttpResponse:
+    return _error(503, "unavailable", str(exc))
 
 
 @api.exception_handler(DomainError)
@@ -212,6 +178,13 @@ def _refused(request: HttpRequest, exc: DomainError) -> HttpResponse:
 
 # --- schemas -----------------------------------------------------------------------------------
 
+# What the site refuses in any text before a view runs (appointly.middleware): C0 control
+# characters other than tab, newline and carriage return, and DEL. Said in the schema too.
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+SLUG = r"^[-a-zA-Z0-9_]*$"
+SLUG_OR_ZONE = r"^[-a-zA-Z0-9_/+]*$"
+SLUG_PATH = Path(..., max_length=200, pattern=r"^[-a-zA-Z0-9_]+$", description="The service's slug")
+
 
 class Error(Schema):
     code: str
@@ -219,7 +192,19 @@ class Error(Schema):
     details: dict[str, Any]
 
 
-ERRORS: dict[int, type[Schema]] = {401: Error, 403: Error, 404: Error, 409: Error, 422: Error, 429: Error}
+# Every operation may answer these (400: control characters or a body that is not JSON, refused
+# before any view; 413: a body over 64 KiB; 503: the payment service not answering).
+ERRORS: dict[int, type[Schema]] = {
+    400: Error,
+    401: Error,
+    403: Error,
+    404: Error,
+    409: Error,
+    413: Error,
+    422: Error,
+    429: Error,
+    503: Error,
+}
 
 
 class Money(Schema):
@@ -257,9 +242,9 @@ class FreeTime(Schema):
 class ProposeIn(Schema):
     slot_id: uuid.UUID
     idempotency_key: uuid.UUID = Field(description="Any new UUID; repeating it returns the same booking.")
-    name: str = Field("", max_length=120)
-    phone: str = Field("", max_length=32)
-    notes: str = Field("", max_length=500)
+    name: str = Field("", max_length=120, pattern=TEXT)
+    phone: str = Field("", max_length=32, pattern=r"^[+0-9 ()./-]*$", description="A phone number, e.g. +351912345678")
+    notes: str = Field("", max_length=500, pattern=TEXT)
 
 
 class ConfirmIn(Schema):
@@ -305,8 +290,8 @@ class RescheduleIn(Schema):
 
 
 class BulkCancelIn(Schema):
-    ids: list[str] = Field(min_length=1, max_length=MAX_BULK)
-    reason: str = Field("", max_length=200)
+    ids: list[Annotated[str, Field(max_length=64, pattern=TEXT)]] = Field(min_length=1, max_length=MAX_BULK)
+    reason: str = Field("", max_length=200, pattern=TEXT)
 
 
 class BulkResultOut(Schema):
@@ -327,81 +312,24 @@ class ProviderAppointmentOut(AppointmentOut):
     checked_in_at: datetime | None
 
 
-def _money(minor: int, currency: str) -> Money:
-    return Money(amount_minor=minor, currency=currency, display=format_money(minor, currency))
-
-
-def _payment(mode: str, price_minor: int) -> str:
-    return "free" if mode == "free" or price_minor == 0 else mode
-
-
-def _service_out(service: Service, detail: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "slug": service.slug,
-        "name": service.name,
-        "provider": service.provider.business_name,
-        "category": service.category.name,
-        "duration_minutes": service.duration_minutes,
-        "price": _money(service.price_minor, service.currency),
-        "payment": _payment(service.payment_mode, service.price_minor),
-        "where": service.where,
-        "timezone": service.provider.timezone,
-    }
-    if detail:
-        out |= {
-            "description": service.description,
-            "refund_policy": service.refund_policy_text,
-            "booking_window_days": service.booking_window_days,
-            "min_notice_minutes": service.min_notice_minutes,
-        }
-    return out
-
-
-def _appointment_out(a: Appointment) -> dict[str, Any]:
-    held = a.status == AppointmentStatus.HELD
-    return {
-        "id": a.pk,
-        "status": a.status,
-        "service": a.service.name,
-        "provider": a.provider.business_name,
-        "start": a.start,
-        "end": a.end,
-        "price": _money(a.price_minor, a.currency),
-        "payment": "venue" if a.pay_at_venue else ("free" if a.price_minor == 0 else "online"),
-        "refund_policy": a.refund_policy.lines,
-        "hold_expires_at": a.hold_expires_at if held else None,
-        "pay_url": _site(reverse("bookings:pay", args=[a.pk])) if held else None,
-    }
-
-
-def _site(path: str) -> str:
-    return settings.SITE_URL.rstrip("/") + path
-
-
-def _zone(tz: str, fallback: str) -> ZoneInfo:
-    if tz and not is_zone(tz):
-        raise DomainError(f"{tz!r} is not a time zone name like Europe/Lisbon.")
-    return ZoneInfo(tz or fallback)
-
-
 # --- customers -------------------------------------------------------------------------------
 
 
 @api.get("/services", response={200: list[ServiceOut], **ERRORS}, tags=["services"], summary="Search services")
 def services(
     request: HttpRequest,
-    q: str = Query("", max_length=100, description="Words in the name, description, category or business"),
-    category: str = Query("", max_length=60, description="A category slug"),
+    q: str = Query(
+        "", max_length=100, pattern=TEXT, description="Words in the name, description, category or business"
+    ),
+    category: str = Query("", max_length=60, pattern=SLUG, description="A category slug"),
     limit: int = Query(20, ge=1, le=50),
 ) -> list[dict[str, Any]]:
-    need(request, Scope.READ)
-    return [_service_out(s) for s in services_search(q=q, category=category)[:limit]]
+    return ops.services_find(actor(request), q=q, category=category, limit=limit)
 
 
 @api.get("/services/{slug}", response={200: ServiceDetail, **ERRORS}, tags=["services"], summary="A service")
-def service(request: HttpRequest, slug: str) -> dict[str, Any]:
-    need(request, Scope.READ)
-    return _service_out(service_get_public(slug=slug[:200]), detail=True)
+def service(request: HttpRequest, slug: str = SLUG_PATH) -> dict[str, Any]:
+    return ops.service_details(actor(request), slug=slug)
 
 
 @api.get(
@@ -412,28 +340,14 @@ def service(request: HttpRequest, slug: str) -> dict[str, Any]:
 )
 def free_times(
     request: HttpRequest,
-    slug: str,
+    slug: str = SLUG_PATH,
     start: date = Query(..., description="First day (in `tz`)"),
-    days: int = Query(1, ge=1, le=MAX_DAYS),
-    tz: str = Query("", max_length=64, description="IANA zone to show times in; default the provider's"),
+    days: int = Query(1, ge=1, le=ops.MAX_DAYS),
+    tz: str = Query(
+        "", max_length=64, pattern=SLUG_OR_ZONE, description="IANA zone to show times in; default the provider's"
+    ),
 ) -> list[dict[str, Any]]:
-    need(request, Scope.READ)
-    found = service_get_public(slug=slug[:200])
-    zone = _zone(tz, found.provider.timezone)
-    provider_zone = ZoneInfo(found.provider.timezone)
-    out = []
-    for offset in range(days):
-        for slot in availability.offered_on(service=found, day=start + timedelta(days=offset), tz=zone):
-            local = slot.start.astimezone(provider_zone)
-            out.append(
-                {
-                    "slot_id": slot.pk,
-                    "start": slot.start.astimezone(zone),
-                    "end": slot.end.astimezone(zone),
-                    "provider_local": f"{local:%Y-%m-%d %H:%M} {found.provider.timezone}",
-                }
-            )
-    return out
+    return ops.free_times(actor(request), slug=slug, start=start, days=days, tz=tz)
 
 
 @api.post(
@@ -448,24 +362,7 @@ def free_times(
     ),
 )
 def propose(request: HttpRequest, body: ProposeIn) -> Status[dict[str, Any]]:
-    customer = need(request, Scope.BOOK)
-    details = CustomerDetails(body.name, body.phone, body.notes)
-    slot = selectors.slot_find(slot_id=body.slot_id)
-    with acting_as(**agent_label(request)):
-        try:
-            held = appointment_hold(
-                customer=customer, slot_id=body.slot_id, idempotency_key=str(body.idempotency_key), details=details
-            )
-        except SlotUnavailable:
-            if slot is not None:
-                others = availability.alternatives(service=slot.service, excluding=slot.pk, limit=5)
-                request.conflict_details = {  # type: ignore[attr-defined]
-                    "alternatives": [{"slot_id": str(s.pk), "start": s.start.isoformat()} for s in others]
-                }
-            raise
-    return Status(
-        201, _appointment_out(selectors.appointment_get_for_customer(customer=customer, appointment_id=held.pk))
-    )
+    return Status(201, ops.booking_propose(actor(request), **body.dict()))
 
 
 @api.post(
@@ -480,34 +377,12 @@ def propose(request: HttpRequest, body: ProposeIn) -> Status[dict[str, Any]]:
     ),
 )
 def confirm(request: HttpRequest, appointment_id: uuid.UUID, body: ConfirmIn) -> dict[str, Any]:
-    customer = need(request, Scope.BOOK)
-    appointment = selectors.appointment_get_for_customer(customer=customer, appointment_id=appointment_id)
-    if appointment.status == AppointmentStatus.CONFIRMED:
-        return {"appointment": _appointment_out(appointment), "checkout_url": None}
-    with acting_as(**agent_label(request)):
-        try:
-            checkout = appointment_checkout(
-                appointment=appointment,
-                customer=customer,
-                payment_key=str(body.idempotency_key),
-                success_url=_site(reverse("bookings:pay_return", args=[appointment.pk])),
-                cancel_url=_site(reverse("bookings:pay", args=[appointment.pk]) + "?cancelled=1"),
-            )
-        except (HoldExpired, PaymentInProgress) as exc:
-            raise HttpError(409, str(exc)) from exc
-        except PaymentServiceUnavailable as exc:
-            raise HttpError(503, str(exc)) from exc
-    fresh = selectors.appointment_get_for_customer(customer=customer, appointment_id=appointment.pk)
-    return {"appointment": _appointment_out(fresh), "checkout_url": checkout.url or None}
+    return ops.booking_confirm(actor(request), appointment_id=appointment_id, idempotency_key=body.idempotency_key)
 
 
 @api.get("/appointments", response={200: list[AppointmentOut], **ERRORS}, tags=["appointments"], summary="Mine")
 def my_appointments(request: HttpRequest, past: bool = False) -> list[dict[str, Any]]:
-    customer = need(request, Scope.READ)
-    if getattr(customer, "is_provider", False):
-        raise ScopeMissing("Provider accounts have no appointments as customers: use /provider/appointments.")
-    found = (selectors.appointments_past if past else selectors.appointments_upcoming)(customer=customer)
-    return [_appointment_out(a) for a in found]
+    return ops.appointments_mine(actor(request), past=past)
 
 
 @api.post(
@@ -517,27 +392,7 @@ def my_appointments(request: HttpRequest, past: bool = False) -> list[dict[str, 
     summary="Cancel (or a dry run: the refund first)",
 )
 def cancel(request: HttpRequest, appointment_id: uuid.UUID, body: CancelIn) -> dict[str, Any]:
-    customer = need(request, Scope.CANCEL)
-    appointment = selectors.appointment_get_for_customer(customer=customer, appointment_id=appointment_id)
-    now = timezone.now()
-    if not appointment.changeable_by_customer(now):
-        raise BookingNotAllowed("This appointment cannot be cancelled any more.")
-    refund = refund_for_customer_cancel(appointment, now)
-    if body.dry_run:
-        return {
-            "cancelled": False,
-            "refund": _money(refund, appointment.currency),
-            "appointment": _appointment_out(appointment),
-        }
-    with acting_as(**agent_label(request)):
-        try:
-            done = appointment_cancel_by_customer(
-                appointment=appointment, customer=customer, expected_refund_minor=body.expected_refund_minor
-            )
-        except RefundChanged as exc:
-            raise HttpError(409, f"The refund is now {format_money(exc.refund_minor, appointment.currency)}.") from exc
-    fresh = selectors.appointment_get_for_customer(customer=customer, appointment_id=done.pk)
-    return {"cancelled": True, "refund": _money(refund, appointment.currency), "appointment": _appointment_out(fresh)}
+    return ops.appointment_cancel(actor(request), appointment_id=appointment_id, **body.dict())
 
 
 @api.post(
@@ -547,11 +402,7 @@ def cancel(request: HttpRequest, appointment_id: uuid.UUID, body: CancelIn) -> d
     summary="Ask the provider to move it to another free time",
 )
 def reschedule(request: HttpRequest, appointment_id: uuid.UUID, body: RescheduleIn) -> Status[dict[str, Any]]:
-    customer = need(request, Scope.BOOK)
-    appointment = selectors.appointment_get_for_customer(customer=customer, appointment_id=appointment_id)
-    with acting_as(**agent_label(request)):
-        reschedule_request(appointment=appointment, customer=customer, new_slot_id=body.slot_id)
-    return Status(201, _appointment_out(appointment))
+    return Status(201, ops.appointment_reschedule(actor(request), appointment_id=appointment_id, slot_id=body.slot_id))
 
 
 @api.post(
@@ -561,11 +412,7 @@ def reschedule(request: HttpRequest, appointment_id: uuid.UUID, body: Reschedule
     summary="Withdraw a reschedule request",
 )
 def reschedule_take_back(request: HttpRequest, appointment_id: uuid.UUID) -> dict[str, Any]:
-    customer = need(request, Scope.BOOK)
-    appointment = selectors.appointment_get_for_customer(customer=customer, appointment_id=appointment_id)
-    with acting_as(**agent_label(request)):
-        reschedule_withdraw(appointment=appointment, customer=customer)
-    return _appointment_out(appointment)
+    return ops.appointment_reschedule_withdraw(actor(request), appointment_id=appointment_id)
 
 
 # --- providers -------------------------------------------------------------------------------
@@ -580,12 +427,7 @@ def reschedule_take_back(request: HttpRequest, appointment_id: uuid.UUID) -> dic
 def provider_appointments(
     request: HttpRequest, start: date = Query(...), days: int = Query(1, ge=1, le=31)
 ) -> list[dict[str, Any]]:
-    user = need(request, Scope.PROVIDER)
-    provider = user.provider
-    zone = ZoneInfo(provider.timezone)
-    begin = datetime.combine(start, datetime.min.time(), tzinfo=zone)
-    found = selectors.provider_day(provider=provider, start=begin, end=begin + timedelta(days=days))
-    return [_appointment_out(a) | {"customer": a.customer_label, "checked_in_at": a.checked_in_at} for a in found]
+    return ops.provider_appointments(actor(request), start=start, days=days)
 
 
 @api.post(
@@ -595,10 +437,7 @@ def provider_appointments(
     summary="Cancel several appointments (full refunds; per-id results)",
 )
 def provider_bulk_cancel(request: HttpRequest, body: BulkCancelIn) -> dict[str, Any]:
-    user = need(request, Scope.PROVIDER)
-    with acting_as(**agent_label(request)):
-        results = appointments_cancel_bulk(provider=user.provider, ids=body.ids, reason=body.reason)
-    return {"results": [{"id": r.id, "outcome": r.outcome} for r in results]}
+    return ops.provider_cancel(actor(request), ids=body.ids, reason=body.reason)
 
 
 @api.post(
@@ -608,8 +447,4 @@ def provider_bulk_cancel(request: HttpRequest, body: BulkCancelIn) -> dict[str, 
     summary="Mark attended or no-show",
 )
 def provider_attendance(request: HttpRequest, appointment_id: uuid.UUID, body: AttendanceIn) -> dict[str, Any]:
-    user = need(request, Scope.PROVIDER)
-    appointment = selectors.provider_appointment_get(provider=user.provider, appointment_id=appointment_id)
-    with acting_as(**agent_label(request)):
-        done = appointment_mark_attendance(appointment=appointment, provider=user.provider, attended=body.attended)
-    return _appointment_out(done) | {"customer": done.customer_label, "checked_in_at": done.checked_in_at}
+    return ops.provider_attendance(actor(request), appointment_id=appointment_id, attended=body.attended)

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 
 from accounts import views as account_views
 from api import views as api_views
+from api.mcp_server import mcp_endpoint
 from api.v1 import api as api_v1
 from bookings import check_in_views
 from dashboard import booking_views, qr_views
@@ -92,6 +93,7 @@ urlpatterns = [
     path("", include("bookings.urls")),
     path("", include("payments.urls")),
     path("api/v1/", api_v1.urls),
+    path("mcp", mcp_endpoint, name="mcp"),
     path("tokens/new", api_views.token_new, name="api_token_new"),
     path("tokens/<int:token_id>/revoke", api_views.token_revoke_view, name="api_token_revoke"),
     path("accounts/", include("allauth.urls")),
