@@ -1,7 +1,9 @@
-"""Secrets that travel in URLs, masked before a line is logged: the check-in code in
-`/mark?id=...` (printed on a poster, but whoever reads the logs must not be able to check in for
-anyone) and the provider sign-in challenge id in `/auth/<id>`. Used by the logging filter below
-(Django's request and runserver logs) and by gunicorn's access log (gunicorn.conf.py)."""
+"""Secrets that travel in URLs, masked before a line is logged or a span is exported: the
+check-in code in `/mark?id=...` (printed on a poster, but whoever reads the logs must not be
+able to check in for anyone), the provider sign-in challenge id in `/auth/<id>`, sign-up and
+email-confirmation and password-reset keys, tokens and codes in query strings, and email
+addresses anywhere. Used by the logging filter below (Django's request and runserver logs), by
+gunicorn's access log (gunicorn.conf.py) and by the telemetry's URL attributes."""
 
 from __future__ import annotations
 
@@ -9,8 +11,12 @@ import logging
 import re
 
 _PATTERNS = (
-    (re.compile(r"((?:^|[?&])id=)[^&\s\"']+"), r"\1[redacted]"),
+    (re.compile(r"((?:^|[?&])(?:id|token|code|key|session_id|email)=)[^&\s\"']+"), r"\1[redacted]"),
     (re.compile(r"(/auth/)[^/\s\"'?]+"), r"\1[redacted]"),
+    (re.compile(r"(/signup-provider/verify/)[^/\s\"'?]+"), r"\1[redacted]"),
+    (re.compile(r"(/accounts/confirm-email/)[^/\s\"'?]+"), r"\1[redacted]"),
+    (re.compile(r"(/accounts/password/reset/key/)[^/\s\"'?]+"), r"\1[redacted]"),
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "[email]"),
 )
 
 

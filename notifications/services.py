@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from appointly.telemetry import span
 from notifications.channels import PhoneUnreachable, send_email, send_phone
 from notifications.models import Channel, Message, MessageStatus, Preference
 from outbox.services import job_enqueue
@@ -130,10 +131,18 @@ def _status_callback_url() -> str:
 
 def message_send(*, message_id: str) -> None:
     """The queue's handler: deliver one message once. Permanent phone failures fall back."""
+    with span("notification.send", **{"message.id": str(message_id)}) as current:
+        _message_send(message_id, current)
+
+
+def _message_send(message_id: str, current: Any) -> None:
     with transaction.atomic():
         message = Message.objects.select_for_update().select_related("recipient").filter(pk=message_id).first()
         if message is None or message.status != MessageStatus.QUEUED:
+            current.set_attribute("notification.outcome", "not queued")
             return
+    current.set_attribute("notification.channel", message.channel)
+    current.set_attribute("notification.event", message.event)
     try:
         if message.channel == Channel.EMAIL:
             sent = send_email(to=message.to_address, subject=message.subject, body=message.body)
@@ -146,12 +155,14 @@ def message_send(*, message_id: str) -> None:
                 status_callback=_status_callback_url(),
             )
     except PhoneUnreachable as exc:
+        current.set_attribute("notification.outcome", "unreachable, falling back")
         with transaction.atomic():
             Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
                 status=MessageStatus.FAILED, error=str(exc)[:500]
             )
             _fall_back(message, str(exc))
         return
+    current.set_attribute("notification.outcome", "sent")
     Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
         status=MessageStatus.SENT, sent_at=timezone.now(), provider_sid=sent.provider_sid
     )

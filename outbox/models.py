@@ -31,6 +31,9 @@ class Job(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The W3C traceparent of the transaction that enqueued it: the worker's span continues that
+    # trace (appointly.telemetry). Empty outside a trace.
+    traceparent = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ("run_after", "id")

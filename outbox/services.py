@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from appointly.telemetry import continued, current_traceparent, traced
 from outbox.models import Job, JobStatus
 from outbox.registry import PermanentFailure, RetryLater, kind
 
@@ -76,6 +77,7 @@ def job_enqueue(
             job = Job.objects.create(
                 kind=kind_name,
                 payload=payload,
+                traceparent=current_traceparent(),
                 idempotency_key=idempotency_key,
                 run_after=run_after or now,
                 max_attempts=max_attempts or spec.max_attempts,
@@ -102,8 +104,10 @@ class Claimed:
     payload: dict[str, Any]
     attempts: int
     max_attempts: int
+    traceparent: str = ""
 
 
+@traced("queue.claim", lambda kwargs, result: {"queue.batch_size": len(result)})
 def jobs_claim(*, limit: int = BATCH, now: datetime | None = None, lease: timedelta | None = None) -> list[Claimed]:
     """Lease up to `limit` due jobs: queued and due, or running with an expired lease (their
     worker died). One short transaction; concurrent claimers skip each other's rows."""
@@ -121,7 +125,11 @@ def jobs_claim(*, limit: int = BATCH, now: datetime | None = None, lease: timede
         Job.objects.filter(id__in=ids).update(
             status=JobStatus.RUNNING, attempts=F("attempts") + 1, lease_until=now + lease, updated_at=now
         )
-        rows = list(Job.objects.filter(id__in=ids).values_list("id", "kind", "payload", "attempts", "max_attempts"))
+        rows = list(
+            Job.objects.filter(id__in=ids).values_list(
+                "id", "kind", "payload", "attempts", "max_attempts", "traceparent"
+            )
+        )
     return [Claimed(*row) for row in sorted(rows)]
 
 
@@ -132,7 +140,16 @@ def _finish(job: Claimed, **fields: Any) -> bool:
 
 
 def job_run(job: Claimed) -> str:
-    """Run one claimed job's handler and record done / retry / dead. Returns the new status."""
+    """Run one claimed job's handler and record done / retry / dead. Returns the new status.
+    Its span is a child of the trace that enqueued the job."""
+    attributes = {"job.kind": job.kind, "job.id": job.id, "job.attempt": job.attempts}
+    with continued(job.traceparent, f"job {job.kind}", **attributes) as span:
+        outcome = _job_run(job)
+        span.set_attribute("job.outcome", outcome)
+        return outcome
+
+
+def _job_run(job: Claimed) -> str:
     now = timezone.now()
     if job.attempts > job.max_attempts:
         _dead(job, "gave up: the job's lease expired too many times (its worker kept dying)")

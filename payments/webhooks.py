@@ -18,6 +18,7 @@ import stripe
 from django.db import IntegrityError, transaction
 
 from appointly.core import DomainError
+from appointly.telemetry import traced
 from payments.gateways import Checkout, get_gateway
 from payments.models import Payment, WebhookEvent
 from payments.services import payment_final, payment_record
@@ -40,6 +41,7 @@ CHECKOUT_EVENTS = {
 }
 
 
+@traced("payment.webhook", lambda kwargs, result: {"webhook.outcome": result})
 def webhook_receive(*, payload: bytes, signature: str) -> str:
     """Verify and apply one delivery; returns what happened (for the response and the log)."""
     gateway = get_gateway()

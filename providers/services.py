@@ -15,6 +15,7 @@ from django.utils.text import slugify
 
 from accounts.models import Role, User
 from appointly.core import DomainError
+from appointly.telemetry import traced
 from providers import rules
 from providers.models import (
     Category,
@@ -131,6 +132,14 @@ class Regeneration:
 
 
 @transaction.atomic
+@traced(
+    "slots.regenerate",
+    lambda kwargs, result: {
+        "service.id": str(kwargs["service"].pk),
+        "slots.deleted": result.deleted,
+        "slots.created": result.created,
+    },
+)
 def slots_regenerate(*, service: Service, now: datetime | None = None) -> Regeneration:
     """Make the service's future offers match its current settings and the provider's hours.
 

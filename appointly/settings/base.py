@@ -39,6 +39,7 @@ _OURS = (
     "LOG_",
     "ACCOUNT_",
     "DEFAULT_FROM_",
+    "OTEL_",
 )
 for _name in [n for n, v in os.environ.items() if v == "" and n.startswith(_OURS)]:
     del os.environ[_name]
@@ -375,13 +376,23 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # Outside DEBUG: one JSON object per line, with the trace and span ids of the request or
+        # job it belongs to (set on each record by OpenTelemetry's logging instrumentation).
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": ["asctime", "levelname", "name", "message", "otelTraceID", "otelSpanID"],
+            "defaults": {"otelTraceID": "0", "otelSpanID": "0"},
+            "rename_fields": {"otelTraceID": "trace_id", "otelSpanID": "span_id", "levelname": "level"},
+        },
+    },
     # Check-in codes and sign-in challenge ids in URLs never reach a log line in clear.
     "filters": {"redact": {"()": "appointly.redaction.RedactSecrets"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": "plain" if DEBUG else "json",
             "filters": ["redact"],
             "level": env.str("LOG_LEVEL", default="INFO"),
         }

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from appointly.core import DomainError
+from appointly.telemetry import traced
 from bookings import availability, notify
 from bookings.models import Appointment, AppointmentStatus, EventKind, RescheduleRequest, TimeClaim
 from bookings.services.common import (
@@ -98,6 +99,17 @@ class CustomerDetails:
         return CustomerDetails(" ".join(self.name.split())[:120], phone, self.notes.strip()[:500])
 
 
+def _described(kwargs: dict[str, Any], result: Any) -> dict[str, Any]:
+    appointment = getattr(result, "appointment", result)
+    return {
+        "appointment.id": str(appointment.pk),
+        "service.id": str(appointment.service_id),
+        "provider.id": str(appointment.provider_id),
+        "appointment.status": appointment.status,
+    }
+
+
+@traced("booking.hold", _described)
 @retry_on_conflict(just_taken)
 def appointment_hold(
     *,
@@ -310,6 +322,7 @@ class Checkout:
     url: str
 
 
+@traced("booking.pay", _described)
 def appointment_checkout(
     *,
     appointment: Appointment,

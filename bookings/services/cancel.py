@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from appointly.core import DomainError
+from appointly.telemetry import traced
 from bookings import notify
 from bookings.models import Appointment, AppointmentStatus, CancelledBy, EventKind, RescheduleStatus
 from bookings.selectors import provider_appointments_by_ids
@@ -108,6 +109,16 @@ def _cancel(
     return appointment
 
 
+def _described(kwargs: dict[str, Any], result: Any) -> dict[str, Any]:
+    return {
+        "appointment.id": str(result.pk),
+        "service.id": str(result.service_id),
+        "provider.id": str(result.provider_id),
+        "appointment.status": result.status,
+    }
+
+
+@traced("booking.cancel", _described)
 def appointment_cancel_by_customer(
     *,
     appointment: Appointment,
@@ -130,6 +141,7 @@ def appointment_cancel_by_customer(
     )
 
 
+@traced("booking.cancel", _described)
 def appointment_cancel_by_provider(
     *, appointment: Appointment, provider: Provider, reason: str = "", now: datetime | None = None
 ) -> Appointment:

@@ -1,0 +1,172 @@
+"""OpenTelemetry: traces across the web request, the database, our job table and outgoing HTTP.
+
+Configured only by the standard variables: `OTEL_TRACES_EXPORTER` (`none` by default, so
+`make run` needs nothing; `console`; `otlp` = OTLP/HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT`),
+`OTEL_SERVICE_NAME` (default `appointly`), `OTEL_RESOURCE_ATTRIBUTES`, and the SDK's own.
+
+`configure()` runs once per process, before Django's handler is built (wsgi.py, manage.py) and
+in each Celery worker process (`worker_process_init`). Our job table carries the W3C
+`traceparent` of the transaction that enqueued a job (`outbox.services.job_enqueue`), and the
+worker's dispatch span is its child, so one booking is one trace even though the queue is ours.
+
+Nothing secret leaves in a span: paths and query strings are masked (appointly.redaction, the
+same rules as the logs) before the request span ends, and SQL spans carry the statement with
+placeholders, never the values.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context, propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+from appointly.redaction import redact
+
+_configured = False
+_lock = threading.Lock()
+
+tracer = trace.get_tracer("appointly")
+
+_URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full", "url.query")
+
+
+def _request_done(span: Any, request: Any, response: Any) -> None:
+    """Django instrumentation's response hook: mask every URL attribute before the span ends."""
+    if not span or not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for name in _URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            span.set_attribute(name, redact(value) if name != "url.query" else redact("?" + value)[1:])
+
+
+def _exporter() -> SpanExporter | None:
+    name = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    if name in ("", "none"):
+        return None
+    if name == "console":
+        return ConsoleSpanExporter()
+    if name in ("otlp", "otlp_proto_http"):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()  # endpoint, headers, timeout: the OTEL_EXPORTER_OTLP_* variables
+    raise ValueError(f"OTEL_TRACES_EXPORTER={name!r}: use none, console or otlp (OTLP over HTTP)")
+
+
+def configure(*, exporter: SpanExporter | None = None, processor: Any = None) -> None:
+    """Install the tracer provider and the instrumentations, once per process. Tests pass
+    their own in-memory exporter (with a simple processor)."""
+    global _configured
+    with _lock:
+        if _configured:
+            return
+        _configured = True
+    # The settings module reads .env into the environment (and drops empty OTEL_ values):
+    # load it first, so the OTEL_* variables of .env count.
+    from django.conf import settings
+
+    settings.DEBUG  # noqa: B018 (forces the settings to load)
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "appointly")})
+    provider = TracerProvider(resource=resource)
+    chosen = exporter or _exporter()
+    if processor is not None:
+        provider.add_span_processor(processor)
+    elif chosen is not None:
+        provider.add_span_processor(BatchSpanProcessor(chosen))
+    trace.set_tracer_provider(provider)
+    _instrument()
+
+
+def _instrument() -> None:
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.logging import LoggingInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.instrumentation.urllib import URLLibInstrumentor
+
+    DjangoInstrumentor().instrument(response_hook=_request_done)
+    PsycopgInstrumentor().instrument(enable_commenter=False)
+    RedisInstrumentor().instrument()
+    # Outgoing HTTP: the twilio client (requests), the sandbox's webhook delivery (urllib);
+    # the URLs are masked like ours.
+    RequestsInstrumentor().instrument(request_hook=_outgoing)
+    URLLibInstrumentor().instrument(request_hook=_outgoing)
+    # Trace and span ids on every log record (the JSON log format prints them).
+    LoggingInstrumentor().instrument(set_logging_format=False, inject_trace_context=True)
+
+
+def _outgoing(span: Any, request: Any) -> None:
+    if span and span.is_recording():
+        url = getattr(request, "url", None) or getattr(request, "full_url", None)
+        if isinstance(url, str):
+            span.set_attribute("url.full", redact(url))
+            span.set_attribute("http.url", redact(url))
+
+
+def configure_celery_worker(**_: Any) -> None:
+    """`worker_process_init`: each worker process sets up its own provider and instruments
+    Celery (the prefork parent's exporter threads do not survive the fork)."""
+    configure()
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+
+    CeleryInstrumentor().instrument()
+
+
+# --- our job table carries the trace --------------------------------------------------------
+
+
+def current_traceparent() -> str:
+    """The W3C traceparent of the active span ("" outside any trace)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent", "")
+
+
+@contextmanager
+def continued(traceparent: str, name: str, **attributes: Any) -> Iterator[Any]:
+    """A span that continues the trace a job was enqueued in (its child)."""
+    parent = propagate.extract({"traceparent": traceparent}) if traceparent else context.get_current()
+    with tracer.start_as_current_span(name, context=parent, kind=trace.SpanKind.CONSUMER) as span:
+        for key, value in attributes.items():
+            span.set_attribute(key, value)
+        yield span
+
+
+def span(name: str, **attributes: Any) -> Any:
+    """A span of our own work, with its attributes (never secrets: ids, counts, outcomes)."""
+    return tracer.start_as_current_span(name, attributes={k: v for k, v in attributes.items() if v is not None})
+
+
+def traced(name: str, describe: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None) -> Any:
+    """Decorate a service: a span per call, its outcome ("ok" or the exception's class) and the
+    attributes `describe(kwargs, result)` names (ids, counts, states; never secrets)."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with tracer.start_as_current_span(name) as current:
+                try:
+                    result = fn(*args, **kwargs)
+                except Exception as exc:
+                    current.set_attribute("outcome", type(exc).__name__)
+                    raise
+                current.set_attribute("outcome", "ok")
+                if describe is not None and current.is_recording():
+                    for key, value in describe(kwargs, result).items():
+                        if value is not None:
+                            current.set_attribute(key, value)
+                return result
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,138 @@
+"""OpenTelemetry: one trace from the request through the database and our job table, logs
+carrying the trace id, and nothing secret in what is exported."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from appointly import telemetry
+from outbox.models import Job
+from outbox.services import outbox_drain
+from providers.models import Slot
+from tests.factories import ServiceFactory, UserFactory, hidden_fields, pay_flow
+
+
+class Recording(SpanProcessor):
+    """Keeps finished spans only while a test asks (the provider is global and stays for the
+    rest of the session)."""
+
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.on = False
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.on:
+            self.exporter.export([span])
+
+
+RECORDING = Recording()
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    telemetry.configure(processor=RECORDING)
+    RECORDING.exporter.clear()
+    RECORDING.on = True
+    yield RECORDING.exporter
+    RECORDING.on = False
+    RECORDING.exporter.clear()
+
+
+def everything_exported(finished: list[ReadableSpan]) -> str:
+    """Every name, attribute and event of every span, as one text to search for secrets."""
+    parts = []
+    for s in finished:
+        parts.append(s.name)
+        parts.extend(f"{k}={v!s}" for k, v in (s.attributes or {}).items())  # type: ignore[str-bytes-safe]
+        for event in s.events:
+            parts.extend(f"{k}={v!s}" for k, v in (event.attributes or {}).items())  # type: ignore[str-bytes-safe]
+    return "\n".join(parts)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_booking_is_one_trace_from_the_request_through_sql_to_the_job_the_worker_runs(
+    spans: InMemorySpanExporter, frozen_now: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    connection.close()  # the next connection is made through the instrumented psycopg
+    service = ServiceFactory(price_minor=3000)
+    customer = UserFactory(email="traced@example.com")
+    client = Client()
+    client.force_login(customer)
+    slot = Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start")[2]
+    spans.clear()
+    # When the customer holds a time (one request)
+    with caplog.at_level(logging.INFO):
+        client.post(f"/book/{slot.pk}/", hidden_fields(client.get(f"/book/{slot.pk}/").content.decode()))
+    hold_spans = spans.get_finished_spans()
+    request = next(s for s in hold_spans if s.name.startswith("POST") and s.kind.name == "SERVER")
+    trace_id = request.context.trace_id
+    same_trace = [s for s in hold_spans if s.context.trace_id == trace_id]
+    # Then the request span holds its SQL spans and our booking span
+    sql = [s for s in same_trace if (s.attributes or {}).get("db.system") == "postgresql"]
+    assert len(sql) >= 5
+    hold = next(s for s in same_trace if s.name == "booking.hold")
+    assert dict(hold.attributes or {})["outcome"] == "ok"
+    assert dict(hold.attributes or {})["appointment.status"] == "held"
+    # When the customer pays and the webhook confirms: the notifications' jobs carry the trace
+    spans.clear()
+    pay_flow(client, _appointment_of(customer))
+    webhook = next(s for s in spans.get_finished_spans() if s.name == "payment.webhook")
+    jobs = Job.objects.filter(kind="notifications.send").exclude(traceparent="")
+    assert jobs.exists()
+    assert {j.traceparent.split("-")[1] for j in jobs} == {f"{webhook.context.trace_id:032x}"}
+    # And the worker's dispatch of each job (at once when the test's eager Celery wakes a
+    # drain on commit, or by a later drain) is a child in that same trace
+    outbox_drain()
+    dispatched = [s for s in spans.get_finished_spans() if s.name == "job notifications.send"]
+    assert dispatched
+    assert {s.context.trace_id for s in dispatched} == {webhook.context.trace_id}
+    assert all(s.parent is not None for s in dispatched)
+    assert {dict(s.attributes or {})["job.outcome"] for s in dispatched} == {"done"}
+    sends = [s for s in spans.get_finished_spans() if s.name == "notification.send"]
+    assert {s.parent.span_id for s in sends} <= {s.context.span_id for s in dispatched}  # type: ignore[union-attr]
+    # A log line written while the webhook was handled carries the webhook's trace and span ids
+    logged = next(r for r in caplog.records if r.name == "payments.webhooks")
+    assert logged.otelTraceID == f"{webhook.context.trace_id:032x}"  # type: ignore[attr-defined]
+    assert logged.otelSpanID != "0"  # type: ignore[attr-defined]
+
+
+def _appointment_of(customer: Any) -> Any:
+    from bookings.models import Appointment
+
+    return Appointment.objects.get(customer=customer)
+
+
+@pytest.mark.django_db
+def test_no_code_token_challenge_or_email_is_exported(spans: InMemorySpanExporter, frozen_now: object) -> None:
+    service = ServiceFactory()
+    provider = service.provider
+    client = Client()
+    # A QR scan, a sign-in challenge page, a query with an email, a sign-up confirmation link
+    client.get(f"/mark?id={provider.qr_token}")
+    client.get("/auth/chal_secret_abcdef123456")
+    client.get("/?q=someone@example.com")
+    client.get("/signup-provider/verify/signed-token-value-xyz")
+    client.post("/login-provider", {"email": provider.user.email, "password": "not-the-password-123"})
+    exported = everything_exported(spans.get_finished_spans())
+    assert exported  # spans were recorded
+    for secret in (
+        provider.qr_token,
+        "chal_secret_abcdef123456",
+        "someone@example.com",
+        "signed-token-value-xyz",
+        provider.user.email,
+        "not-the-password-123",
+    ):
+        assert secret not in exported, secret
+    assert re.search(r"/mark\?id=\[redacted\]", exported)
