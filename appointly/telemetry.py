@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from opentelemetry import context, propagate, trace
+from opentelemetry import context, metrics, propagate, trace
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -34,6 +35,41 @@ _configured = False
 _lock = threading.Lock()
 
 tracer = trace.get_tracer("appointly")
+meter = metrics.get_meter("appointly")
+
+# Metrics (OTEL_METRICS_EXPORTER: none by default, console, otlp). Request latency comes from
+# the Django instrumentation (`http.server.request.duration`).
+BOOKINGS = meter.create_counter("appointly.bookings", description="Booking steps by step and outcome")
+NOTIFICATIONS = meter.create_counter("appointly.notifications", description="Notification sends by channel and outcome")
+DEAD_LETTERS = meter.create_counter("appointly.queue.dead_letters", description="Jobs the queue gave up on, by kind")
+
+
+def _queue_state(options: CallbackOptions) -> Any:
+    """Jobs ready to run now, and how long the oldest of them has waited (seconds)."""
+    from django.db.models import Count, Min
+    from django.utils import timezone as django_timezone
+
+    from outbox.models import Job, JobStatus
+
+    now = django_timezone.now()
+    ready = Job.objects.filter(status=JobStatus.QUEUED, run_after__lte=now).aggregate(
+        n=Count("id"), oldest=Min("run_after")
+    )
+    return ready["n"] or 0, (now - ready["oldest"]).total_seconds() if ready["oldest"] else 0.0
+
+
+def _queue_depth(options: CallbackOptions) -> Iterator[Observation]:
+    yield Observation(_queue_state(options)[0])
+
+
+def _queue_age(options: CallbackOptions) -> Iterator[Observation]:
+    yield Observation(_queue_state(options)[1])
+
+
+meter.create_observable_gauge("appointly.queue.depth", callbacks=[_queue_depth], description="Jobs ready to run")
+meter.create_observable_gauge(
+    "appointly.queue.oldest_ready_age", callbacks=[_queue_age], unit="s", description="Wait of the oldest ready job"
+)
 
 _URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full", "url.query")
 
@@ -62,9 +98,24 @@ def _exporter() -> SpanExporter | None:
     raise ValueError(f"OTEL_TRACES_EXPORTER={name!r}: use none, console or otlp (OTLP over HTTP)")
 
 
-def configure(*, exporter: SpanExporter | None = None, processor: Any = None) -> None:
-    """Install the tracer provider and the instrumentations, once per process. Tests pass
-    their own in-memory exporter (with a simple processor)."""
+def _metric_readers() -> list[Any]:
+    name = os.environ.get("OTEL_METRICS_EXPORTER", "none").strip().lower()
+    if name in ("", "none"):
+        return []
+    from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+
+    if name == "console":
+        return [PeriodicExportingMetricReader(ConsoleMetricExporter())]
+    if name in ("otlp", "otlp_proto_http"):
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+        return [PeriodicExportingMetricReader(OTLPMetricExporter())]
+    raise ValueError(f"OTEL_METRICS_EXPORTER={name!r}: use none, console or otlp (OTLP over HTTP)")
+
+
+def configure(*, exporter: SpanExporter | None = None, processor: Any = None, metric_reader: Any = None) -> None:
+    """Install the tracer and meter providers and the instrumentations, once per process.
+    Tests pass their own in-memory span processor and metric reader."""
     global _configured
     with _lock:
         if _configured:
@@ -75,14 +126,20 @@ def configure(*, exporter: SpanExporter | None = None, processor: Any = None) ->
     from django.conf import settings
 
     settings.DEBUG  # noqa: B018 (forces the settings to load)
+    chosen = exporter or _exporter()
+    readers = [metric_reader] if metric_reader is not None else _metric_readers()
+    if chosen is None and processor is None and not readers:
+        return  # telemetry off (the default): no providers, no instrumentation, no cost
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "appointly")})
     provider = TracerProvider(resource=resource)
-    chosen = exporter or _exporter()
     if processor is not None:
         provider.add_span_processor(processor)
     elif chosen is not None:
         provider.add_span_processor(BatchSpanProcessor(chosen))
     trace.set_tracer_provider(provider)
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
     _instrument()
 
 
@@ -117,9 +174,10 @@ def configure_celery_worker(**_: Any) -> None:
     """`worker_process_init`: each worker process sets up its own provider and instruments
     Celery (the prefork parent's exporter threads do not survive the fork)."""
     configure()
-    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    if isinstance(trace.get_tracer_provider(), TracerProvider):  # telemetry is on
+        from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
-    CeleryInstrumentor().instrument()
+        CeleryInstrumentor().instrument()
 
 
 # --- our job table carries the trace --------------------------------------------------------
@@ -147,9 +205,12 @@ def span(name: str, **attributes: Any) -> Any:
     return tracer.start_as_current_span(name, attributes={k: v for k, v in attributes.items() if v is not None})
 
 
-def traced(name: str, describe: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None) -> Any:
+def traced(
+    name: str, describe: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None, counter: Any = None
+) -> Any:
     """Decorate a service: a span per call, its outcome ("ok" or the exception's class) and the
-    attributes `describe(kwargs, result)` names (ids, counts, states; never secrets)."""
+    attributes `describe(kwargs, result)` names (ids, counts, states; never secrets); `counter`
+    counts the calls by step (the span's name) and outcome."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -159,8 +220,12 @@ def traced(name: str, describe: Callable[[dict[str, Any], Any], dict[str, Any]] 
                     result = fn(*args, **kwargs)
                 except Exception as exc:
                     current.set_attribute("outcome", type(exc).__name__)
+                    if counter is not None:
+                        counter.add(1, {"step": name, "outcome": type(exc).__name__})
                     raise
                 current.set_attribute("outcome", "ok")
+                if counter is not None:
+                    counter.add(1, {"step": name, "outcome": "ok"})
                 if describe is not None and current.is_recording():
                     for key, value in describe(kwargs, result).items():
                         if value is not None:

@@ -295,6 +295,9 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=10)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument(
+        "--tracing", action="store_true", help="also run the uncontended round with OpenTelemetry exporting OTLP/HTTP"
+    )
     args = parser.parse_args()
     data = setup(args.clients)
     sessions = data["sessions"]
@@ -312,6 +315,27 @@ def main() -> None:
         unc = run_round(browsers, [free[i * k : (i + 1) * k] for i in range(n)], book)
         # Contended: everybody races for the same 5 slots.
         con = run_round(browsers, [[hot[j % 5] for j in range(k)] for _ in range(n)], book)
+        traced: dict[str, Any] | None = None
+        if args.tracing:
+            # The same round on the next free times, with every process exporting its spans
+            # over OTLP/HTTP to a local receiver (what a collector would take).
+            if len(free) < 2 * n * k:
+                sys.exit(f"only {len(free)} uncontended slots for two rounds of {n * k} bookings")
+            gunicorn.terminate()
+            gunicorn.wait(timeout=20)
+            from tests.otlp_receiver import OtlpReceiver
+
+            receiver = OtlpReceiver()
+            traced_env = django_env() | {
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+                "OTEL_SERVICE_NAME": "appointly-bench",
+            }
+            gunicorn = start_gunicorn(args.workers, traced_env)
+            traced = run_round(browsers, [free[n * k + i * k : n * k + (i + 1) * k] for i in range(n)], book)
+            time.sleep(6)  # the batch processors' last export
+            traced["exports"], traced["bytes"] = receiver.requests, receiver.bytes
+            receiver.stop()
         doubles = double_bookings()
     finally:
         gunicorn.terminate()
@@ -334,6 +358,24 @@ def main() -> None:
         f"Double bookings in the database afterwards: **{doubles}**. "
         f"Uncontended booking throughput is {unc['per_s'] / (base['per_s'] / per):.2f}x the bare-view baseline.",
     ]
+    if traced is not None:
+        ratio = traced["per_s"] / unc["per_s"]
+        lines += [
+            "",
+            "With `--tracing`: the uncontended round again on the next free times, every process tracing "
+            "(OpenTelemetry SDK; Django, psycopg, Redis and HTTP instrumentation; batch export over OTLP/HTTP "
+            "to a local receiver), same clients and server.",
+            "",
+            "| round | bookings/s | p50 ms | p95 ms | outcomes |",
+            "|---|---|---|---|---|",
+            f"| tracing off | {unc['per_s']:,.1f} | {unc['p50_ms']:.1f} | {unc['p95_ms']:.1f} | {unc['outcomes']} |",
+            f"| tracing on | {traced['per_s']:,.1f} | {traced['p50_ms']:.1f} | {traced['p95_ms']:.1f} "
+            f"| {traced['outcomes']} |",
+            "",
+            f"With tracing, booking throughput is **{ratio:.2f}x** of without ({(1 - ratio) * 100:.0f} % cost; "
+            f"target: at most 10 %). The receiver took {traced['exports']} OTLP exports "
+            f"({traced['bytes'] / 1024:.0f} KiB).",
+        ]
     report = "\n".join(lines)
     print(report)
     if args.write:

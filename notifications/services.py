@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from appointly.telemetry import span
+from appointly.telemetry import NOTIFICATIONS, span
 from notifications.channels import PhoneUnreachable, send_email, send_phone
 from notifications.models import Channel, Message, MessageStatus, Preference
 from outbox.services import job_enqueue
@@ -156,6 +156,7 @@ def _message_send(message_id: str, current: Any) -> None:
             )
     except PhoneUnreachable as exc:
         current.set_attribute("notification.outcome", "unreachable, falling back")
+        NOTIFICATIONS.add(1, {"channel": message.channel, "outcome": "failed"})
         with transaction.atomic():
             Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
                 status=MessageStatus.FAILED, error=str(exc)[:500]
@@ -163,6 +164,7 @@ def _message_send(message_id: str, current: Any) -> None:
             _fall_back(message, str(exc))
         return
     current.set_attribute("notification.outcome", "sent")
+    NOTIFICATIONS.add(1, {"channel": message.channel, "outcome": "sent"})
     Message.objects.filter(pk=message.pk, status=MessageStatus.QUEUED).update(
         status=MessageStatus.SENT, sent_at=timezone.now(), provider_sid=sent.provider_sid
     )

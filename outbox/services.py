@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from appointly.telemetry import continued, current_traceparent, traced
+from appointly.telemetry import DEAD_LETTERS, continued, current_traceparent, traced
 from outbox.models import Job, JobStatus
 from outbox.registry import PermanentFailure, RetryLater, kind
 
@@ -178,6 +178,7 @@ def _retry(job: Claimed, error: str, delay: timedelta) -> str:
 
 def _dead(job: Claimed, error: str) -> None:
     if _finish(job, status=JobStatus.DEAD, finished_at=timezone.now(), lease_until=None, last_error=error[:4000]):
+        DEAD_LETTERS.add(1, {"job.kind": job.kind})
         spec = None
         with contextlib.suppress(PermanentFailure):
             spec = kind(job.kind)

@@ -22,6 +22,7 @@ from django.utils.crypto import constant_time_compare
 
 from accounts.models import User
 from appointly.core import DomainError
+from appointly.telemetry import traced
 from providers.models import ProviderLoginChallenge
 
 
@@ -71,6 +72,7 @@ class Started:
 
 
 @transaction.atomic
+@traced("provider_signin.code_sent")  # no attributes: the challenge id and code are secrets
 def login_challenge_start(*, user: User, now: datetime | None = None) -> Started:
     """Create the OTP session and email the code. The caller keeps `browser_secret` in the
     browser's session."""
@@ -139,6 +141,10 @@ class Verification:
     attempts_left: int
 
 
+@traced(
+    "provider_signin.code_checked",
+    lambda kwargs, result: {"signin.accepted": result.user is not None, "signin.attempts_left": result.attempts_left},
+)
 def login_challenge_verify(
     *, challenge_id: str, browser_secret: str | None, code: str, now: datetime | None = None
 ) -> Verification:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import Client
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -36,11 +37,12 @@ class Recording(SpanProcessor):
 
 
 RECORDING = Recording()
+READER = InMemoryMetricReader()
 
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    telemetry.configure(processor=RECORDING)
+    telemetry.configure(processor=RECORDING, metric_reader=READER)
     RECORDING.exporter.clear()
     RECORDING.on = True
     yield RECORDING.exporter
@@ -136,3 +138,59 @@ def test_no_code_token_challenge_or_email_is_exported(spans: InMemorySpanExporte
     ):
         assert secret not in exported, secret
     assert re.search(r"/mark\?id=\[redacted\]", exported)
+
+
+def metric_points() -> dict[str, list[Any]]:
+    """Every data point the meter has, by metric name (cumulative since the process began)."""
+    points: dict[str, list[Any]] = {}
+    data = READER.get_metrics_data()
+    for resource in data.resource_metrics if data else []:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                points.setdefault(metric.name, []).extend(metric.data.data_points)
+    return points
+
+
+def total(points: dict[str, list[Any]], name: str, **attributes: str) -> float:
+    return sum(
+        p.value for p in points.get(name, []) if all(dict(p.attributes).get(k) == v for k, v in attributes.items())
+    )
+
+
+@pytest.mark.django_db
+def test_metrics_after_a_scripted_scenario(spans: InMemorySpanExporter, frozen_now: object) -> None:
+    from bookings.services import appointment_hold
+    from outbox.services import job_enqueue
+
+    before = metric_points()
+    service = ServiceFactory(price_minor=2500)
+    customer = UserFactory()
+    client = Client()
+    client.force_login(customer)
+    slots = list(Slot.objects.filter(service=service, slot_date=date(2026, 11, 30)).order_by("start"))
+    # Two holds (one of them a time already taken), one payment through the hosted page
+    client.post(f"/book/{slots[2].pk}/", hidden_fields(client.get(f"/book/{slots[2].pk}/").content.decode()))
+    with pytest.raises(Exception, match="taken"):
+        appointment_hold(customer=UserFactory(), slot_id=slots[2].pk, idempotency_key="another-key")
+    pay_flow(client, _appointment_of(customer))
+    # A job that fails on its only attempt, and three waiting to run
+    job_enqueue(kind_name="outbox.probe", payload={}, idempotency_key="doomed", max_attempts=1)
+    outbox_drain()
+    for n in range(3):
+        job_enqueue(kind_name="outbox.noop", payload={}, idempotency_key=f"waiting-{n}")
+    after = metric_points()
+
+    def grew(name: str, **attributes: str) -> float:
+        return total(after, name, **attributes) - total(before, name, **attributes)
+
+    assert grew("appointly.bookings", step="booking.hold", outcome="ok") == 1
+    assert grew("appointly.bookings", step="booking.hold", outcome="SlotUnavailable") == 1
+    assert grew("appointly.bookings", step="booking.pay", outcome="ok") == 1
+    assert grew("appointly.queue.dead_letters", **{"job.kind": "outbox.probe"}) == 1
+    assert grew("appointly.notifications", channel="email", outcome="sent") >= 2  # customer and provider
+    assert total(after, "appointly.queue.depth") == 3
+    assert total(after, "appointly.queue.oldest_ready_age") == 0  # frozen clock: enqueued just now
+    durations = after.get("http.server.request.duration") or after.get("http.server.duration") or []
+    assert sum(p.count for p in durations) > sum(
+        p.count for p in (before.get("http.server.request.duration") or before.get("http.server.duration") or [])
+    )

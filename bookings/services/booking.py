@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from appointly.core import DomainError
-from appointly.telemetry import traced
+from appointly.telemetry import BOOKINGS, traced
 from bookings import availability, notify
 from bookings.models import Appointment, AppointmentStatus, EventKind, RescheduleRequest, TimeClaim
 from bookings.services.common import (
@@ -109,7 +109,7 @@ def _described(kwargs: dict[str, Any], result: Any) -> dict[str, Any]:
     }
 
 
-@traced("booking.hold", _described)
+@traced("booking.hold", _described, BOOKINGS)
 @retry_on_conflict(just_taken)
 def appointment_hold(
     *,
@@ -322,7 +322,7 @@ class Checkout:
     url: str
 
 
-@traced("booking.pay", _described)
+@traced("booking.pay", _described, BOOKINGS)
 def appointment_checkout(
     *,
     appointment: Appointment,

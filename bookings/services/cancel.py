@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from appointly.core import DomainError
-from appointly.telemetry import traced
+from appointly.telemetry import BOOKINGS, traced
 from bookings import notify
 from bookings.models import Appointment, AppointmentStatus, CancelledBy, EventKind, RescheduleStatus
 from bookings.selectors import provider_appointments_by_ids
@@ -118,7 +118,7 @@ def _described(kwargs: dict[str, Any], result: Any) -> dict[str, Any]:
     }
 
 
-@traced("booking.cancel", _described)
+@traced("booking.cancel", _described, BOOKINGS)
 def appointment_cancel_by_customer(
     *,
     appointment: Appointment,
@@ -141,7 +141,7 @@ def appointment_cancel_by_customer(
     )
 
 
-@traced("booking.cancel", _described)
+@traced("booking.cancel", _described, BOOKINGS)
 def appointment_cancel_by_provider(
     *, appointment: Appointment, provider: Provider, reason: str = "", now: datetime | None = None
 ) -> Appointment:

@@ -159,7 +159,9 @@ def test_a_new_business_signs_up_shares_its_page_and_runs_its_first_day(
     owner.goto(f"{base}/dashboard?day={timezone.localdate(now, ZoneInfo('Europe/Lisbon')).isoformat()}")
     link = owner.locator(f'a.tg-open[href="/dashboard/appointments/{booked.pk}"]')
     block = owner.locator("#day .timegrid-items > li").filter(has=link)
-    # The whole block opens it (a click low in the block, below the link's line of text, too)
+    # The whole block opens it (a click low in the block, below the link's line of text, too);
+    # on a phone the block may be below the fold at some times of day: bring it into view first
+    block.scroll_into_view_if_needed()
     box = block.bounding_box()
     owner.mouse.click(box["x"] + box["width"] - 10, box["y"] + box["height"] - 4)
     panel.get_by_role("button", name="Mark attended").click()
