@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import re
 
+from pythonjsonlogger.json import JsonFormatter
+
 _PATTERNS = (
     (re.compile(r"((?:^|[?&])(?:id|token|code|key|session_id|email)=)[^&\s\"']+"), r"\1[redacted]"),
     (re.compile(r"(/auth/)[^/\s\"'?]+"), r"\1[redacted]"),
@@ -36,3 +38,11 @@ class RedactSecrets(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, None
         return True
+
+
+class RedactedJsonFormatter(JsonFormatter):
+    """The JSON log line, masked as a whole: extra fields (Django's `request`, whose text holds
+    the path) are written too, so the message alone is not enough."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))

@@ -117,16 +117,40 @@ def _appointment_of(customer: Any) -> Any:
 
 @pytest.mark.django_db
 def test_no_code_token_challenge_or_email_is_exported(spans: InMemorySpanExporter, frozen_now: object) -> None:
+    import io
+
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    from appointly.redaction import RedactSecrets
+
     service = ServiceFactory()
     provider = service.provider
     client = Client()
-    # A QR scan, a sign-in challenge page, a query with an email, a sign-up confirmation link
-    client.get(f"/mark?id={provider.qr_token}")
-    client.get("/auth/chal_secret_abcdef123456")
-    client.get("/?q=someone@example.com")
-    client.get("/signup-provider/verify/signed-token-value-xyz")
-    client.post("/login-provider", {"email": provider.user.email, "password": "not-the-password-123"})
-    exported = everything_exported(spans.get_finished_spans())
+    # The production log handler: the redaction filter and the JSON formatter
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.addFilter(RedactSecrets())
+    json_format: dict[str, Any] = dict(settings.LOGGING["formatters"]["json"])  # type: ignore[index]
+    handler.setFormatter(import_string(json_format.pop("()"))(**json_format))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        # A QR scan, a sign-in challenge page, a query with an email, a sign-up confirmation link
+        client.get(f"/mark?id={provider.qr_token}")
+        client.get("/auth/chal_secret_abcdef123456")
+        client.get("/?q=someone@example.com")
+        client.get("/signup-provider/verify/signed-token-value-xyz")
+        client.post("/login-provider", {"email": provider.user.email, "password": "not-the-password-123"})
+        logging.getLogger("appointly.test").warning(
+            "sent to %s for /mark?id=%s", provider.user.email, provider.qr_token
+        )
+    finally:
+        root.removeHandler(handler)
+    logged = lines.getvalue()
+    assert "[redacted]" in logged
+    assert '"trace_id"' in logged
+    exported = everything_exported(spans.get_finished_spans()) + "\n" + logged
     assert exported  # spans were recorded
     for secret in (
         provider.qr_token,

@@ -381,7 +381,7 @@ LOGGING = {
         # Outside DEBUG: one JSON object per line, with the trace and span ids of the request or
         # job it belongs to (set on each record by OpenTelemetry's logging instrumentation).
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "appointly.redaction.RedactedJsonFormatter",
             "fmt": ["asctime", "levelname", "name", "message", "otelTraceID", "otelSpanID"],
             "defaults": {"otelTraceID": "0", "otelSpanID": "0"},
             "rename_fields": {"otelTraceID": "trace_id", "otelSpanID": "span_id", "levelname": "level"},

@@ -156,3 +156,47 @@ def test_the_sdks_http_client_reaches_mcp_on_the_live_server_with_a_bearer_token
     assert answer.status_code == 401
     assert answer.json()["code"] == "token_invalid"
     assert httpx2.post(url, json={}).status_code == 401
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_manage_py_mcp_serves_the_tools_over_stdio_as_the_token_in_the_environment() -> None:
+    import os
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+    from mcp import StdioServerParameters
+
+    ServiceFactory(name="Stdio stretching")
+    customer = UserFactory()
+    raw = token_create(user=customer, name="desktop", scopes=["read"], days=7)[1]
+    db = connection.settings_dict
+    root = Path(__file__).resolve().parent.parent.parent
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=[str(root / "manage.py"), "mcp"],
+        cwd=str(root),
+        env={
+            **os.environ,
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+            "DJANGO_SETTINGS_MODULE": "appointly.settings.base",
+            "DJANGO_SECRET_KEY": "stdio-test-" + "x" * 40,
+            "LOG_LEVEL": "ERROR",
+            "APPOINTLY_TOKEN": raw,
+        },
+    )
+
+    async def session() -> Any:
+        async with Client(params) as client:
+            names = [t.name for t in (await client.list_tools()).tools]
+            found = result_of(await client.call_tool("search_services", {"query": "stretching"}))
+            booking = await client.call_tool("propose_booking", {"slot_id": str(uuid.uuid4())})
+            return names, found, booking
+
+    with ThreadPoolExecutor(1) as pool:
+        names, found, booking = pool.submit(asyncio.run, session()).result(timeout=90)
+    assert "confirm_booking" in names
+    assert [s["name"] for s in found] == ["Stdio stretching"]
+    assert booking.is_error  # a read-only token
+    assert "`book` scope" in booking.content[0].text
