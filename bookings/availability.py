@@ -159,20 +159,14 @@ def provider_services_offered(*, provider: Any, now: datetime | None = None) -> 
 
 
 def time_still_free(appointment: Appointment, *, now: datetime) -> bool:
-    """Whether a lapsed hold's own time could be booked again now (a payment that completed
-    after the lapse): still ahead, service offered, not closed that day, nothing overlapping,
-    the day's limit not reached. Ask it with the provider row locked."""
-    service = appointment.service
-    if appointment.start <= now or not service.is_active or service.provider.onboarding_step != OnboardingStep.DONE:
-        return False
-    if HoursException.objects.filter(
-        provider_id=appointment.provider_id, date=appointment.local_date, start_time__isnull=True
-    ).exists():
-        return False
-    if overlapping_claims(provider_id=appointment.provider_id, start=appointment.start, end=appointment.end).exists():
-        return False
-    that_day = _claims_except(appointment).filter(service_id=service.pk, local_date=appointment.local_date).count()
-    return that_day < service.max_appointments_per_day
+    """Whether a lapsed hold's own time is bookable again now (a payment that completed after
+    the lapse): the one definition, `offers()`, still offers that time. Ask it with the provider
+    row locked."""
+    return (
+        offers(appointment.service, now=now)
+        .filter(start=appointment.start, end=appointment.end, provider_id=appointment.provider_id)
+        .exists()
+    )
 
 
 def check_bookable(slot: Slot, service: Service, *, now: datetime, ignoring: Appointment | None = None) -> None:

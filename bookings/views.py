@@ -41,6 +41,7 @@ from bookings.services import (
 )
 from notifications.forms import preference_context
 from notifications.services import inbox, message_history
+from payments.models import PaymentStatus
 from payments.services import PaymentInProgress, PaymentServiceUnavailable
 from providers.models import CURRENCIES, PaymentMode, Service
 from providers.policy import RefundPolicy
@@ -253,10 +254,10 @@ def _payment_state(request: HttpRequest, appointment: Any, *, since: float | Non
     payment = selectors.payment_latest_for(appointment=appointment)
     if appointment.status == AppointmentStatus.CONFIRMED:
         target = reverse("bookings:appointment", args=[appointment.pk]) + "?booked=1"
-    elif payment is None or payment.status in ("failed", "declined"):
+    elif payment is None or payment.status in (PaymentStatus.FAILED, PaymentStatus.DECLINED):
         # Nothing paid: back to the pay page (or the lapsed-hold page), which says why.
         target = reverse("bookings:pay", args=[appointment.pk])
-    elif payment.status == "succeeded":  # refunded after a lapse: the booking page says so
+    elif payment.status == PaymentStatus.SUCCEEDED:  # refunded after a lapse: the booking page says so
         target = reverse("bookings:appointment", args=[appointment.pk])
     else:
         target = ""

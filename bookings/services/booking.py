@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Role, User
@@ -443,10 +444,9 @@ def payments_settle_stale(*, now: datetime | None = None) -> int:
     settled = 0
     for payment in payments_stale(now=now):
         lapsed = (
-            Appointment.objects.filter(pk=payment.reference, status=AppointmentStatus.EXPIRED).exists()
-            or Appointment.objects.filter(
-                pk=payment.reference, status=AppointmentStatus.HELD, hold_expires_at__lte=now
-            ).exists()
+            Appointment.objects.filter(pk=payment.reference)
+            .filter(Q(status=AppointmentStatus.EXPIRED) | Q(status=AppointmentStatus.HELD, hold_expires_at__lte=now))
+            .exists()
         )
         if payment_check(payment=payment, expire=lapsed).status != PaymentStatus.PENDING:
             settled += 1
