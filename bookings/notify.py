@@ -11,7 +11,7 @@ from django.urls import reverse
 from appointly.money import format_money
 from appointly.zones import city, is_zone
 from bookings.models import Appointment
-from notifications.services import notify
+from notifications.services import Notice, notify_all
 from providers.slots import local_label
 
 
@@ -40,19 +40,15 @@ def _context(appointment: Appointment, *, recipient: Any, **extra: Any) -> dict[
     }
 
 
-def _tell(appointment: Appointment, *, event: str, recipient: Any, context: dict[str, Any], key: str) -> bool:
+def _notice(appointment: Appointment, *, event: str, recipient: Any, context: dict[str, Any], key: str) -> Notice:
     """Every message about an appointment names it (`reference`) and its provider (`scope`), so
-    the provider's message history shows what their customers were sent. True if it is new."""
-    return bool(
-        notify(
-            event=event,
-            recipient=recipient,
-            context=context,
-            key=key,
-            reference=str(appointment.pk),
-            scope=str(appointment.provider_id),
-        )
-    )
+    the provider's message history shows what their customers were sent."""
+    return Notice(event, recipient, context, key, reference=str(appointment.pk), scope=str(appointment.provider_id))
+
+
+def _tell(appointment: Appointment, *, event: str, recipient: Any, context: dict[str, Any], key: str) -> bool:
+    """True if the message is new."""
+    return bool(notify_all([_notice(appointment, event=event, recipient=recipient, context=context, key=key)]))
 
 
 def booked(appointment: Appointment, *, tell_provider: bool = True) -> None:
@@ -64,12 +60,26 @@ def booked(appointment: Appointment, *, tell_provider: bool = True) -> None:
     # Paid online: the customer's confirmation links the receipt.
     paid_online = appointment.price_minor > 0 and not appointment.pay_at_venue
     receipt = reverse("bookings:receipt", args=[appointment.pk]) if paid_online else ""
-    for event, recipient in told:
-        ctx = _context(appointment, recipient=recipient, receipt_link=receipt)
-        _tell(appointment, event=event, recipient=recipient, context=ctx, key=key)
+    notify_all(
+        [
+            _notice(
+                appointment,
+                event=event,
+                recipient=recipient,
+                context=_context(appointment, recipient=recipient, receipt_link=receipt),
+                key=key,
+            )
+            for event, recipient in told
+        ]
+    )
 
 
 def cancelled(appointment: Appointment, *, by: str, refund_minor: int) -> None:
+    notify_all([cancelled_notice(appointment, by=by, refund_minor=refund_minor)])
+
+
+def cancelled_notice(appointment: Appointment, *, by: str, refund_minor: int) -> Notice:
+    """The other side hears of a cancellation (a bulk cancel tells all its customers at once)."""
     if by == "provider":
         event, recipient = "cancelled_by_provider", appointment.customer
     else:
@@ -80,7 +90,7 @@ def cancelled(appointment: Appointment, *, by: str, refund_minor: int) -> None:
         reason=appointment.cancel_reason,
         amount=format_money(refund_minor, appointment.currency),
     )
-    _tell(appointment, event=event, recipient=recipient, context=ctx, key=f"cancelled:{appointment.pk}")
+    return _notice(appointment, event=event, recipient=recipient, context=ctx, key=f"cancelled:{appointment.pk}")
 
 
 def reschedule_requested(appointment: Appointment, *, request_id: Any, new_start: Any) -> None:

@@ -120,7 +120,6 @@ def book(request: HttpRequest, slot_id: uuid.UUID) -> HttpResponse:
         "provider": service.provider,
         "policy": service.refund_policy,
         "idempotency_key": uuid.uuid4(),
-        "form": BookingDetailsForm(initial=selectors.customer_details_last(customer=request.user)),  # type: ignore[arg-type]
     }
     if request.method == "POST":
         key = form_uuid(request.POST.get("idempotency_key"))
@@ -155,6 +154,8 @@ def book(request: HttpRequest, slot_id: uuid.UUID) -> HttpResponse:
     if not availability.offers(service).filter(pk=slot.pk).exists():
         gone = "This service is not offered any more." if not service.is_active else "This time is no longer available."
         return _taken(request, service, gone, excluding=slot.pk)
+    # The details the customer gave last time, ready to confirm again.
+    context["form"] = BookingDetailsForm(initial=selectors.customer_details_last(customer=request.user))  # type: ignore[arg-type]
     return render(request, "bookings/confirm.html", context)
 
 
@@ -185,13 +186,17 @@ def pay(request: HttpRequest, appointment_id: uuid.UUID) -> HttpResponse:
     appointment = selectors.appointment_get_for_customer(customer=request.user, appointment_id=appointment_id)  # type: ignore[arg-type]
     if done := _held_or_lapsed(request, appointment):
         return done
-    payment = selectors.payment_latest_for(appointment=appointment)
+
+    def last_failure() -> str:  # read only when the page is shown
+        payment = selectors.payment_latest_for(appointment=appointment)
+        return payment.failure_message if payment and payment.status != "pending" else ""
+
     context: dict[str, Any] = {
         "appointment": appointment,
         "provider": appointment.provider,
         "payment_key": uuid.uuid4(),
         "came_back": request.GET.get("cancelled") == "1",
-        "last_failure": payment.failure_message if payment and payment.status != "pending" else "",
+        "last_failure": last_failure,
     }
     if request.method == "POST":
         key = form_uuid(request.POST.get("payment_key"))

@@ -4,6 +4,8 @@ writes message rows + queue jobs in the caller's transaction. Workers deliver th
 from __future__ import annotations
 
 import logging
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +18,7 @@ from accounts.models import User
 from appointly.telemetry import NOTIFICATIONS, span
 from notifications.channels import PhoneUnreachable, send_email, send_phone
 from notifications.models import Channel, Message, MessageStatus, Preference
-from outbox.services import job_enqueue
+from outbox.services import job_enqueue, jobs_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -50,50 +52,80 @@ def _queue(message: Message) -> None:
     job_enqueue(kind_name=SEND_JOB, payload={"message_id": str(message.pk)}, idempotency_key=f"msg:{message.pk}")
 
 
+# A message's id follows from its key, so that a job queued for it names the right row even
+# when two transactions write the same message at once (the second's insert is skipped).
+_MESSAGE_IDS = uuid.UUID("6f1c2b9e-3c55-4d0e-9a57-0d4a4b1f7e21")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """ "`event` happened", for one person: `key` makes it once only (same key twice: nothing new)."""
+
+    event: str
+    recipient: User
+    context: dict[str, Any]
+    key: str
+    reference: str = ""
+    scope: str = ""
+
+
 def notify(
     *, event: str, recipient: User, context: dict[str, Any], key: str, reference: str = "", scope: str = ""
 ) -> list[Message]:
     """Record an in-app message and queue the external one. Must run in the transaction of
     the change it reports, so a rollback sends nothing. Same key twice: nothing new."""
-    subject, body = _render(event, context)
-    created: list[Message] = []
-    in_app, new = Message.objects.get_or_create(
-        idempotency_key=f"{key}:{recipient.pk}:in_app",
-        defaults={
-            "recipient": recipient,
-            "channel": Channel.IN_APP,
-            "event": event,
-            "subject": subject,
-            "body": body,
-            "status": MessageStatus.SENT,
-            "sent_at": timezone.now(),
-            "reference": reference,
-            "scope": scope,
-        },
-    )
-    if new:
-        created.append(in_app)
-    target = _external_channel(recipient, _preference(recipient))
-    if target is not None:
-        channel, address = target
-        subject, body = _render(event, context, channel)
-        message, new = Message.objects.get_or_create(
-            idempotency_key=f"{key}:{recipient.pk}:external",
-            defaults={
-                "recipient": recipient,
-                "channel": channel,
-                "event": event,
-                "subject": subject,
-                "body": body,
-                "to_address": address,
-                "reference": reference,
-                "scope": scope,
-            },
+    return notify_all([Notice(event, recipient, context, key, reference, scope)])
+
+
+def notify_all(notices: list[Notice]) -> list[Message]:
+    """`notify` for several people at once, in four queries however many: their preferences,
+    the messages that exist already, the new messages, the jobs that send the external ones.
+    Returns the new messages."""
+    prefs = {p.user_id: p for p in Preference.objects.filter(user__in={n.recipient.pk for n in notices})}
+    now = timezone.now()
+    wanted: list[Message] = []
+    for notice in notices:
+        recipient = notice.recipient
+        common: dict[str, Any] = {"event": notice.event, "reference": notice.reference, "scope": notice.scope}
+        common["recipient"] = recipient
+        subject, body = _render(notice.event, notice.context)
+        in_app = f"{notice.key}:{recipient.pk}:in_app"
+        wanted.append(
+            Message(
+                id=uuid.uuid5(_MESSAGE_IDS, in_app),
+                idempotency_key=in_app,
+                channel=Channel.IN_APP,
+                subject=subject,
+                body=body,
+                status=MessageStatus.SENT,
+                sent_at=now,
+                **common,
+            )
         )
-        if new:
-            _queue(message)
-            created.append(message)
-    return created
+        target = _external_channel(recipient, prefs.get(recipient.pk) or Preference(user=recipient))
+        if target is not None:
+            channel, address = target
+            subject, body = _render(notice.event, notice.context, channel)
+            external = f"{notice.key}:{recipient.pk}:external"
+            wanted.append(
+                Message(
+                    id=uuid.uuid5(_MESSAGE_IDS, external),
+                    idempotency_key=external,
+                    channel=channel,
+                    subject=subject,
+                    body=body,
+                    to_address=address,
+                    **common,
+                )
+            )
+    keys = [m.idempotency_key for m in wanted]
+    existing = set(Message.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    new = [m for m in wanted if m.idempotency_key not in existing]
+    if new:
+        Message.objects.bulk_create(new, ignore_conflicts=True)
+        sends = [({"message_id": str(m.pk)}, f"msg:{m.pk}") for m in new if m.channel != Channel.IN_APP]
+        jobs_enqueue(kind_name=SEND_JOB, jobs=sends)
+    return new
 
 
 def _fall_back(message: Message, error: str) -> Message | None:

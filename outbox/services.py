@@ -60,6 +60,20 @@ def _wake_workers() -> None:
         logger.warning("could not wake a worker; the periodic sweep will pick the job up", exc_info=True)
 
 
+def _job(kind_name: str, payload: dict[str, Any], idempotency_key: str, **fields: Any) -> Job:
+    now = timezone.now()
+    return Job(
+        kind=kind_name,
+        payload=payload,
+        traceparent=current_traceparent(),
+        idempotency_key=idempotency_key,
+        run_after=fields.get("run_after") or now,
+        max_attempts=fields.get("max_attempts") or kind(kind_name).max_attempts,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def job_enqueue(
     *,
     kind_name: str,
@@ -70,24 +84,24 @@ def job_enqueue(
 ) -> Job:
     """Add a job in the caller's transaction (so a rollback takes it back). The same key twice
     returns the first job. Workers are woken when the transaction commits."""
-    now = timezone.now()
-    spec = kind(kind_name)
+    job = _job(kind_name, payload, idempotency_key, run_after=run_after, max_attempts=max_attempts)
     try:
         with transaction.atomic():
-            job = Job.objects.create(
-                kind=kind_name,
-                payload=payload,
-                traceparent=current_traceparent(),
-                idempotency_key=idempotency_key,
-                run_after=run_after or now,
-                max_attempts=max_attempts or spec.max_attempts,
-                created_at=now,
-                updated_at=now,
-            )
+            job.save(force_insert=True)
     except IntegrityError:
         return Job.objects.get(idempotency_key=idempotency_key)
     transaction.on_commit(_wake_workers)
     return job
+
+
+def jobs_enqueue(*, kind_name: str, jobs: list[tuple[dict[str, Any], str]], max_attempts: int | None = None) -> None:
+    """`job_enqueue` for several jobs of one kind, `(payload, idempotency_key)` each, in one
+    INSERT; a key already queued is skipped."""
+    if jobs:
+        Job.objects.bulk_create(
+            [_job(kind_name, payload, key, max_attempts=max_attempts) for payload, key in jobs], ignore_conflicts=True
+        )
+        transaction.on_commit(_wake_workers)
 
 
 def job_enqueue_periodic(*, kind_name: str, period: str) -> Job:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -17,7 +18,7 @@ from accounts.models import User
 from appointly.core import DomainError
 from appointly.money import format_money
 from notifications.services import notify
-from outbox.services import job_enqueue
+from outbox.services import job_enqueue, jobs_enqueue
 from payments.gateways import Checkout, TransientGatewayError, get_gateway
 from payments.models import Payment, PaymentStatus, Payout, Refund, RefundStatus
 
@@ -45,27 +46,32 @@ def payment_start(
     """Record a payment (pending) for `reference` in the caller's transaction, so the caller
     decides under its own locks whether money may move at all. The payment still pending for
     the same reference is returned as it is (pressing Pay again goes back to the same hosted
-    page); one already paid is refused (PaymentInProgress)."""
-    live = Payment.objects.filter(reference=reference, status=PaymentStatus.PENDING).first()
+    page). One already paid for the reference makes the insert fail (IntegrityError): the
+    caller's transaction ends, and the caller answers PaymentInProgress."""
+    found = list(
+        Payment.objects.filter(
+            Q(reference=reference, status=PaymentStatus.PENDING) | Q(idempotency_key=idempotency_key)
+        ).order_by("-created_at")
+    )
+    live = next((p for p in found if p.reference == reference and p.status == PaymentStatus.PENDING), None)
     if live is not None:
         if live.customer_id != customer.pk:
             raise DomainError("This payment does not belong to this booking.")
         return live
-    try:
-        with transaction.atomic():
-            payment, _ = Payment.objects.get_or_create(
-                idempotency_key=idempotency_key,
-                defaults={
-                    "reference": reference,
-                    "customer": customer,
-                    "amount_minor": amount_minor,
-                    "currency": currency,
-                    "gateway": get_gateway().name,
-                    "payee": payee,
-                },
-            )
-    except IntegrityError as exc:
-        raise PaymentInProgress("This appointment is already paid.") from exc
+    if found:  # the key names a payment that ended (Pay pressed again on an old form)
+        payment = found[0]
+    else:
+        # A payment that already went through for the reference (the one-live-or-succeeded
+        # constraint) fails this insert: IntegrityError, which ends the caller's transaction.
+        payment = Payment.objects.create(
+            idempotency_key=idempotency_key,
+            reference=reference,
+            customer=customer,
+            amount_minor=amount_minor,
+            currency=currency,
+            gateway=get_gateway().name,
+            payee=payee,
+        )
     if payment.reference != reference or payment.customer_id != customer.pk:
         raise DomainError("This payment form does not belong to this booking.")
     return payment
@@ -124,12 +130,17 @@ EXPIRED_MESSAGE = "The payment page closed before a payment was made. You have n
 DECLINED_MESSAGE = "Your bank declined the payment. You have not been charged; pay again with another method."
 
 
-def payment_record(*, payment_id: Any, checkout: Checkout) -> tuple[Payment, bool]:
+def payment_lock(**match: Any) -> Payment | None:
+    """The payment that `match` names, locked for `payment_record`."""
+    return Payment.objects.select_for_update().filter(**match).first()
+
+
+def payment_record(*, payment: Payment, checkout: Checkout) -> tuple[Payment, bool]:
     """Write what the gateway says became of a payment's hosted page, in the caller's
-    transaction: paid → succeeded (from pending, or from failed when the page's expiry was
-    heard first: money that moved is never lost); expired → failed (only from pending).
-    Returns the payment and whether this changed it, so replays change nothing."""
-    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    transaction (`payment` locked by `payment_lock`): paid → succeeded (from pending, or from
+    failed when the page's expiry was heard first: money that moved is never lost); expired →
+    failed (only from pending). Returns the payment and whether this changed it, so replays
+    change nothing."""
     now = timezone.now()
     if checkout.paid and payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
         payment.status, payment.failure_message = PaymentStatus.SUCCEEDED, ""
@@ -190,14 +201,20 @@ def payment_check(*, payment: Payment, expire: bool = False) -> Payment:
         logger.warning("check of payment %s: %s", payment.pk, exc)
         return payment
     with transaction.atomic():
-        payment, changed = payment_record(payment_id=payment.pk, checkout=checkout)
+        payment, changed = payment_record(payment=payment_lock(pk=payment.pk) or payment, checkout=checkout)
         if changed:
             payment_final(payment)
     return payment
 
 
 def payment_succeeded_for(reference: str) -> Payment | None:
-    return Payment.objects.filter(reference=reference, status=PaymentStatus.SUCCEEDED).first()
+    return payments_succeeded_for([reference]).get(reference)
+
+
+def payments_succeeded_for(references: list[str]) -> dict[str, Payment]:
+    """The payment that went through for each reference that has one (at most one each: the
+    one-live-or-succeeded constraint)."""
+    return {p.reference: p for p in Payment.objects.filter(reference__in=references, status=PaymentStatus.SUCCEEDED)}
 
 
 def refund_create(*, payment: Payment, amount_minor: int, reason: str, idempotency_key: str) -> Refund | None:
@@ -206,26 +223,48 @@ def refund_create(*, payment: Payment, amount_minor: int, reason: str, idempoten
     same row."""
     if amount_minor <= 0:
         return None
-    if amount_minor > payment.amount_minor:
-        raise DomainError("A refund cannot exceed the payment.")
-    refund, created = Refund.objects.get_or_create(
-        idempotency_key=idempotency_key,
-        defaults={
-            "payment": payment,
-            "payee": payment.payee,
-            "amount_minor": amount_minor,
-            "currency": payment.currency,
-            "reason": reason,
-        },
-    )
-    if created:
-        job_enqueue(
+    return refunds_create([RefundAsked(payment, amount_minor, reason, idempotency_key)])[0]
+
+
+@dataclass(frozen=True)
+class RefundAsked:
+    payment: Payment
+    amount_minor: int
+    reason: str
+    idempotency_key: str
+
+
+def refunds_create(asked: list[RefundAsked]) -> list[Refund]:
+    """`refund_create` for several payments at once (a bulk cancel), in three queries however
+    many: the refunds that exist already (by key), the new ones, their jobs. Amounts must be
+    positive."""
+    for one in asked:
+        if not 0 < one.amount_minor <= one.payment.amount_minor:
+            raise DomainError("A refund cannot exceed the payment.")
+    existing = {
+        r.idempotency_key: r for r in Refund.objects.filter(idempotency_key__in=[a.idempotency_key for a in asked])
+    }
+    new = [
+        Refund(
+            idempotency_key=one.idempotency_key,
+            payment=one.payment,
+            payee=one.payment.payee,
+            amount_minor=one.amount_minor,
+            currency=one.payment.currency,
+            reason=one.reason,
+        )
+        for one in asked
+        if one.idempotency_key not in existing
+    ]
+    if new:
+        Refund.objects.bulk_create(new)
+        jobs_enqueue(
             kind_name=REFUND_JOB,
-            payload={"refund_id": str(refund.pk)},
-            idempotency_key=f"refund:{refund.pk}",
+            jobs=[({"refund_id": str(r.pk)}, f"refund:{r.pk}") for r in new],
             max_attempts=REFUND_MAX_ATTEMPTS,
         )
-    return refund
+    made = {r.idempotency_key: r for r in new}
+    return [existing.get(one.idempotency_key) or made[one.idempotency_key] for one in asked]
 
 
 def refund_execute(*, refund_id: str) -> Refund | None:

@@ -20,14 +20,18 @@ from django.db import IntegrityError, transaction
 from appointly.core import DomainError
 from appointly.telemetry import traced
 from payments.gateways import Checkout, get_gateway
-from payments.models import Payment, WebhookEvent
-from payments.services import payment_final, payment_record
+from payments.models import WebhookEvent
+from payments.services import payment_final, payment_lock, payment_record
 
 logger = logging.getLogger(__name__)
 
 
 class BadWebhook(DomainError):
     """Not signed with our secret, or not an event: answered 400, nothing changes."""
+
+
+class _Duplicate(Exception):
+    """This event was applied before: roll back what this delivery did."""
 
 
 # Other apps' handlers for event types (account.updated: providers' payout accounts).
@@ -53,26 +57,28 @@ def webhook_receive(*, payload: bytes, signature: str) -> str:
     if not event_id or not kind:
         raise BadWebhook("Not an event.")
     obj = event["data"]["object"]
-    with transaction.atomic():
-        try:
-            with transaction.atomic():
-                row = WebhookEvent.objects.create(event_id=event_id, gateway=gateway.name, type=kind)
-        except IntegrityError:
-            return "duplicate"
-        if kind in CHECKOUT_EVENTS:
-            outcome = _checkout_event(kind, obj)
-        elif kind in EVENT_HANDLERS:
-            outcome = EVENT_HANDLERS[kind](obj)
-        else:
-            outcome = "ignored"
-        row.outcome = outcome[:255]
-        row.save(update_fields=["outcome"])
+    try:
+        with transaction.atomic():
+            if kind in CHECKOUT_EVENTS:
+                outcome = _checkout_event(kind, obj)
+            elif kind in EVENT_HANDLERS:
+                outcome = EVENT_HANDLERS[kind](obj)
+            else:
+                outcome = "ignored"
+            # The event's row, last: a delivery of an event already applied (a replay, or a
+            # duplicate racing this one) fails here, and everything it did is rolled back.
+            try:
+                WebhookEvent.objects.create(event_id=event_id, gateway=gateway.name, type=kind, outcome=outcome[:255])
+            except IntegrityError as exc:
+                raise _Duplicate from exc
+    except _Duplicate:
+        outcome = "duplicate"
     logger.info("webhook %s %s: %s", kind, event_id, outcome)
     return outcome
 
 
 def _checkout_event(kind: str, obj: Any) -> str:
-    payment = Payment.objects.filter(checkout_session_id=obj["id"]).only("pk", "amount_minor", "currency").first()
+    payment = payment_lock(checkout_session_id=obj["id"])
     if payment is None:
         return "unknown session"
     paid = kind != "checkout.session.expired" and obj.get("payment_status") in ("paid", "no_payment_required")
@@ -95,7 +101,7 @@ def _checkout_event(kind: str, obj: Any) -> str:
         payment_ref=str(obj.get("payment_intent") or ""),
         client_reference_id=str(obj.get("client_reference_id") or ""),
     )
-    payment, changed = payment_record(payment_id=payment.pk, checkout=checkout)
+    payment, changed = payment_record(payment=payment, checkout=checkout)
     if not changed:
         return f"no change ({payment.status})"
     payment_final(payment)

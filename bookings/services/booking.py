@@ -31,10 +31,12 @@ from bookings.services.common import (
     SlotUnavailable,
     claim_for_appointment,
     event,
+    events,
     just_taken,
     lock_appointment,
     lock_customer,
     lock_provider,
+    lock_provider_of,
     release_appointment,
     retry_on_conflict,
 )
@@ -42,6 +44,7 @@ from outbox.services import job_enqueue
 from payments.models import Payment, PaymentStatus
 from payments.services import (
     PAYMENT_CHECK_JOB,
+    PaymentInProgress,
     checkout_open,
     payment_check,
     payment_start,
@@ -129,30 +132,34 @@ def appointment_hold(
     customer's `details` for the provider."""
     now = now or timezone.now()
     details = (details or CustomerDetails()).cleaned()
-    existing = Appointment.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        if existing.customer_id != customer.pk:
-            raise BookingNotAllowed("This booking form is not yours. Please start again.")
-        return existing
     if customer.role != Role.CUSTOMER:
         raise BookingNotAllowed("Provider accounts cannot book appointments. Log in as a customer.")
-    offer = Slot.objects.filter(pk=slot_id).values_list("provider_id", flat=True).first()
-    if offer is None:
-        raise SlotGone("This time is no longer offered.")
     try:
         with transaction.atomic():
             lock_customer(customer.pk)
-            # The same form (or API call) sent twice at once: the second, let in after the
-            # first committed, answers the first's booking instead of "just taken".
-            again = Appointment.objects.filter(idempotency_key=idempotency_key, customer=customer).first()
+            # The same form (or API call) sent again, or twice at once (the second, let in
+            # after the first committed): the first's booking instead of "just taken". In the
+            # same query, the customer's live holds, for the limit.
+            mine = list(
+                Appointment.objects.filter(
+                    Q(idempotency_key=idempotency_key)
+                    | Q(customer=customer, status=AppointmentStatus.HELD, hold_expires_at__gt=now)
+                )
+            )
+            again = next((a for a in mine if a.idempotency_key == idempotency_key), None)
             if again is not None:
+                if again.customer_id != customer.pk:
+                    raise BookingNotAllowed("This booking form is not yours. Please start again.")
                 return again
-            lock_provider(offer)
-            _check_hold_limit(customer, now)
-            slot = Slot.objects.select_for_update(of=("self",)).filter(pk=slot_id).first()
+            provider = lock_provider_of(Slot.objects.filter(pk=slot_id))
+            if provider is None:
+                raise SlotGone("This time is no longer offered.")
+            _check_hold_limit(len(mine))
+            slot = Slot.objects.select_for_update(of=("self",)).select_related("service").filter(pk=slot_id).first()
             if slot is None:  # deleted by a schedule change while we waited for the lock
                 raise SlotGone("This time is no longer offered.")
-            service = Service.objects.select_related("provider").get(pk=slot.service_id)
+            service = slot.service
+            service.provider = provider
             availability.check_bookable(slot, service, now=now)
             terms = Terms.of(service)
             if expected is not None and expected != terms:
@@ -167,11 +174,12 @@ def appointment_hold(
                 }
             appointment = _appointment_create(customer, slot, service, terms, details, idempotency_key, **fields)
             claim_for_appointment(appointment)
-            event(appointment, EventKind.CREATED, actor=customer, now=now)
             if appointment.status == AppointmentStatus.HELD:
-                event(appointment, EventKind.HELD, actor=customer, now=now, until=hold_until.isoformat())
+                then = (EventKind.HELD, {"until": hold_until.isoformat()})
             else:
-                event(appointment, EventKind.CONFIRMED, actor=customer, now=now, payment=terms.payment_mode)
+                then = (EventKind.CONFIRMED, {"payment": terms.payment_mode})
+            events(appointment, (EventKind.CREATED, {}), then, actor=customer, now=now)
+            if appointment.status == AppointmentStatus.CONFIRMED:
                 notify.booked(appointment)
     except IntegrityError as exc:
         # Lost a race the database decided (the same key, or an overlapping claim).
@@ -303,11 +311,11 @@ def appointment_mark_paid_at_venue(
     return locked
 
 
-def _check_hold_limit(customer: User, now: datetime) -> None:
-    """Inside the customer lock: at most BOOKING_MAX_ACTIVE_HOLDS unpaid holds at once."""
-    live = Appointment.objects.filter(customer=customer, status=AppointmentStatus.HELD, hold_expires_at__gt=now)
+def _check_hold_limit(live: int) -> None:
+    """Inside the customer lock, given the customer's `live` unpaid holds: at most
+    BOOKING_MAX_ACTIVE_HOLDS at once."""
     limit = settings.BOOKING_MAX_ACTIVE_HOLDS
-    if live.count() >= limit:
+    if live >= limit:
         raise BookingNotAllowed(
             f"You already have {limit} unpaid booking{'s' if limit != 1 else ''} waiting. Pay for "
             "one, or let it lapse, before holding another time (see My appointments)."
@@ -350,14 +358,17 @@ def appointment_checkout(
             locked.hold_expires_at is not None and locked.hold_expires_at <= now
         ):
             raise HoldExpired("Your hold on this time ran out before payment. Please pick the time again.")
-        payment = payment_start(
-            reference=str(locked.pk),
-            customer=customer,
-            amount_minor=locked.price_minor,
-            currency=locked.currency,
-            idempotency_key=payment_key,
-            payee=str(locked.provider_id),
-        )
+        try:
+            payment = payment_start(
+                reference=str(locked.pk),
+                customer=customer,
+                amount_minor=locked.price_minor,
+                currency=locked.currency,
+                idempotency_key=payment_key,
+                payee=str(locked.provider_id),
+            )
+        except IntegrityError as exc:  # a payment for it went through meanwhile
+            raise PaymentInProgress("This appointment is already paid.") from exc
         grace = now + timedelta(seconds=settings.BOOKING_PAYMENT_GRACE_SECONDS)
         if locked.hold_expires_at is not None and locked.hold_expires_at < grace:
             locked.hold_expires_at = grace
@@ -379,11 +390,10 @@ def appointment_checkout(
 def appointment_follow_payment(payment: Payment) -> None:
     """A payment reached its final state (registered in payments.services.PAYMENT_FINAL, runs
     in the transaction that recorded it). Locks in the usual order: provider, appointment."""
-    provider_id = Appointment.objects.filter(pk=payment.reference).values_list("provider_id", flat=True).first()
-    if provider_id is None:
+    if lock_provider_of(Appointment.objects.filter(pk=payment.reference)) is None:
         return  # not an appointment's payment
-    lock_provider(provider_id)
-    _apply_payment(lock_appointment(payment.reference), payment, payment.customer, timezone.now())
+    locked = lock_appointment(payment.reference)
+    _apply_payment(locked, payment, locked.customer, timezone.now())
 
 
 def _apply_payment(locked: Appointment, payment: Payment, customer: User, now: datetime) -> None:
@@ -401,15 +411,13 @@ def _apply_payment(locked: Appointment, payment: Payment, customer: User, now: d
         locked.status = AppointmentStatus.CONFIRMED
         locked.hold_expires_at = None
         locked.save(update_fields=["status", "hold_expires_at", "updated_at"])
-        event(
+        events(
             locked,
-            EventKind.PAID,
+            (EventKind.PAID, {"amount_minor": payment.amount_minor, "currency": payment.currency}),
+            (EventKind.CONFIRMED, {"after_hold_lapsed": True} if late else {}),
             actor=customer,
             now=now,
-            amount_minor=payment.amount_minor,
-            currency=payment.currency,
         )
-        event(locked, EventKind.CONFIRMED, actor=customer, now=now, **({"after_hold_lapsed": True} if late else {}))
         notify.booked(locked)
     elif locked.status != AppointmentStatus.CONFIRMED:
         # The hold lapsed and the time went to someone else (or the booking ended another

@@ -14,19 +14,25 @@ from accounts.models import User
 from appointly.core import DomainError
 from appointly.telemetry import BOOKINGS, traced
 from bookings import notify
-from bookings.models import Appointment, AppointmentStatus, CancelledBy, EventKind, RescheduleStatus
+from bookings.models import (
+    Appointment,
+    AppointmentStatus,
+    CancelledBy,
+    EventKind,
+    RescheduleRequest,
+    RescheduleStatus,
+    TimeClaim,
+)
 from bookings.selectors import provider_appointments_by_ids
 from bookings.services.common import (
     BookingNotAllowed,
-    event,
+    events_of_many,
     lock_appointment,
-    lock_pending_request,
-    release_appointment,
-    release_request,
     retry_on_conflict,
     try_again,
 )
-from payments.services import payment_succeeded_for, refund_create
+from notifications.services import notify_all
+from payments.services import RefundAsked, payments_succeeded_for, refunds_create
 from providers.models import Provider
 
 
@@ -56,13 +62,68 @@ def refund_for_customer_cancel(appointment: Appointment, now: datetime) -> int:
 
 def withdraw_pending_request(appointment: Appointment, now: datetime) -> None:
     """Inside the appointment's lock: a pending reschedule request of it lapses with it."""
-    request = lock_pending_request(appointment)
-    if request is None:
-        return
-    request.status = RescheduleStatus.WITHDRAWN
-    request.decided_at = now
-    request.save(update_fields=["status", "decided_at", "updated_at"])
-    release_request(request)
+    withdraw_pending_requests([appointment.pk], now)
+
+
+def withdraw_pending_requests(appointment_ids: list[Any], now: datetime) -> None:
+    """`withdraw_pending_request` for several locked appointments: one query when none has a
+    pending request, three otherwise."""
+    requests = list(
+        RescheduleRequest.objects.select_for_update()
+        .filter(appointment_id__in=appointment_ids, status=RescheduleStatus.PENDING)
+        .values_list("pk", flat=True)
+    )
+    if requests:
+        RescheduleRequest.objects.filter(pk__in=requests).update(
+            status=RescheduleStatus.WITHDRAWN, decided_at=now, updated_at=timezone.now()
+        )
+        TimeClaim.objects.filter(reschedule_id__in=requests).delete()
+
+
+def _cancellable(appointment: Appointment, *, by: str, now: datetime) -> None:
+    """Under the appointment's lock: may `by` cancel it now? (BookingNotAllowed says why not.)"""
+    if appointment.status == AppointmentStatus.CANCELLED:
+        raise BookingNotAllowed("This appointment is already cancelled.")
+    held_link = appointment.status == AppointmentStatus.HELD and appointment.booked_by_provider
+    if appointment.status != AppointmentStatus.CONFIRMED and not (by == CancelledBy.PROVIDER and held_link):
+        raise BookingNotAllowed("Only confirmed appointments can be cancelled.")
+    if by == CancelledBy.CUSTOMER and appointment.start <= now:
+        raise BookingNotAllowed("This appointment has already started; it can no longer be cancelled.")
+
+
+def _cancel_locked(
+    cancelled: list[tuple[Appointment, int]], *, by: str, actor: User | None, reason: str, now: datetime
+) -> None:
+    """Cancel these appointments, each locked and allowed, with the refund each is owed: their
+    pending requests lapse, their time is released, the refunds are queued, the events written
+    and the other side told, in a fixed number of queries however many there are."""
+    ids = [appointment.pk for appointment, _ in cancelled]
+    withdraw_pending_requests(ids, now)
+    reason = reason[:255]
+    Appointment.objects.filter(pk__in=ids).update(
+        status=AppointmentStatus.CANCELLED,
+        cancelled_by=by,
+        cancel_reason=reason,
+        cancelled_at=now,
+        updated_at=timezone.now(),
+    )
+    TimeClaim.objects.filter(appointment_id__in=ids).delete()
+    paid = payments_succeeded_for([str(pk) for pk in ids])
+    refunds: list[RefundAsked] = []
+    written: list[tuple[Appointment, str, dict[str, Any]]] = []
+    for appointment, refund_minor in cancelled:
+        appointment.status, appointment.cancelled_by = AppointmentStatus.CANCELLED, by
+        appointment.cancel_reason, appointment.cancelled_at = reason, now
+        written.append((appointment, EventKind.CANCELLED, {"by": by, "reason": reason, "refund_minor": refund_minor}))
+        payment = paid.get(str(appointment.pk))
+        if payment is not None and refund_minor > 0:
+            why = f"Cancelled by {by}" + (f": {reason}" if reason else "")
+            refunds.append(RefundAsked(payment, refund_minor, why, f"refund-cancel-{appointment.pk}"))
+            written.append((appointment, EventKind.REFUNDED, {"amount_minor": refund_minor}))
+    if refunds:
+        refunds_create(refunds)
+    events_of_many(written, actor=actor, now=now)
+    notify_all([notify.cancelled_notice(a, by=by, refund_minor=refund_minor) for a, refund_minor in cancelled])
 
 
 @retry_on_conflict(try_again)
@@ -78,34 +139,11 @@ def _cancel(
     expected_refund_minor: int | None = None,
 ) -> Appointment:
     appointment = lock_appointment(appointment_id)
-    if appointment.status == AppointmentStatus.CANCELLED:
-        raise BookingNotAllowed("This appointment is already cancelled.")
-    held_link = appointment.status == AppointmentStatus.HELD and appointment.booked_by_provider
-    if appointment.status != AppointmentStatus.CONFIRMED and not (by == CancelledBy.PROVIDER and held_link):
-        raise BookingNotAllowed("Only confirmed appointments can be cancelled.")
-    if by == CancelledBy.CUSTOMER and appointment.start <= now:
-        raise BookingNotAllowed("This appointment has already started; it can no longer be cancelled.")
+    _cancellable(appointment, by=by, now=now)
     refund_minor = refund_owed(appointment, now, full=full_refund)
     if expected_refund_minor is not None and expected_refund_minor != refund_minor:
         raise RefundChanged(refund_minor)
-    withdraw_pending_request(appointment, now)
-    appointment.status = AppointmentStatus.CANCELLED
-    appointment.cancelled_by = by
-    appointment.cancel_reason = reason[:255]
-    appointment.cancelled_at = now
-    appointment.save(update_fields=["status", "cancelled_by", "cancel_reason", "cancelled_at", "updated_at"])
-    release_appointment(appointment)
-    event(appointment, EventKind.CANCELLED, actor=actor, now=now, by=by, reason=reason, refund_minor=refund_minor)
-    notify.cancelled(appointment, by=by, refund_minor=refund_minor)
-    payment = payment_succeeded_for(str(appointment.pk))
-    if payment is not None and refund_minor > 0:
-        refund_create(
-            payment=payment,
-            amount_minor=refund_minor,
-            reason=f"Cancelled by {by}" + (f": {reason}" if reason else ""),
-            idempotency_key=f"refund-cancel-{appointment.pk}",
-        )
-        event(appointment, EventKind.REFUNDED, actor=actor, now=now, amount_minor=refund_minor)
+    _cancel_locked([(appointment, refund_minor)], by=by, actor=actor, reason=reason, now=now)
     return appointment
 
 
@@ -171,13 +209,32 @@ def appointments_cancel_bulk(
 ) -> list[BulkResult]:
     """Cancel several of the provider's appointments (100 % refunds, customers notified).
 
-    Each id is handled on its own, so one bad id does not block the others; repeating the call
+    Each id has its own outcome, so one bad id does not block the others; repeating the call
     changes nothing. Ids that are not this provider's answer "not found", exactly like ids that
-    do not exist, so nothing about other providers leaks.
+    do not exist, so nothing about other providers leaks. Set-based: one lock of all the rows
+    (in id order, the lock order), the same checks as one cancel for each, then one write of
+    each kind for all of them (`_cancel_locked`).
     """
     now = now or timezone.now()
+    return _cancel_bulk(provider=provider, ids=ids, reason=reason, now=now)
+
+
+@traced("booking.cancel_bulk", lambda kwargs, result: {"appointments.requested": len(result)}, BOOKINGS)
+@retry_on_conflict(try_again)
+@transaction.atomic
+def _cancel_bulk(*, provider: Provider, ids: list[str], reason: str, now: datetime) -> list[BulkResult]:
+    wanted = provider_appointments_by_ids(provider=provider, ids=ids)
+    locked = {
+        a.pk: a
+        for a in Appointment.objects.select_for_update(of=("self",))
+        .select_related("service", "service__provider", "provider", "provider__user", "customer")
+        .filter(provider=provider, pk__in=[a.pk for a in wanted.values() if a is not None])
+        .order_by("pk")
+    }
     results: list[BulkResult] = []
-    for raw, appointment in provider_appointments_by_ids(provider=provider, ids=ids).items():
+    cancelled: list[tuple[Appointment, int]] = []
+    for raw, found in wanted.items():
+        appointment = locked.get(found.pk) if found is not None else None
         if appointment is None:
             results.append(BulkResult(raw, "not found"))
         elif appointment.status == AppointmentStatus.CANCELLED:
@@ -187,11 +244,12 @@ def appointments_cancel_bulk(
             results.append(BulkResult(raw, outcome, appointment))
         else:
             try:
-                # The service locks the row and checks again: a cancel that raced us answers here.
-                appointment_cancel_by_provider(appointment=appointment, provider=provider, reason=reason, now=now)
-                results.append(BulkResult(raw, "cancelled", appointment))
+                _cancellable(appointment, by=CancelledBy.PROVIDER, now=now)
             except BookingNotAllowed:
-                results.append(BulkResult(raw, "already cancelled", appointment))
-            except DomainError:
                 results.append(BulkResult(raw, "not cancellable", appointment))
+                continue
+            cancelled.append((appointment, refund_owed(appointment, now, full=True)))
+            results.append(BulkResult(raw, "cancelled", appointment))
+    if cancelled:
+        _cancel_locked(cancelled, by=CancelledBy.PROVIDER, actor=provider.user, reason=reason, now=now)
     return results

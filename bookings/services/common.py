@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import OperationalError, connection
+from django.db.models import QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import User
@@ -85,15 +86,39 @@ def try_again() -> DomainError:
 def event(
     appointment: Appointment, kind: str, *, actor: User | None = None, now: datetime | None = None, **data: Any
 ) -> None:
+    events(appointment, (kind, data), actor=actor, now=now)
+
+
+def events(
+    appointment: Appointment,
+    *entries: tuple[str, dict[str, Any]],
+    actor: User | None = None,
+    now: datetime | None = None,
+) -> None:
+    """The events of one change (e.g. paid, confirmed), written in one INSERT, in order."""
+    events_of_many([(appointment, kind, data) for kind, data in entries], actor=actor, now=now)
+
+
+def events_of_many(
+    entries: list[tuple[Appointment, str, dict[str, Any]]], *, actor: User | None = None, now: datetime | None = None
+) -> None:
+    """Events of several appointments (a bulk cancel), in one INSERT, in order."""
     from api.actor import acting
 
-    AppointmentEvent.objects.create(
-        appointment=appointment,
-        provider_id=appointment.provider_id,
-        kind=kind,
-        at=now or timezone.now(),
-        actor=actor,
-        data=acting() | data,  # an agent's call says so: {"via": "agent", "token": its name}
+    agent = acting()  # an agent's call says so: {"via": "agent", "token": its name}
+    at = now or timezone.now()
+    AppointmentEvent.objects.bulk_create(
+        [
+            AppointmentEvent(
+                appointment=appointment,
+                provider_id=appointment.provider_id,
+                kind=kind,
+                at=at,
+                actor=actor,
+                data=agent | data,
+            )
+            for appointment, kind, data in entries
+        ]
     )
 
 
@@ -109,10 +134,21 @@ def lock_provider(provider_id: Any) -> Provider:
     return Provider.objects.select_for_update(no_key=True).get(pk=provider_id)
 
 
+def lock_provider_of(owner: QuerySet[Any]) -> Provider | None:
+    """The provider lock of `lock_provider`, found through the row that names it (an offer, an
+    appointment) in the same statement: `owner` is a one-row queryset of that row."""
+    return (
+        Provider.objects.select_for_update(no_key=True)
+        .select_related("user")
+        .filter(pk=Subquery(owner.values("provider_id")[:1]))
+        .first()
+    )
+
+
 def lock_appointment(appointment_id: Any) -> Appointment:
     return (
         Appointment.objects.select_for_update(of=("self",))
-        .select_related("service", "service__provider", "provider", "customer")
+        .select_related("service", "service__provider", "provider", "provider__user", "customer")
         .get(pk=appointment_id)
     )
 
@@ -157,11 +193,14 @@ __all__ = [
     "claim_for_appointment",
     "claim_for_request",
     "event",
+    "events",
+    "events_of_many",
     "just_taken",
     "lock_appointment",
     "lock_customer",
     "lock_pending_request",
     "lock_provider",
+    "lock_provider_of",
     "release_appointment",
     "release_request",
     "retry_on_conflict",

@@ -24,15 +24,15 @@ class Deadlock(Exception):
 
 
 def deadlocking(times: int, real: Any) -> Any:
-    """lock_provider that the database aborts `times` times (as PostgreSQL's deadlock detector
+    """lock_provider_of that the database aborts `times` times (as PostgreSQL's deadlock detector
     does to one of two waiting transactions), then locks for real."""
     calls = {"n": 0}
 
-    def lock(provider_id: Any) -> Any:
+    def lock(owner: Any) -> Any:
         calls["n"] += 1
         if calls["n"] <= times:
             raise OperationalError("deadlock detected") from Deadlock()
-        return real(provider_id)
+        return real(owner)
 
     lock.calls = calls  # type: ignore[attr-defined]
     return lock
@@ -51,8 +51,8 @@ def test_a_deadlock_is_retried_and_the_booking_goes_through(
 ) -> None:
     settings.BOOKING_CONFLICT_RETRIES = 3
     slot, form = page
-    lock = deadlocking(2, booking.lock_provider)
-    monkeypatch.setattr(booking, "lock_provider", lock)
+    lock = deadlocking(2, booking.lock_provider_of)
+    monkeypatch.setattr(booking, "lock_provider_of", lock)
     response = client.post(f"/book/{slot.pk}/", form)
     assert response.status_code == 302
     assert lock.calls["n"] == 3  # type: ignore[attr-defined]
@@ -64,8 +64,8 @@ def test_a_deadlock_every_time_answers_just_taken_not_500(
 ) -> None:
     settings.BOOKING_CONFLICT_RETRIES = 3
     slot, form = page
-    lock = deadlocking(99, booking.lock_provider)
-    monkeypatch.setattr(booking, "lock_provider", lock)
+    lock = deadlocking(99, booking.lock_provider_of)
+    monkeypatch.setattr(booking, "lock_provider_of", lock)
     response = client.post(f"/book/{slot.pk}/", form)
     assert response.status_code == 409
     assert "That time was just taken" in response.content.decode()
@@ -78,9 +78,9 @@ def test_other_operational_errors_are_not_swallowed(
 ) -> None:
     slot, _form = page
 
-    def broken(provider_id: Any) -> Any:
+    def broken(owner: Any) -> Any:
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(booking, "lock_provider", broken)
+    monkeypatch.setattr(booking, "lock_provider_of", broken)
     with pytest.raises(OperationalError):
         booking.appointment_hold(customer=UserFactory(), slot_id=slot.pk, idempotency_key="k" * 8)

@@ -12,7 +12,10 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from bookings.models import Appointment, AppointmentStatus
+from bookings.models import Appointment, AppointmentStatus, TimeClaim
+from notifications.models import Message
+from outbox.models import Job
+from payments.models import Refund
 from providers.models import Slot
 from tests.factories import ServiceFactory, UserFactory, book_confirmed
 
@@ -80,4 +83,36 @@ def test_pages_and_a_50_appointment_bulk_cancel_stay_flat_from_10_to_10000(froze
     large = measure(upcoming[50:])
     # Then every page and the cancel of 50 run exactly as many queries as before
     assert large == small
+    # ... and the cancel of 50 is set-based: 19 queries, as for one (tests/dashboard/
+    # test_dashboard_actions.py), not ~30 per appointment (1,505 before)
+    assert small["cancel"] == 19
     assert Appointment.objects.filter(pk__in=upcoming, status=AppointmentStatus.CANCELLED).count() == 100
+
+
+def test_a_bulk_cancel_of_fifty_costs_the_queries_of_one(frozen_now: object) -> None:
+    # Given a provider with 51 upcoming paid appointments
+    service = ServiceFactory(price_minor=4000)
+    client = Client()
+    client.force_login(service.provider.user)
+    slots = list(Slot.objects.filter(service=service, slot_date__gte=date(2026, 11, 30)).order_by("start")[:51])
+    booked = [book_confirmed(UserFactory(), slot) for slot in slots]
+    costs = {}
+    # When they cancel one, then the other fifty (with an unknown id among them)
+    for batch in ([str(booked[0].pk)], [str(a.pk) for a in booked[1:]] + [str(uuid.uuid4())]):
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.post("/dashboard/appointments/cancel", {"ids": batch, "confirm": "1", "reason": "Ill"})
+        assert response.status_code == 200
+        costs[len(batch)] = len(ctx.captured_queries)
+    # Then both cost the same (the writes are set-based), and each of the 51 was cancelled,
+    # refunded in full, its time freed, its customer told and its events written
+    assert costs == {1: 19, 51: 19}
+    assert response.content.decode().count('<td data-label="Result">cancelled</td>') == 50
+    assert Appointment.objects.filter(status=AppointmentStatus.CANCELLED, cancel_reason="Ill").count() == 51
+    assert sorted(Refund.objects.values_list("amount_minor", flat=True)) == [4000] * 51
+    assert Job.objects.filter(kind="payments.refund_execute").count() == 51
+    assert not TimeClaim.objects.filter(appointment__in=booked).exists()
+    for appointment in booked:
+        assert Message.objects.filter(
+            recipient=appointment.customer, event="cancelled_by_provider", reference=str(appointment.pk)
+        ).exists()
+        assert [e.kind for e in appointment.events.all()][-2:] == ["cancelled", "refunded"]

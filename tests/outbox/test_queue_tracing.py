@@ -61,7 +61,9 @@ def test_the_worker_continues_the_enqueuing_trace_through_twilio_and_after_a_kil
     root_span_id = root.get_span_context().span_id.to_bytes(8, "big")
     assert Job.objects.exclude(traceparent="").count() == 2
     env = {
-        **_worker_env(lease_seconds=2),
+        # The lease outlasts the slow job (2.5 s) once it is reclaimed, but not the kill of its
+        # first run: a shorter lease would let the next drain reclaim a run that is still going.
+        **_worker_env(lease_seconds=4),
         "TWILIO_ACCOUNT_SID": "AC" + "3" * 32,
         "TWILIO_AUTH_TOKEN": "tracing-test-token",
         "TWILIO_SMS_FROM": "+15005550006",
