@@ -1,5 +1,6 @@
-"""Dashboard, week view and a 50-appointment bulk cancel with 1k, 10k and 100k appointments
-spread over 3 years (PostgreSQL).
+"""Dashboard, week view, the customer's account page, the services pages (1,000 services) and a
+50-appointment bulk cancel against a cancel of one, with 1k, 10k and 100k appointments spread
+over 3 years (PostgreSQL).
 
 For each size the provider's history is seeded anew with bulk SQL: appointments evenly over the
 last 3 years (attended, no-shows, cancellations with refunds), each paid, plus 150 upcoming
@@ -9,7 +10,7 @@ confirmed bulk cancel of 50 appointments (rolled back after each run, so every r
 same 50), next to a bare Django view (`/healthz`) in the same run, with each one's query count.
 Last, it prints the plans of the month's aggregates at 100k, to show the indexes they use.
 
-    python benchmarks/dashboard.py [--renders 30] [--write]
+    python benchmarks/dashboard.py [--renders 30] [--sizes 1000,10000,100000] [--write]
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def p95(values: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--renders", type=int, default=30)
+    parser.add_argument("--sizes", default="1000,10000,100000", help="appointments per round (each > 350)")
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
@@ -66,13 +68,20 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from bookings.models import Appointment, AppointmentEvent
-    from tests.factories import ServiceFactory, UserFactory
+    from tests.factories import ServiceFactory, UserFactory, services_copied
 
     service: Any = ServiceFactory(max_appointments_per_day=14)
     provider: Any = service.provider
     customer: Any = UserFactory()
     client = Client()
     client.force_login(provider.user)
+    # The customer of every appointment: their account page holds the whole history.
+    customer_client = Client()
+    customer_client.force_login(customer)
+    visitor = Client()
+    # 1,000 services for the provider (the 999 others without slots: free 0), for the services
+    # pages: the dashboard's list (25 a page), browsing (24 a page) and a service's own page.
+    services_copied(service, 999, "Service")
     upcoming_slots = [str(pk) for pk in service.slots.order_by("start").values_list("pk", flat=True)[:150]]
     assert len(upcoming_slots) == 150, "the service needs 150 upcoming slots"
 
@@ -94,12 +103,12 @@ def main() -> None:
                 INSERT INTO bookings_appointment (id, created_at, updated_at, customer_id, provider_id, service_id,
                     local_date, start, "end", status, price_minor, currency, idempotency_key, cancelled_by,
                     cancel_reason, cancelled_at, hold_expires_at, refund_full_hours, refund_partial_hours,
-                    refund_partial_percent, customer_name, customer_phone, notes)
+                    refund_partial_percent, customer_name, customer_phone, notes, pay_at_venue, booked_by_provider)
                 SELECT gen_random_uuid(), t - interval '5 days', t, %(customer)s, %(provider)s, %(service)s,
                     t::date, t, t + CASE WHEN g <= 350 THEN interval '30 minutes' ELSE interval '10 minutes' END,
                     CASE WHEN g %% 10 = 0 THEN 'cancelled' WHEN g %% 17 = 0 THEN 'no_show' ELSE 'completed' END,
                     3500, 'EUR', 'bench-' || g, CASE WHEN g %% 10 = 0 THEN 'customer' ELSE '' END, '',
-                    CASE WHEN g %% 10 = 0 THEN t - interval '2 days' END, NULL, 24, 2, 50, 'Casey', '', ''
+                    CASE WHEN g %% 10 = 0 THEN t - interval '2 days' END, NULL, 24, 2, 50, 'Casey', '', '', false, false
                 FROM (
                     SELECT g, CASE WHEN g <= 350 THEN now() - interval '1 hour' - interval '2.4 hours' * g
                         ELSE now() - interval '35 days' - (interval '3 years' / %(older)s) * (g - 350) END AS t
@@ -113,10 +122,10 @@ def main() -> None:
                 INSERT INTO bookings_appointment (id, created_at, updated_at, customer_id, provider_id, service_id,
                     local_date, start, "end", status, price_minor, currency, idempotency_key, cancelled_by,
                     cancel_reason, cancelled_at, hold_expires_at, refund_full_hours, refund_partial_hours,
-                    refund_partial_percent, customer_name, customer_phone, notes)
+                    refund_partial_percent, customer_name, customer_phone, notes, pay_at_venue, booked_by_provider)
                 SELECT gen_random_uuid(), now(), now(), %(customer)s, %(provider)s, %(service)s, s.slot_date, s.start,
                     s."end", 'confirmed', 3500, 'EUR', 'bench-up-' || s.id, '', '', NULL, NULL, 24, 2, 50, 'Casey',
-                    '', ''
+                    '', '', false, false
                 FROM providers_slot s WHERE s.id = ANY(%(slots)s::uuid[])
                 """,
                 {**params, "slots": upcoming_slots},
@@ -140,10 +149,10 @@ def main() -> None:
                 """
                 INSERT INTO payments_payment (id, created_at, updated_at, reference, payee, customer_id,
                     amount_minor, currency, status, idempotency_key, gateway, gateway_ref, card_last4,
-                    failure_message, succeeded_at)
+                    failure_message, succeeded_at, checkout_session_id, checkout_url)
                 SELECT gen_random_uuid(), a.created_at, a.created_at, a.id::text, %(payee)s, a.customer_id, 3500,
                     'EUR', 'succeeded', 'pay-' || a.idempotency_key, 'sandbox', 'sb_' || a.idempotency_key,
-                    '4242', '', a.created_at
+                    '4242', '', a.created_at, '', ''
                 FROM bookings_appointment a
                 """,
                 {"payee": str(provider.pk)},
@@ -179,15 +188,15 @@ def main() -> None:
             timings.append((time.perf_counter() - t0) * 1000)
         return timings, len(ctx.captured_queries)
 
-    def cancel_50(ids: list[str]) -> None:
+    def cancel(ids: list[str]) -> None:
         with transaction.atomic():
             response = client.post("/dashboard/appointments/cancel", {"ids": ids, "confirm": "1"})
             assert response.status_code == 200
-            assert response.content.decode().count('<td data-label="Result">cancelled</td>') == 50
+            assert response.content.decode().count('<td data-label="Result">cancelled</td>') == len(ids)
             transaction.set_rollback(True)
 
-    def ok(path: str, **headers: str) -> None:
-        assert client.get(path, headers=headers).status_code == 200
+    def ok(path: str, who: Any = client, **headers: str) -> None:
+        assert who.get(path, headers=headers).status_code == 200
 
     def quiet_poll() -> None:
         # The live view's poll when nothing changed since the page's cursor (docs/adr/0013).
@@ -196,18 +205,31 @@ def main() -> None:
 
     rows: list[str] = []
     plans: list[str] = []
+    cancel_ratios: list[str] = []
     try:
-        for n in (1_000, 10_000, 100_000):
+        for n in (int(size) for size in args.sizes.split(",")):
             batch = seed(n)
             cursor = AppointmentEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
             figures = {
                 "dashboard": timed(lambda: ok("/dashboard"), args.renders),
                 "week view": timed(lambda: ok("/dashboard?view=week", HX_Request="true"), args.renders),
-                "bulk cancel 50": timed(lambda batch=batch: cancel_50(batch), max(args.renders // 3, 3)),
+                "account page (customer of all of them)": timed(lambda: ok("/account/", customer_client), args.renders),
+                "account page 50 (past 981-1,000)": timed(
+                    lambda: ok("/account/?page=50", customer_client), args.renders
+                ),
+                "dashboard services (1,000 services, 25 a page)": timed(
+                    lambda: ok("/dashboard/services?page=7"), args.renders
+                ),
+                "browse (1,000 services, 24 a page)": timed(lambda: ok("/?page=7", visitor), args.renders),
+                "service page": timed(lambda: ok(f"/services/{service.slug}/", visitor), args.renders),
+                "cancel 1": timed(lambda batch=batch: cancel(batch[:1]), max(args.renders // 3, 3)),
+                "bulk cancel 50": timed(lambda batch=batch: cancel(batch), max(args.renders // 3, 3)),
                 "live poll, nothing new (204)": timed(quiet_poll, args.renders),
                 "/healthz (baseline)": timed(lambda: ok("/healthz"), args.renders),
             }
             base = statistics.median(figures["/healthz (baseline)"][0])
+            one, fifty = (statistics.median(figures[k][0]) for k in ("cancel 1", "bulk cancel 50"))
+            cancel_ratios.append(f"{n:,}: {fifty / one:.1f}x ({fifty:.0f} ms / {one:.0f} ms)")
             for name, (timings, queries) in figures.items():
                 rows.append(
                     f"| {n:,} | {name} | {statistics.median(timings):.1f} | {p95(timings):.1f} | {queries} "
@@ -239,6 +261,10 @@ def main() -> None:
             "| appointments | request | p50 ms | p95 ms | SQL queries | p50 / baseline |",
             "|---|---|---|---|---|---|",
             *rows,
+            "",
+            "Bulk cancel of 50 against cancelling one (p50, same batch, rolled back each time): "
+            + "; ".join(cancel_ratios)
+            + ".",
             "",
             "Plans of the month's aggregates at 100,000 appointments (`EXPLAIN ANALYZE` of the SQL the dashboard ran):",
             "",

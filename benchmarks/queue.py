@@ -136,8 +136,8 @@ def claim_latency(history: int = 100_000, samples: int = 200) -> dict[str, float
     with connection.cursor() as cur:
         cur.execute(
             "INSERT INTO outbox_job (kind, payload, status, run_after, attempts, max_attempts, last_error, "
-            "idempotency_key, created_at, updated_at, finished_at) "
-            "SELECT 'outbox.noop', '{}'::jsonb, 'done', now(), 1, 8, '', 'hist:' || g, now(), now(), now() "
+            "idempotency_key, created_at, updated_at, finished_at, traceparent) "
+            "SELECT 'outbox.noop', '{}'::jsonb, 'done', now(), 1, 8, '', 'hist:' || g, now(), now(), now(), '' "
             "FROM generate_series(1, %s) g",
             [history],
         )

@@ -146,22 +146,25 @@ def waterfall(spans: list[Any]) -> str:
     return "\n".join(out)
 
 
-def render(svg: str) -> None:
+def render(svg: str, out: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    OUT.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=shutil.which("chromium"), args=["--no-sandbox", "--disable-background-networking"]
         )
         page = browser.new_page(viewport={"width": 1200, "height": 400})
         page.set_content(svg)
-        page.locator("svg").screenshot(path=str(OUT))
+        page.locator("svg").screenshot(path=str(out))
         browser.close()
 
 
 def main() -> None:
     from benchmarks.scratch_db import drop_database
+
+    # --out PATH: draw elsewhere (CI's smoke run), not over the README's picture.
+    out = Path(sys.argv[sys.argv.index("--out") + 1]).resolve() if "--out" in sys.argv else OUT
 
     try:
         spans = run_booking()
@@ -170,8 +173,8 @@ def main() -> None:
 
         connections.close_all()
         drop_database(DB_URL)
-    render(waterfall(spans))
-    print(f"{len(spans)} spans; wrote {OUT.relative_to(ROOT)}")
+    render(waterfall(spans), out)
+    print(f"{len(spans)} spans; wrote {out}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum, Value
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -89,44 +89,56 @@ def _per_currency(rows: Any) -> dict[str, int]:
     return dict(totals)
 
 
-def account_summary(*, customer: User, now: datetime | None = None) -> AccountSummary:
-    """The account page's cards: four queries whatever the history length."""
+def account_summary(*, customer: User, upcoming: list[Appointment], now: datetime | None = None) -> AccountSummary:
+    """The account page's cards in one statement whatever the history length: the counts, the
+    money paid and the refunds by currency, as the rows of one UNION ALL. The next appointment
+    is the first of `upcoming` (the page's list, by start) that is booked."""
     now = now or timezone.now()
-    counts = Appointment.objects.filter(customer=customer).aggregate(
-        upcoming=Count("id", filter=Q(status=AppointmentStatus.CONFIRMED, start__gt=now)),
-        attended=Count("id", filter=Q(status=AppointmentStatus.COMPLETED)),
+    counts = (
+        Appointment.objects.filter(customer=customer)
+        .order_by()
+        .values("customer_id")
+        .annotate(
+            kind=Value("counts"),
+            currency=Value(""),
+            a=Count("id", filter=Q(status=AppointmentStatus.CONFIRMED, start__gt=now)),
+            b=Count("id", filter=Q(status=AppointmentStatus.COMPLETED)),
+        )
+        .values_list("kind", "currency", "a", "b")
     )
-    next_appointment = (
-        Appointment.objects.filter(customer=customer, status=AppointmentStatus.CONFIRMED, start__gt=now)
-        .select_related("service", "provider")
-        .order_by("start")
-        .first()
-    )
-    paid = _per_currency(
+    paid = (
         Payment.objects.filter(customer=customer, status=PaymentStatus.SUCCEEDED)
+        .order_by()
         .values("currency")
-        .annotate(total=Sum("amount_minor"))
-        .values_list("currency", "total")
+        .annotate(kind=Value("paid"), a=Sum("amount_minor"), b=Value(0))
+        .values_list("kind", "currency", "a", "b")
     )
     refunds = (
         Refund.objects.filter(payment__customer=customer)
+        .order_by()
         .values("currency", "status")
-        .annotate(total=Sum("amount_minor"))
-        .values_list("currency", "status", "total")
+        .annotate(kind=F("status"), a=Sum("amount_minor"), b=Value(0))
+        .values_list("kind", "currency", "a", "b")
     )
+    upcoming_n = attended = 0
+    spent: dict[str, int] = defaultdict(int)
     pending: dict[str, int] = defaultdict(int)
     received: dict[str, int] = defaultdict(int)
-    for currency, status, total in refunds:
-        if status == RefundStatus.SUCCEEDED:
-            received[currency] += total
-        elif status == RefundStatus.PENDING:
-            pending[currency] += total
-    spent = {cur: amount - received.get(cur, 0) for cur, amount in paid.items()}
+    for kind, currency, a, b in counts.union(paid, refunds, all=True).order_by():
+        if kind == "counts":
+            upcoming_n, attended = a, b
+        elif kind == "paid":
+            spent[currency] += a or 0
+        elif kind == RefundStatus.SUCCEEDED:
+            received[currency] += a or 0
+        elif kind == RefundStatus.PENDING:
+            pending[currency] += a or 0
+    booked = (a for a in upcoming if a.status == AppointmentStatus.CONFIRMED and a.start > now)
     return AccountSummary(
-        next_appointment=next_appointment,
-        upcoming=counts["upcoming"],
-        attended=counts["attended"],
-        spent_minor=spent,
+        next_appointment=next(booked, None),
+        upcoming=upcoming_n,
+        attended=attended,
+        spent_minor={cur: amount - received.get(cur, 0) for cur, amount in spent.items()},
         refunds_pending_minor=dict(pending),
         refunds_received_minor=dict(received),
     )
@@ -147,7 +159,7 @@ def _customer_appointments(customer: User) -> QuerySet[Appointment]:
     return (
         Appointment.objects.filter(customer=customer)
         .exclude(status=AppointmentStatus.EXPIRED)
-        .select_related("service", "provider")
+        .select_related("service", "service__provider", "provider")
         .prefetch_related(
             Prefetch(
                 "reschedule_requests",
@@ -158,16 +170,54 @@ def _customer_appointments(customer: User) -> QuerySet[Appointment]:
     )
 
 
+def _upcoming(now: datetime) -> Q:
+    return Q(end__gt=now, status__in=ACTIVE_STATUSES)
+
+
+def _is_upcoming(appointment: Appointment, now: datetime) -> bool:
+    """`_upcoming` asked of a row already read."""
+    return appointment.end > now and appointment.status in ACTIVE_STATUSES
+
+
 def appointments_upcoming(*, customer: User, now: datetime | None = None, limit: int = 50) -> list[Appointment]:
     now = now or timezone.now()
-    qs = _customer_appointments(customer).filter(end__gt=now, status__in=ACTIVE_STATUSES).order_by("start")
+    qs = _customer_appointments(customer).filter(_upcoming(now)).order_by("start")
     return _with_refunds(list(qs[:limit]))
 
 
 def appointments_past(*, customer: User, now: datetime | None = None, limit: int = 50) -> list[Appointment]:
     now = now or timezone.now()
-    qs = _customer_appointments(customer).filter(Q(end__lte=now) | ~Q(status__in=ACTIVE_STATUSES)).order_by("-start")
+    qs = _customer_appointments(customer).exclude(_upcoming(now)).order_by("-start")
     return _with_refunds(list(qs[:limit]))
+
+
+PAST_PER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class AccountAppointments:
+    upcoming: list[Appointment]
+    past: list[Appointment]  # one page, newest first
+    page: int
+    has_older: bool
+
+
+def account_appointments(
+    *, customer: User, now: datetime | None = None, page: int = 1, upcoming_limit: int = 50
+) -> AccountAppointments:
+    """The customer's upcoming appointments and one page of their past and cancelled ones
+    (PAST_PER_PAGE, newest first), read in one query, with their pending requests and refunds
+    (one query each): three whatever the history length or the page."""
+    now = now or timezone.now()
+    page = max(page, 1)
+    mine = Appointment.objects.filter(customer=customer).exclude(status=AppointmentStatus.EXPIRED)
+    upcoming_ids = mine.filter(_upcoming(now)).order_by("start").values("pk")[:upcoming_limit]
+    offset = (page - 1) * PAST_PER_PAGE
+    past_ids = mine.exclude(_upcoming(now)).order_by("-start").values("pk")[offset : offset + PAST_PER_PAGE + 1]
+    rows = _with_refunds(list(_customer_appointments(customer).filter(Q(pk__in=upcoming_ids) | Q(pk__in=past_ids))))
+    upcoming = sorted((a for a in rows if _is_upcoming(a, now)), key=lambda a: (a.start, a.pk))
+    past = sorted((a for a in rows if not _is_upcoming(a, now)), key=lambda a: a.start, reverse=True)
+    return AccountAppointments(upcoming, past[:PAST_PER_PAGE], page, len(past) > PAST_PER_PAGE)
 
 
 def payment_for(*, appointment: Appointment) -> Payment | None:
@@ -270,8 +320,12 @@ def provider_day(*, provider: Any, start: datetime, end: datetime) -> list[Appoi
 def provider_last_event_id(*, provider: Any) -> int:
     """The id of the provider's latest appointment event (0 for none): the dashboard's "changed
     since" cursor. One probe of `event_provider_id_idx`."""
-    last = AppointmentEvent.objects.filter(provider=provider).order_by("-pk").values_list("pk", flat=True).first()
+    last = provider_events(provider=provider).order_by("-pk").values_list("pk", flat=True).first()
     return last or 0
+
+
+def provider_events(*, provider: Any) -> QuerySet[AppointmentEvent]:
+    return AppointmentEvent.objects.filter(provider=provider)
 
 
 def provider_events_after(*, provider: Any, after: int, limit: int = 5) -> list[AppointmentEvent]:

@@ -40,7 +40,7 @@ from bookings.services import (
     reschedule_withdraw,
 )
 from notifications.forms import preference_context
-from notifications.services import inbox, message_history
+from notifications.services import inbox_and_history
 from payments.models import PaymentStatus
 from payments.services import PaymentInProgress, PaymentServiceUnavailable
 from providers.models import CURRENCIES, PaymentMode, Service
@@ -409,18 +409,25 @@ def account(request: HttpRequest) -> HttpResponse:
         return denied
     customer = request.user
     now = timezone.now()
-    upcoming = selectors.appointments_upcoming(customer=customer, now=now)  # type: ignore[arg-type]
-    changeable = {a.pk for a in upcoming if a.changeable_by_customer(now)}
+    try:
+        page = min(max(int(request.GET.get("page", "1")), 1), 10_000)
+    except ValueError:
+        page = 1
+    mine = selectors.account_appointments(customer=customer, now=now, page=page)  # type: ignore[arg-type]
+    changeable = {a.pk for a in mine.upcoming if a.changeable_by_customer(now)}
+    messages_in, messages_sent = inbox_and_history(user=customer, inbox_limit=10, history_limit=20)  # type: ignore[arg-type]
     return render(
         request,
         "bookings/account.html",
         {
-            "summary": selectors.account_summary(customer=customer),  # type: ignore[arg-type]
-            "upcoming": upcoming,
+            "summary": selectors.account_summary(customer=customer, upcoming=mine.upcoming, now=now),  # type: ignore[arg-type]
+            "upcoming": mine.upcoming,
             "changeable": changeable,
-            "past": selectors.appointments_past(customer=customer, now=now),  # type: ignore[arg-type]
-            "inbox": inbox(user=customer, limit=10),  # type: ignore[arg-type]
-            "history": message_history(recipient=customer, limit=20),  # type: ignore[arg-type]
+            "past": mine.past,
+            "past_page": mine.page,
+            "past_has_older": mine.has_older,
+            "inbox": messages_in,
+            "history": messages_sent,
             "history_tz": visitor_zone(request) or "UTC",
             **preference_context(customer),
             **tokens_context(customer),

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,6 +29,7 @@ from notifications.services import inbox, message_history
 from payments.gateways import TransientGatewayError
 from payments.payouts import payout_account_link, payout_account_refresh
 from payments.services import earnings_between, payouts_for, weekly_revenue
+from providers import selectors as provider_selectors
 from providers.decorators import provider_required
 from providers.forms import ProfileForm
 from providers.hours_form import WeeklyHoursForm, hours_form_for
@@ -51,12 +53,18 @@ def appointments(request: HttpRequest) -> HttpResponse:
     )
 
 
+SERVICES_PER_PAGE = 25
+
+
 @require_GET
 @provider_required()
 def services(request: HttpRequest) -> HttpResponse:
     provider = who(request).provider
-    offered = availability.provider_services_offered(provider=provider, now=timezone.now())
-    return render(request, "dashboard/services.html", {**layout_context(provider, "services"), "services": offered})
+    page = Paginator(provider_selectors.services_of(provider=provider), SERVICES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    availability.services_free_slots(list(page.object_list), now=timezone.now())
+    return render(request, "dashboard/services.html", {**layout_context(provider, "services"), "page": page})
 
 
 def _chart_context(provider: Any, week_start: datetime, tz: ZoneInfo) -> dict[str, object]:

@@ -26,7 +26,7 @@ from bookings.services import (
     reschedule_decline,
 )
 from dashboard.calendar import day_grid
-from dashboard.layout import layout_context
+from dashboard.layout import badge_and_cursor, layout_context
 from notifications.services import unread_count
 from providers.decorators import provider_required
 from providers.forms import ServiceForm
@@ -102,15 +102,13 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     # The week fragment is the only request that needs no hours (no grid, no side panels).
     week_fragment = request.htmx and request.GET.get("view") == "week"
     hours = None if week_fragment else ProviderHours.load(provider)
-    context = _calendar(request, provider, now, hours=hours)
     if request.htmx or hours is None:
-        return render(request, "dashboard/home.html#day", context)
+        return render(request, "dashboard/home.html#day", _calendar(request, provider, now, hours=hours))
+    badge = badge_and_cursor(provider)  # the cursor before the rows: no change slips between
+    context = _calendar(request, provider, now, hours=hours, last_event=badge[1])
     context.update(
-        layout_context(
-            provider, "calendar" if context["view"] == "week" else "today", last_event=context["last_event"]
-        ),
+        layout_context(provider, "calendar" if context["view"] == "week" else "today", badge=badge),
         has_calendar=True,
-        has_services=provider.services.exists(),
         reschedules=booking_selectors.provider_pending_reschedules(provider=provider),
         outside_hours=booking_selectors.provider_outside_hours(provider=provider, now=now, hours=hours),
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.template.loader import select_template
 from django.urls import reverse
 from django.utils import timezone
@@ -254,7 +255,32 @@ def messages_mark_read(*, user: User, message_ids: list[str] | None = None) -> i
 
 
 def inbox(*, user: User, limit: int = 20) -> list[Message]:
-    return list(Message.objects.filter(recipient=user, channel=Channel.IN_APP).order_by("-created_at")[:limit])
+    return list(_inbox(user).order_by("-created_at")[:limit])
+
+
+def _inbox(user: User) -> QuerySet[Message]:
+    return Message.objects.filter(recipient=user, channel=Channel.IN_APP)
+
+
+def _history(recipient: User, scope: str = "") -> QuerySet[Message]:
+    condition = Q(recipient=recipient)
+    if scope:
+        condition |= Q(scope=scope)
+    return Message.objects.filter(condition).exclude(channel=Channel.IN_APP)
+
+
+def inbox_and_history(
+    *, user: User, inbox_limit: int = 10, history_limit: int = 20
+) -> tuple[list[Message], list[Message]]:
+    """`inbox` and `message_history` of one person (the account page), in one query."""
+    newest_in_app = _inbox(user).order_by("-created_at").values("pk")[:inbox_limit]
+    newest_sent = _history(user).order_by("-created_at").values("pk")[:history_limit]
+    rows = list(
+        Message.objects.filter(Q(pk__in=newest_in_app) | Q(pk__in=newest_sent))
+        .select_related("recipient")
+        .order_by("-created_at")
+    )
+    return [m for m in rows if m.channel == Channel.IN_APP], [m for m in rows if m.channel != Channel.IN_APP]
 
 
 @transaction.atomic
@@ -269,21 +295,15 @@ def preference_save(*, user: User, channel: str, phone: str) -> Preference:
     return pref
 
 
+def unread_messages(*, user: User) -> QuerySet[Message]:
+    return Message.objects.filter(recipient=user, channel=Channel.IN_APP, read_at__isnull=True)
+
+
 def unread_count(*, user: User) -> int:
-    return Message.objects.filter(recipient=user, channel=Channel.IN_APP, read_at__isnull=True).count()
+    return unread_messages(user=user).count()
 
 
 def message_history(*, recipient: User, scope: str = "", limit: int = 30) -> list[Message]:
     """Sent messages (not in-app) to a person, and those in their scope (a provider sees what
     went to their customers about their appointments), newest first."""
-    from django.db.models import Q
-
-    condition = Q(recipient=recipient)
-    if scope:
-        condition |= Q(scope=scope)
-    return list(
-        Message.objects.filter(condition)
-        .exclude(channel=Channel.IN_APP)
-        .select_related("recipient")
-        .order_by("-created_at")[:limit]
-    )
+    return list(_history(recipient, scope).select_related("recipient").order_by("-created_at")[:limit])

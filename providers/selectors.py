@@ -54,6 +54,11 @@ def service_get_public(*, slug: str) -> Service:
     return get_object_or_404(services_public(), slug=slug)
 
 
+def services_of(*, provider: Provider) -> QuerySet[Service]:
+    """All of a provider's services, hidden ones too, by name (their Services page)."""
+    return Service.objects.filter(provider=provider).select_related("category", "provider").order_by("name", "pk")
+
+
 def service_get_for_provider(*, provider: Provider, service_id: object) -> Service:
     """One of the provider's own services (hidden ones too); another provider's id is a 404."""
     return get_object_or_404(Service, pk=service_id, provider=provider)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
@@ -43,6 +44,7 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         "categories": list(selectors.categories_in_use()),
         "providers": list(selectors.providers_public()),
         "filtered": bool(q or category or provider),
+        "page_query": urlencode({"q": q, "category": category, "provider": provider}),
     }
     template = "providers/home.html#results" if request.htmx else "providers/home.html"
     return render(request, template, context)

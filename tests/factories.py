@@ -277,3 +277,16 @@ def payouts_ready(provider: Any) -> None:
     sandbox_deliver_now()
     provider.refresh_from_db()
     assert provider.payout_account_ready
+
+
+def services_copied(service: Any, n: int, name: str = "Extra") -> list[Any]:
+    """`n` more services of the same provider like `service` (without slots: none free), in one
+    INSERT: a provider with many services, for query budgets and benchmarks."""
+    import uuid
+
+    copies = []
+    for i in range(n):
+        copy = Service.objects.get(pk=service.pk)
+        copy.pk, copy.name, copy.slug = uuid.uuid4(), f"{name} {i:03}", f"{name.lower()}-{i:03}"
+        copies.append(copy)
+    return Service.objects.bulk_create(copies)

@@ -14,20 +14,20 @@ from providers.models import Slot
 
 pytestmark = pytest.mark.django_db
 
-# session, user, provider profile, the layout (unread count, latest event id), then the page's own
-# reads: Today also its hours (2), the day, whether any service exists, requests, appointments
-# outside the hours; services one count of free times per service (one service here)
+# session, user, provider profile, the layout (unread count and latest event id, one query), then
+# the page's own reads: Today also its hours (2), the day, requests, appointments outside the
+# hours; services a page of them (their count, the page) and their free times in one query
 PAGES = {
-    "/dashboard": ("today", 11),
-    "/dashboard?view=week": ("calendar", 11),
-    "/dashboard/appointments": ("appointments", 6),
+    "/dashboard": ("today", 9),
+    "/dashboard?view=week": ("calendar", 9),
+    "/dashboard/appointments": ("appointments", 5),
     "/dashboard/services": ("services", 7),
-    "/dashboard/hours": ("hours", 7),
-    "/dashboard/qr": ("qr", 5),
-    "/dashboard/earnings": ("earnings", 10),
-    "/dashboard/payouts": ("payouts", 6),
-    "/dashboard/messages": ("messages", 8),
-    "/dashboard/settings": ("settings", 7),  # + the access tokens
+    "/dashboard/hours": ("hours", 6),
+    "/dashboard/qr": ("qr", 4),
+    "/dashboard/earnings": ("earnings", 9),
+    "/dashboard/payouts": ("payouts", 5),
+    "/dashboard/messages": ("messages", 7),
+    "/dashboard/settings": ("settings", 6),  # + the access tokens
 }
 LABELS = {
     "today": "Today",

@@ -17,7 +17,7 @@ from notifications.models import Message
 from outbox.models import Job
 from payments.models import Refund
 from providers.models import Slot
-from tests.factories import ServiceFactory, UserFactory, book_confirmed
+from tests.factories import ServiceFactory, UserFactory, book_confirmed, services_copied
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +116,46 @@ def test_a_bulk_cancel_of_fifty_costs_the_queries_of_one(frozen_now: object) -> 
             recipient=appointment.customer, event="cancelled_by_provider", reference=str(appointment.pk)
         ).exists()
         assert [e.kind for e in appointment.events.all()][-2:] == ["cancelled", "refunded"]
+
+
+def test_service_pages_cost_the_same_with_one_service_or_sixty(frozen_now: object) -> None:
+    # Given a provider with one service (and its slots)
+    service = ServiceFactory(price_minor=4000)
+    provider = service.provider
+    client = Client()
+    client.force_login(provider.user)
+    visitor = Client()
+
+    def measure() -> dict[str, int]:
+        return {
+            "dashboard services": queries(lambda: client.get("/dashboard/services")),
+            "dashboard services, page 2": queries(lambda: client.get("/dashboard/services?page=2")),
+            "browse": queries(lambda: visitor.get("/")),
+            "browse, page 2": queries(lambda: visitor.get("/?page=2")),
+            "service page": queries(lambda: visitor.get(f"/services/{service.slug}/")),
+        }
+
+    one = measure()
+    # When they add 59 more
+    services_copied(service, 59)
+    sixty = measure()
+    # Then every page costs what it did (a page of 25 with its free times in one query)
+    assert sixty == one
+    assert one == {
+        "dashboard services": 7,
+        "dashboard services, page 2": 7,
+        "browse": 4,
+        "browse, page 2": 4,
+        "service page": 3,
+    }
+    page = client.get("/dashboard/services?page=3").content.decode()
+    assert page.count('<td data-label="Free slots ahead">') == 10  # 60 = 25 + 25 + 10
+    assert "Page 3 of 3" in page
+    # The one service with slots shows what the one definition of bookable counts for it
+    from bookings.availability import offers
+
+    pages = "".join(client.get(f"/dashboard/services?page={n}").content.decode() for n in (1, 2, 3))
+    free = offers(service).count()
+    assert free > 0
+    assert pages.count(f'<td data-label="Free slots ahead">{free}</td>') == 1
+    assert pages.count('<td data-label="Free slots ahead">0</td>') == 59
