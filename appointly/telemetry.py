@@ -137,9 +137,10 @@ def configure(*, exporter: SpanExporter | None = None, processor: Any = None, me
     elif chosen is not None:
         provider.add_span_processor(BatchSpanProcessor(chosen))
     trace.set_tracer_provider(provider)
-    from opentelemetry.sdk.metrics import MeterProvider
+    if readers:  # no reader: the API's no-op meter, so instruments cost nothing per request
+        from opentelemetry.sdk.metrics import MeterProvider
 
-    metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+        metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
     _instrument()
 
 

@@ -181,12 +181,14 @@ def main() -> None:
         connection.queries_log.clear()  # a full log (9,000 entries) would make every count 0
         with CaptureQueriesContext(connection) as ctx:
             fn()
+        # Counted now: every request clears the log (Django's `reset_queries` on request_started).
+        queries = len(ctx.captured_queries)
         timings = []
         for _ in range(runs):
             t0 = time.perf_counter()
             fn()
             timings.append((time.perf_counter() - t0) * 1000)
-        return timings, len(ctx.captured_queries)
+        return timings, queries
 
     def cancel(ids: list[str]) -> None:
         with transaction.atomic():
@@ -206,6 +208,7 @@ def main() -> None:
     rows: list[str] = []
     plans: list[str] = []
     cancel_ratios: list[str] = []
+    slow_plans: list[str] = []
     try:
         for n in (int(size) for size in args.sizes.split(",")):
             batch = seed(n)
@@ -246,6 +249,20 @@ def main() -> None:
                 with connection.cursor() as cur:
                     cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql)
                     plans.append("\n".join(r[0] for r in cur.fetchall()))
+        # Where the slowest pages' time goes at the largest size: each SELECT they ran, explained.
+        for label, fetch in (
+            ("service page", lambda: ok(f"/services/{service.slug}/", visitor)),
+            ("account page", lambda: ok("/account/", customer_client)),
+        ):
+            connection.queries_log.clear()
+            with CaptureQueriesContext(connection) as ctx:
+                fetch()
+            for query in ctx.captured_queries:
+                if query["sql"].lstrip("(").startswith("SELECT") and "django_session" not in query["sql"]:
+                    with connection.cursor() as cur:
+                        cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + query["sql"])
+                        plan = [r[0] for r in cur.fetchall()]
+                    slow_plans.append(f"{label}: {plan[-1].strip()}\n" + "\n".join(plan[:14]))
     finally:
         from django.db import connections
 
@@ -269,6 +286,9 @@ def main() -> None:
             "Plans of the month's aggregates at 100,000 appointments (`EXPLAIN ANALYZE` of the SQL the dashboard ran):",
             "",
             *[f"```\n{plan}\n```\n" for plan in plans],
+            "The service page's and the account page's queries at the largest size, explained:",
+            "",
+            *[f"```\n{plan}\n```\n" for plan in slow_plans],
         ]
     )
     print(report)

@@ -61,7 +61,9 @@ def offers(service: Service, *, now: datetime | None = None, ignoring: Appointme
         return qs.none()
     _first, last_day = service_horizon(service, now)
     earliest = max(now + timedelta(microseconds=1), now + timedelta(minutes=service.min_notice_minutes))
-    taken = TimeClaim.objects.filter(
+    # `end > earliest` follows from the overlap (every offer starts at or after `earliest`) and
+    # is a constant: the claims of years past drop out before any join (ADR 0022).
+    taken = TimeClaim.objects.filter(end__gt=earliest).filter(
         provider_id=OuterRef("provider_id"), start__lt=OuterRef("end"), end__gt=OuterRef("start")
     )
     closed = HoursException.objects.filter(

@@ -256,6 +256,9 @@ class TimeClaim(models.Model):
         ]
         indexes = [
             models.Index(fields=("provider", "start"), name="timeclaim_provider_start_idx"),
+            # The overlap probe (start < end of the time AND end > its start) bounded by the
+            # claims that end after the time starts: the future ones, not the years of history.
+            models.Index(fields=("provider", "end"), name="timeclaim_provider_end_idx"),
             models.Index(fields=("service", "local_date"), name="timeclaim_service_day_idx"),
         ]
 

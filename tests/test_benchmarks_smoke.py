@@ -19,7 +19,7 @@ RUNS = {
     "slots": (["benchmarks/slots.py"], {"BENCH_SLOTS_SERVICES": "20"}, "| postgresql |"),
     "dashboard": (["benchmarks/dashboard.py", "--renders", "2", "--sizes", "400"], {}, "bulk cancel 50"),
     "booking": (
-        ["benchmarks/booking.py", "--clients", "2", "--per-client", "2", "--workers", "1"],
+        ["benchmarks/booking.py", "--clients", "2", "--per-client", "2", "--workers", "1", "--tracing"],
         {},
         "Double bookings in the database afterwards: **0**",
     ),
