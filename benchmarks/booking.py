@@ -338,7 +338,7 @@ def main() -> None:
             # The uncontended round again on the next free times, three ways, each on a freshly
             # started gunicorn warmed by one booking per client first (so no way pays for cold
             # workers): tracing off; every trace exported over OTLP/HTTP to a local receiver
-            # (what a collector would take); one trace in ten (docker-compose's setting).
+            # (what a collector would take); one trace in ten (a ratio docker-compose can be given).
             ways: dict[str, dict[str, str]] = {
                 "tracing off": {},
                 "tracing on, every trace": {"OTEL_TRACES_EXPORTER": "otlp"},
@@ -402,9 +402,8 @@ def main() -> None:
             "interleaved, each on a freshly started gunicorn warmed by one booking per client: tracing off; "
             "every process tracing every request (OpenTelemetry SDK; Django, psycopg, Redis and HTTP "
             "instrumentation, a span per SQL statement; batch export over OTLP/HTTP to a local receiver); and "
-            "one request in ten (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`, `OTEL_TRACES_SAMPLER_ARG=0.1`: "
-            "docker-compose's "
-            "setting; a sampled booking is whole, its worker jobs follow the request's decision).",
+            "one request in ten (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`, `OTEL_TRACES_SAMPLER_ARG=0.1`; "
+            "a sampled booking is whole, its worker jobs follow the request's decision).",
             "",
             "| round | bookings/s (each run) | p50 ms | p95 ms | outcomes | throughput vs off | exported |",
             "|---|---|---|---|---|---|---|",

@@ -80,8 +80,10 @@ for p in range(10):
                        duration_minutes=30, price_minor=2500 + 500 * s, max_appointments_per_day=24,
                        min_notice_minutes=0)
     providers.append(session(user))
+# A fresh customer for each booking user of each run (a user cut off at the end of a run leaves
+# its hold behind): 6 runs of at most 10 booking users fit many times over.
 booking = [User.objects.create_user(email=f"load-customer{c}@example.com", password=None, role=Role.CUSTOMER)
-           for c in range(60)]
+           for c in range(300)]
 account = [User.objects.create_user(email=f"load-regular{c}@example.com", password=None, role=Role.CUSTOMER)
            for c in range(40)]
 # Each regular has 45 past appointments (three pages of them), on the first service of a studio.

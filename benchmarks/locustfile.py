@@ -29,7 +29,10 @@ from urllib.parse import urlsplit
 from locust import HttpUser, constant, task
 
 DATA: dict[str, Any] = json.loads(Path(os.environ["APPOINTLY_LOAD_DATA"]).read_text())
-_free_slots: list[str] = list(DATA["free_slots"])  # gevent: one process, no two users pop the same
+# gevent: one process, so no two users pop the same slot or the same booking customer (each
+# books one time after another, so never holds more than one unpaid time: the hold limit).
+_free_slots: list[str] = list(DATA["free_slots"])
+_bookers: list[str] = list(DATA["customers"])
 _HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)"')
 
 
@@ -81,6 +84,9 @@ class Visitor(HttpUser):
 class CustomerBooking(_Signed):
     weight = 10
     pool = "customers"
+
+    def on_start(self) -> None:
+        self.client.cookies.set("sessionid", _bookers.pop(), domain="127.0.0.1")
 
     @task
     def book(self) -> None:
