@@ -213,3 +213,39 @@ def test_public_pages_fit_phones_and_tablets(
         journey.check(name)
     assert page.get_by_role("heading", name="Something went wrong on our side").is_visible()
     assert page.get_by_role("link", name="Appointly").is_visible()  # the wordmark, even on the 500 page
+
+
+@pytest.mark.smoke
+@pytest.mark.parametrize("width", [390, 1280])
+def test_past_appointments_page_through_twenty_at_a_time(
+    live_server: Any, open_page: Any, studio: Any, width: int
+) -> None:
+    from tests.bookings.test_account_page import _history
+    from tests.factories import PASSWORD, UserFactory
+
+    # Given a customer with 45 past appointments
+    customer = UserFactory(email=f"regular{width}@example.com")
+    _history(customer, studio, 45)
+    base = live_server.url
+    page = open_page(width=width, height=900)
+    journey = Journey(page, width)
+    page.goto(f"{base}/accounts/login/?next=/account/")
+    page.get_by_label("Email").fill(customer.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url(re.compile(r".*/account/$"))
+    # When they page back through them, and forward again
+    journey.check("account-page-1")
+    cards = page.locator("#past ~ .appointment-list .appointment-card")
+    assert cards.count() == 20
+    page.get_by_role("link", name="Older →").click()
+    page.wait_for_url(re.compile(r".*page=2.*"))
+    journey.check("account-page-2")
+    page.get_by_role("link", name="Older →").click()
+    page.wait_for_url(re.compile(r".*page=3.*"))
+    # Then the last page holds the 5 oldest, and Newer leads back
+    assert page.locator("#past ~ .appointment-list .appointment-card").count() == 5
+    assert page.get_by_role("link", name="Older →").count() == 0
+    page.get_by_role("link", name="← Newer").click()
+    page.wait_for_url(re.compile(r".*page=2.*"))
+    assert page.locator("#past ~ .appointment-list .appointment-card").count() == 20
