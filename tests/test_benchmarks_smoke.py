@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 RUNS = {
     "slots": (["benchmarks/slots.py"], {"BENCH_SLOTS_SERVICES": "20"}, "| postgresql |"),
+    "booking_steps": (["benchmarks/booking_steps.py", "--bookings", "2"], {}, "**whole booking**"),
     "dashboard": (["benchmarks/dashboard.py", "--renders", "2", "--sizes", "400"], {}, "bulk cancel 50"),
     "booking": (
         ["benchmarks/booking.py", "--clients", "2", "--per-client", "2", "--workers", "1", "--tracing"],
