@@ -60,23 +60,14 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
-    from benchmarks.scratch_db import drop_database, recreate_database
+    from benchmarks.scratch_db import django_on_scratch_database, drop_database
 
-    recreate_database(DB_URL)
-    os.environ.update({"DATABASE_URL": DB_URL, "DJANGO_SETTINGS_MODULE": "appointly.settings.test"})
-    import django
+    django_on_scratch_database(DB_URL)
+    from datetime import timedelta
 
-    django.setup()
-    from django.core.management import call_command
     from django.db import connection
     from django.template.backends.django import Template
     from django.test import Client
-    from django.test.utils import setup_test_environment
-
-    setup_test_environment()
-    call_command("migrate", verbosity=0)
-    from datetime import timedelta
-
     from django.utils import timezone
 
     import outbox.services

@@ -45,28 +45,16 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
-    from benchmarks.scratch_db import recreate_database
+    from benchmarks.scratch_db import django_on_scratch_database, drop_database
 
-    recreate_database(DB_URL)
-    os.environ.update({"DATABASE_URL": DB_URL, "DJANGO_SETTINGS_MODULE": "appointly.settings.test"})
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import setup_test_environment
-
-    from benchmarks.scratch_db import drop_database
-    from benchmarks.slots import write_results
-
-    setup_test_environment()
-    call_command("migrate", verbosity=0)
+    django_on_scratch_database(DB_URL)
     from typing import Any
 
-    from django.db import transaction
+    from django.db import connection, transaction
+    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from benchmarks.slots import write_results
     from bookings.models import Appointment, AppointmentEvent
     from tests.factories import ServiceFactory, UserFactory, services_copied
 

@@ -23,3 +23,20 @@ def drop_database(url: str) -> None:
     admin, name = _admin_and_name(url)
     with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def django_on_scratch_database(url: str) -> None:
+    """Django in this process, on a fresh scratch database with the schema migrated (the test
+    settings: a test client, no outgoing mail; the in-process benchmarks)."""
+    import os
+
+    recreate_database(url)
+    os.environ.update({"DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "appointly.settings.test"})
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()
+    call_command("migrate", verbosity=0)
