@@ -99,3 +99,26 @@ def test_with_stripe_production_settings_check_clean_and_forms_may_redirect_to_s
         "import django; django.setup(); from django.conf import settings; print(settings.SECURE_CSP['form-action'])",
     )
     assert "stripe" not in sandbox.stdout, sandbox.stderr
+
+
+def test_behind_pgbouncer_nothing_lives_on_a_server_connection_across_transactions() -> None:
+    # Given PostgreSQL reached through PgBouncer in transaction mode
+    code = (
+        "import django; django.setup(); from django.db import connection as c;"
+        "p = c.get_connection_params();"
+        "no_cursors = c.settings_dict.get('DISABLE_SERVER_SIDE_CURSORS', False);"
+        "print(repr(p.get('prepare_threshold', 'unset')), 'options' in p, no_cursors)"
+    )
+    url = {"DATABASE_URL": "postgres://app@pgbouncer.internal:6432/appointly"}
+    pooled = _run_base({**PRODUCTION, **url, "DATABASE_POOLER": "pgbouncer"}, code)
+    direct = _run_base({**PRODUCTION, **url}, code)
+    # Then psycopg never prepares server-side (Django's default, kept), no named cursors, no
+    # startup options
+    assert pooled.returncode == 0, pooled.stderr
+    assert pooled.stdout.split() == ["None", "False", "True"]
+    # ... while a direct connection keeps its cursors and its idle-in-transaction timeout
+    assert direct.stdout.split() == ["None", "True", "False"], direct.stderr
+    # ... and a value that is not one is refused at start-up
+    wrong = _run_base({**PRODUCTION, **url, "DATABASE_POOLER": "pgpool"}, code)
+    assert wrong.returncode != 0
+    assert "DATABASE_POOLER" in wrong.stderr

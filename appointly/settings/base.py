@@ -150,9 +150,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # A transaction left open (a stuck worker) must not hold queue rows and block vacuum.
-    _idle_ms = env.int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60_000)
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c idle_in_transaction_session_timeout={_idle_ms}"
+    DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+    if DATABASE_POOLER not in ("", "pgbouncer"):
+        raise environ.ImproperlyConfigured("DATABASE_POOLER: leave it empty, or pgbouncer (transaction mode).")
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    if DATABASE_POOLER == "pgbouncer":
+        # Transaction mode (docs/adr/0023): the next transaction may run on another server
+        # connection, so nothing may live on one across transactions: no server-side prepared
+        # statements (Django's default with psycopg 3, pinned here), no named cursors
+        # (.iterator()), no startup `options` (PgBouncer refuses them: set the idle-in-transaction
+        # timeout on the database role instead).
+        _options["prepare_threshold"] = None
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    else:
+        # A transaction left open (a stuck worker) must not hold queue rows and block vacuum.
+        _idle_ms = env.int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60_000)
+        _options["options"] = f"-c idle_in_transaction_session_timeout={_idle_ms}"
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
