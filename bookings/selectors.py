@@ -264,9 +264,8 @@ class Picked:
         return dict(totals)
 
 
-def provider_appointments_by_ids(*, provider: Any, ids: list[str]) -> dict[str, Appointment | None]:
-    """Each distinct id as given (order kept) with the provider's appointment, or None for a
-    malformed id, an unknown one and another provider's alike (nothing leaks). One query."""
+def ids_parsed(ids: list[str]) -> dict[str, Any]:
+    """Each distinct id as given (order kept) with its UUID, or None when it is not one."""
     import uuid
 
     keys: dict[str, uuid.UUID | None] = {}
@@ -275,12 +274,18 @@ def provider_appointments_by_ids(*, provider: Any, ids: list[str]) -> dict[str, 
             keys[raw] = uuid.UUID(raw)
         except ValueError:
             keys[raw] = None
-    found = {
-        a.pk: a
-        for a in Appointment.objects.filter(provider=provider, pk__in=[k for k in keys.values() if k]).select_related(
-            "service", "customer"
-        )
-    }
+    return keys
+
+
+def provider_appointments_by_ids(
+    *, provider: Any, ids: list[str], rows: QuerySet[Appointment] | None = None
+) -> dict[str, Appointment | None]:
+    """Each distinct id as given (order kept) with the provider's appointment, or None for a
+    malformed id, an unknown one and another provider's alike (nothing leaks). One query, of
+    `rows` when given (a service's locking read)."""
+    keys = ids_parsed(ids)
+    rows = Appointment.objects.select_related("service", "customer") if rows is None else rows
+    found = {a.pk: a for a in rows.filter(provider=provider, pk__in=[k for k in keys.values() if k])}
     return {raw: found.get(key) if key else None for raw, key in keys.items()}
 
 

@@ -204,6 +204,9 @@ class BulkResult:
     appointment: Appointment | None = None
 
 
+@traced("booking.cancel_bulk", lambda kwargs, result: {"appointments.requested": len(result)}, BOOKINGS)
+@retry_on_conflict(try_again)
+@transaction.atomic
 def appointments_cancel_bulk(
     *, provider: Provider, ids: list[str], reason: str = "", now: datetime | None = None
 ) -> list[BulkResult]:
@@ -211,43 +214,27 @@ def appointments_cancel_bulk(
 
     Each id has its own outcome, so one bad id does not block the others; repeating the call
     changes nothing. Ids that are not this provider's answer "not found", exactly like ids that
-    do not exist, so nothing about other providers leaks. Set-based: one lock of all the rows
-    (in id order, the lock order), the same checks as one cancel for each, then one write of
+    do not exist, so nothing about other providers leaks. Set-based: one read that locks all the
+    rows (in id order, the lock order), the checks a cancel makes for each, then one write of
     each kind for all of them (`_cancel_locked`).
     """
     now = now or timezone.now()
-    return _cancel_bulk(provider=provider, ids=ids, reason=reason, now=now)
-
-
-@traced("booking.cancel_bulk", lambda kwargs, result: {"appointments.requested": len(result)}, BOOKINGS)
-@retry_on_conflict(try_again)
-@transaction.atomic
-def _cancel_bulk(*, provider: Provider, ids: list[str], reason: str, now: datetime) -> list[BulkResult]:
-    wanted = provider_appointments_by_ids(provider=provider, ids=ids)
-    locked = {
-        a.pk: a
-        for a in Appointment.objects.select_for_update(of=("self",))
+    locking = (
+        Appointment.objects.select_for_update(of=("self",))
         .select_related("service", "service__provider", "provider", "provider__user", "customer")
-        .filter(provider=provider, pk__in=[a.pk for a in wanted.values() if a is not None])
         .order_by("pk")
-    }
+    )
     results: list[BulkResult] = []
     cancelled: list[tuple[Appointment, int]] = []
-    for raw, found in wanted.items():
-        appointment = locked.get(found.pk) if found is not None else None
+    for raw, appointment in provider_appointments_by_ids(provider=provider, ids=ids, rows=locking).items():
         if appointment is None:
             results.append(BulkResult(raw, "not found"))
         elif appointment.status == AppointmentStatus.CANCELLED:
             results.append(BulkResult(raw, "already cancelled", appointment))
-        elif not appointment.cancellable_by_provider(now):
+        elif not appointment.cancellable_by_provider(now):  # implies what `_cancellable` asks of a provider
             outcome = "in the past" if appointment.start <= now else "not cancellable"
             results.append(BulkResult(raw, outcome, appointment))
         else:
-            try:
-                _cancellable(appointment, by=CancelledBy.PROVIDER, now=now)
-            except BookingNotAllowed:
-                results.append(BulkResult(raw, "not cancellable", appointment))
-                continue
             cancelled.append((appointment, refund_owed(appointment, now, full=True)))
             results.append(BulkResult(raw, "cancelled", appointment))
     if cancelled:

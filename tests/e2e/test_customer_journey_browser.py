@@ -70,6 +70,16 @@ class Journey:
         assert violations == [], f"{name} at {self.width}px: {violations} ({shot})"
 
 
+def sign_in(page: Any, login_url: str, email: str) -> None:
+    """A customer signs in with the factories' password on the login page."""
+    from tests.factories import PASSWORD
+
+    page.goto(login_url)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+
+
 @pytest.fixture
 def studio(live_server: Any) -> Any:
     provider = ProviderFactory(timezone="Europe/Berlin", hours=[], business_name="Kreuzberg Physio")
@@ -165,17 +175,14 @@ def test_a_service_paid_at_the_venue_books_in_one_step(
     live_server: Any, open_page: Any, studio: Any, width: int
 ) -> None:
     from providers.models import PaymentMode, Service, Slot
-    from tests.factories import PASSWORD, UserFactory
+    from tests.factories import UserFactory
 
     Service.objects.filter(pk=studio.pk).update(payment_mode=PaymentMode.VENUE)
     customer = UserFactory(email=f"venue{width}@example.com")
     base = live_server.url
     page = open_page(width=width, height=900)
     journey = Journey(page, width)
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(customer.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    sign_in(page, f"{base}/accounts/login/", customer.email)
     slot = Slot.objects.filter(service=studio, start__gt=timezone.now() + timedelta(days=1)).order_by("start").first()
     page.goto(f"{base}/book/{slot.pk}/")
     journey.check("venue-confirm")
@@ -221,7 +228,7 @@ def test_past_appointments_page_through_twenty_at_a_time(
     live_server: Any, open_page: Any, studio: Any, width: int
 ) -> None:
     from tests.bookings.test_account_page import _history
-    from tests.factories import PASSWORD, UserFactory
+    from tests.factories import UserFactory
 
     # Given a customer with 45 past appointments
     customer = UserFactory(email=f"regular{width}@example.com")
@@ -229,10 +236,7 @@ def test_past_appointments_page_through_twenty_at_a_time(
     base = live_server.url
     page = open_page(width=width, height=900)
     journey = Journey(page, width)
-    page.goto(f"{base}/accounts/login/?next=/account/")
-    page.get_by_label("Email").fill(customer.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    sign_in(page, f"{base}/accounts/login/?next=/account/", customer.email)
     page.wait_for_url(re.compile(r".*/account/$"))
     # When they page back through them, and forward again
     journey.check("account-page-1")
