@@ -242,7 +242,9 @@ def test_past_appointments_page_through_twenty_at_a_time(
     journey.check("account-page-1")
     cards = page.locator("#past ~ .appointment-list .appointment-card")
     assert cards.count() == 20
-    page.get_by_role("link", name="Older →").click()
+    older = page.get_by_role("link", name="Older →")
+    assert older.bounding_box()["height"] >= 44  # a thumb's tap target
+    older.click()
     page.wait_for_url(re.compile(r".*page=2.*"))
     journey.check("account-page-2")
     page.get_by_role("link", name="Older →").click()
