@@ -313,6 +313,7 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=10)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--write", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="with --tracing: how many times each way runs")
     parser.add_argument(
         "--tracing", action="store_true", help="also run the uncontended round with OpenTelemetry exporting OTLP/HTTP"
     )
@@ -348,14 +349,14 @@ def main() -> None:
                     "OTEL_TRACES_SAMPLER_ARG": "0.1",
                 },
             }
-            need = n * k + 2 * len(ways) * (n + n * k)
+            need = n * k + args.repeats * len(ways) * (n + n * k)
             if len(free) < need:
                 sys.exit(f"only {len(free)} uncontended slots for {need} bookings")
             from tests.otlp_receiver import OtlpReceiver
 
             offset = n * k
             rounds: dict[str, list[dict[str, Any]]] = {label: [] for label in ways}
-            for _repeat in range(2):  # interleaved twice: off, every, 1 in 10, off, every, 1 in 10
+            for _repeat in range(args.repeats):  # interleaved: off, every, 1 in 10, off, every, 1 in 10, ...
                 for label, way in ways.items():
                     gunicorn.terminate()
                     gunicorn.wait(timeout=20)
@@ -398,10 +399,12 @@ def main() -> None:
         off = traced["tracing off"]["per_s"]
         lines += [
             "",
-            "With `--tracing`: the uncontended round again on the next free times, three ways, twice each, "
-            "interleaved, each on a freshly started gunicorn warmed by one booking per client: tracing off; "
-            "every process tracing every request (OpenTelemetry SDK; Django, psycopg, Redis and HTTP "
-            "instrumentation, a span per SQL statement; batch export over OTLP/HTTP to a local receiver); and "
+            "With `--tracing`: the uncontended round again on the next free times, three ways, "
+            f"{args.repeats} times each, interleaved, each on a freshly started gunicorn warmed by one booking "
+            "per client: tracing off; "
+            "every process tracing every request (OpenTelemetry SDK; Django, Redis and HTTP "
+            "instrumentation, our span per SQL statement (ADR 0021); batch export over OTLP/HTTP to a local "
+            "receiver); and "
             "one request in ten (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`, `OTEL_TRACES_SAMPLER_ARG=0.1`; "
             "a sampled booking is whole, its worker jobs follow the request's decision).",
             "",

@@ -10,7 +10,6 @@ from datetime import date
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
@@ -66,7 +65,6 @@ def everything_exported(finished: list[ReadableSpan]) -> str:
 def test_a_booking_is_one_trace_from_the_request_through_sql_to_the_job_the_worker_runs(
     spans: InMemorySpanExporter, frozen_now: object, caplog: pytest.LogCaptureFixture
 ) -> None:
-    connection.close()  # the next connection is made through the instrumented psycopg
     service = ServiceFactory(price_minor=3000)
     customer = UserFactory(email="traced@example.com")
     client = Client()
@@ -113,6 +111,35 @@ def _appointment_of(customer: Any) -> Any:
     from bookings.models import Appointment
 
     return Appointment.objects.get(customer=customer)
+
+
+@pytest.mark.django_db
+def test_a_statement_is_a_span_under_the_work_that_ran_it_and_costs_no_span_outside_any(
+    spans: InMemorySpanExporter,
+) -> None:
+    from django.db import DatabaseError, connection, transaction
+
+    # Given telemetry on; When a statement runs outside any span, then two inside one (the second fails)
+    Slot.objects.filter(slot_date=date(2026, 11, 30)).count()
+    with telemetry.span("work"):
+        Slot.objects.filter(slot_date=date(2026, 11, 30)).count()
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT nothing FROM no_such_table")
+    # Then only the two inside are spans, children of that work, named by their verb, with the
+    # statement's placeholders and not its values; the failed one says so
+    finished = spans.get_finished_spans()
+    work = next(s for s in finished if s.name == "work")
+    statements = [s for s in finished if "db.statement" in (s.attributes or {})]
+    assert {s.parent.span_id for s in statements} == {work.context.span_id}  # type: ignore[union-attr]
+    sql = [s for s in statements if s.name == "SELECT"]  # (and the savepoint's statements around the second)
+    assert len(sql) == 2
+    counted = dict(sql[0].attributes or {})
+    assert counted["db.system"] == connection.vendor
+    assert "slot_date" in str(counted["db.statement"])
+    assert "2026-11-30" not in str(counted["db.statement"])
+    assert sql[0].status.status_code.name == "UNSET"
+    assert sql[1].status.status_code.name == "ERROR"
+    assert not [s for s in finished if s.parent is None and s.name != "work"]
 
 
 @pytest.mark.django_db
