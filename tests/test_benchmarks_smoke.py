@@ -36,6 +36,7 @@ RUNS = {
         "Double bookings in the database afterwards: **0**",
     ),
     "queue": (["benchmarks/queue.py", "--jobs", "60"], {}, "no-op, plain Celery"),
+    "floor": (["benchmarks/floor.py", "--clients", "2", "--bookings", "6"], {}, "of its floor** at best"),
     "polling": (
         ["benchmarks/polling.py", "--providers", "3", "--seconds", "2", "--interval", "1", "--workers", "1"],
         {},
