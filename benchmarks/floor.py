@@ -13,7 +13,8 @@ gateway: no network), and the gateway's signed webhook that confirms it (`webhoo
 3. Service layer: the same bookings by `--clients` threads (each its own connection), each
    taking the next booking number: bookings/s, in one process and spread over as many
    processes as the machine has cores (as gunicorn runs it).
-4. Floor: a pgbench custom script (`pgbench -f`, simple protocol, the same number of clients)
+4. Floor: a pgbench custom script (`pgbench -f`, in the protocol Django used: literal SQL, or
+   prepared statements when Django binds server-side and prepares; the same number of clients)
    replaying those statements: same tables, same locks, same writes. What differs between
    bookings (ids, keys, times, amounts of other bookings) is a pgbench variable, read per
    transaction from a table by the next number of a sequence (`\\gset`), so every replayed
@@ -136,9 +137,22 @@ class Capture:
         self.connection.commit, self.connection.rollback = self._restore
 
 
-def pgbench_script(bookings: list[list[str]]) -> tuple[str, list[str], list[list[str]]]:
+def as_parameter(literal: str) -> tuple[str, str]:
+    """A literal as a prepared statement's parameter: its value, and the cast that stays in the
+    statement's text."""
+    quoted = re.fullmatch(r"(E?)'(.*)'(::[a-z_0-9]+(?:\[\])?)?", literal, re.DOTALL)
+    if quoted is None:
+        return literal, ""  # a number
+    value = quoted[2].replace("''", "'")
+    if quoted[1]:
+        value = value.replace("\\\\", "\\")
+    return value, quoted[3] or ""
+
+
+def pgbench_script(bookings: list[list[str]], *, prepared: bool = False) -> tuple[str, list[str], list[list[str]]]:
     """One script for all bookings: the literals that differ between them become variables.
-    Returns the script, the variables' names and each booking's values (literal SQL text)."""
+    Returns the script, the variables' names and each booking's values: literal SQL text for
+    pgbench's simple protocol, or (`prepared`) parameter values, their casts kept in the text."""
     shapes = [[LITERAL.sub("\x00", line) for line in lines] for lines in bookings]
     for n, other in enumerate(shapes[1:], 1):
         if other != shapes[0]:
@@ -157,9 +171,11 @@ def pgbench_script(bookings: list[list[str]]) -> tuple[str, list[str], list[list
                 text += values[0][i][j]
             else:
                 names.append(f"fv{len(names) + 1}")
+                cast = ""
                 for b, v in enumerate(values):
-                    per_booking[b].append(v[i][j])
-                text += f":{names[-1]}"
+                    value, cast = as_parameter(v[i][j]) if prepared else (v[i][j], "")
+                    per_booking[b].append(value)
+                text += f":{names[-1]}{cast}"
             text += part
         out.append(text + ";")
     head = f"SELECT {', '.join(names)} FROM floor_values WHERE n = (SELECT nextval('floor_next')) \\gset"
@@ -317,7 +333,12 @@ def main() -> None:
                 book(n)
             capture.close()
             captured.append(capture.lines)
-        script, names, values = pgbench_script(captured)
+        # The replay speaks the protocol the service layer spoke: prepared statements if Django
+        # binds server-side and prepares (the settings), else literal SQL.
+        params = connection.get_connection_params()
+        prepared = connection.features.uses_server_side_binding and params.get("prepare_threshold") is not None
+        protocol = "prepared" if prepared else "simple"
+        script, names, values = pgbench_script(captured, prepared=prepared)
 
         # Service layer: the same bookings by `clients` threads, in one process (one interpreter
         # lock, as the issue first measured it) and spread over the machine's cores (how gunicorn
@@ -348,7 +369,7 @@ def main() -> None:
                 "pgbench",
                 "-n",
                 "-M",
-                "simple",
+                protocol,
                 "-c",
                 str(clients),
                 "-j",
@@ -389,7 +410,8 @@ def main() -> None:
         [
             f"One booking = hold + Pay + the confirming webhook in the service layer ({statements} statements in "
             f"{transactions} transactions, the gateway answered in process); {total} bookings, uncontended, "
-            f"{clients} clients, PostgreSQL on this machine. Floor = pgbench (`-M simple -c {clients}`) replaying "
+            f"{clients} clients, PostgreSQL on this machine. Floor = pgbench (`-M {protocol} -c {clients}`, the "
+            "protocol Django used) replaying "
             f"the same statements, {len(names)} values per booking read by `\\gset` from a table (one extra "
             "statement per replayed booking); the replay left the same rows as the service layer.",
             "",

@@ -36,3 +36,15 @@ def test_values_that_differ_become_variables_and_shared_ones_stay() -> None:
 def test_bookings_that_sent_other_statements_cannot_be_replayed() -> None:
     with pytest.raises(SystemExit, match="booking 1 sent other statements"):
         pgbench_script([["SELECT 1"], ["SELECT 1", "SELECT 2"]])
+
+
+def test_for_prepared_statements_variables_are_parameters_with_their_casts_kept() -> None:
+    # Given two bookings that differ in a quoted time, an E'' string and a number
+    first = ['UPDATE "t" SET "at" = \'2026-11-30 09:00:00+00:00\'::timestamptz, "d" = E\'a\\\\b\'\'c\' WHERE "id" = 7']
+    second = ['UPDATE "t" SET "at" = \'2026-12-01 09:00:00+00:00\'::timestamptz, "d" = E\'x\\\\y\' WHERE "id" = 8']
+    # When the script is made for pgbench's prepared protocol
+    script, names, values = pgbench_script([first, second], prepared=True)
+    # Then the values are the parameters themselves (unquoted, unescaped) and the casts stay
+    assert script.splitlines()[1] == 'UPDATE "t" SET "at" = :fv1::timestamptz, "d" = :fv2 WHERE "id" = :fv3;'
+    assert values[0] == ["2026-11-30 09:00:00+00:00", "a\\b'c", "7"]
+    assert values[1] == ["2026-12-01 09:00:00+00:00", "x\\y", "8"]
