@@ -336,7 +336,10 @@ def main() -> None:
         # The replay speaks the protocol the service layer spoke: prepared statements if Django
         # binds server-side and prepares (the settings), else literal SQL.
         params = connection.get_connection_params()
-        prepared = connection.features.uses_server_side_binding and params.get("prepare_threshold") is not None
+        prepared = (
+            getattr(connection.features, "uses_server_side_binding", False)
+            and params.get("prepare_threshold") is not None
+        )
         protocol = "prepared" if prepared else "simple"
         script, names, values = pgbench_script(captured, prepared=prepared)
 

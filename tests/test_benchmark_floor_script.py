@@ -45,6 +45,7 @@ def test_for_prepared_statements_variables_are_parameters_with_their_casts_kept(
     # When the script is made for pgbench's prepared protocol
     script, names, values = pgbench_script([first, second], prepared=True)
     # Then the values are the parameters themselves (unquoted, unescaped) and the casts stay
+    assert names == ["fv1", "fv2", "fv3"]
     assert script.splitlines()[1] == 'UPDATE "t" SET "at" = :fv1::timestamptz, "d" = :fv2 WHERE "id" = :fv3;'
     assert values[0] == ["2026-11-30 09:00:00+00:00", "a\\b'c", "7"]
     assert values[1] == ["2026-12-01 09:00:00+00:00", "x\\y", "8"]

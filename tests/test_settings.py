@@ -107,17 +107,20 @@ def test_behind_pgbouncer_nothing_lives_on_a_server_connection_across_transactio
         "import django; django.setup(); from django.db import connection as c;"
         "p = c.get_connection_params();"
         "no_cursors = c.settings_dict.get('DISABLE_SERVER_SIDE_CURSORS', False);"
-        "print(repr(p.get('prepare_threshold', 'unset')), 'options' in p, no_cursors)"
+        "print(repr(p.get('prepare_threshold', 'unset')), 'options' in p, no_cursors,"
+        " c.features.uses_server_side_binding)"
     )
     url = {"DATABASE_URL": "postgres://app@pgbouncer.internal:6432/appointly"}
     pooled = _run_base({**PRODUCTION, **url, "DATABASE_POOLER": "pgbouncer"}, code)
     direct = _run_base({**PRODUCTION, **url}, code)
-    # Then psycopg never prepares server-side (Django's default, kept), no named cursors, no
-    # startup options
+    # Then psycopg never prepares server-side, no named cursors, no startup options
     assert pooled.returncode == 0, pooled.stderr
-    assert pooled.stdout.split() == ["None", "False", "True"]
-    # ... while a direct connection keeps its cursors and its idle-in-transaction timeout
-    assert direct.stdout.split() == ["None", "True", "False"], direct.stderr
+    assert pooled.stdout.split() == ["None", "False", "True", "False"]
+    # ... while a direct connection keeps its cursors and its idle-in-transaction timeout, and
+    # binds server-side, preparing each statement once it has run 5 times (ADR 0024)
+    assert direct.stdout.split() == ["5", "True", "False", "True"], direct.stderr
+    literal = _run_base({**PRODUCTION, **url, "DATABASE_PREPARED_STATEMENTS": "false"}, code)
+    assert literal.stdout.split() == ["None", "True", "False", "False"], literal.stderr
     # ... and a value that is not one is refused at start-up
     wrong = _run_base({**PRODUCTION, **url, "DATABASE_POOLER": "pgpool"}, code)
     assert wrong.returncode != 0

@@ -166,6 +166,11 @@ else:
         # A transaction left open (a stuck worker) must not hold queue rows and block vacuum.
         _idle_ms = env.int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60_000)
         _options["options"] = f"-c idle_in_transaction_session_timeout={_idle_ms}"
+        if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+            # Values bound by the server, and each statement prepared once it has run 5 times on a
+            # connection, so PostgreSQL parses and plans it once, not on every call (ADR 0024).
+            _options["server_side_binding"] = True
+            _options["prepare_threshold"] = env.int("DATABASE_PREPARE_THRESHOLD", default=5)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
