@@ -166,11 +166,10 @@ def _instrument_sql() -> None:
     """A span per SQL statement Django runs, as a child of the span that ran it (ADR 0021).
 
     Our own wrapper on Django's `execute_wrappers`, not psycopg's instrumentation: that one wraps
-    every cursor and fills six attributes per statement whether or not anything is recorded, and
-    it was most of tracing's cost (a booking runs ~60 statements). Here a statement outside a
-    recorded span (an unsampled request, the worker's idle polling) costs one check, and a
+    every cursor and describes every statement whether or not its request is sampled. Here a
+    statement outside a recorded span (a request the sampler left out) costs one check, and a
     recorded one carries two attributes: the database and the statement with its placeholders,
-    never the values."""
+    never the values. Traced in full, both cost about the same (benchmarks/RESULTS.md)."""
     from django.db import connections
     from django.db.backends.signals import connection_created
 

@@ -324,7 +324,6 @@ def main() -> None:
     try:
         browsers = [Browser(s) for s in sessions]
         n, k = args.clients, args.per_client
-        # Baseline: the bare view, same clients, as many requests as one booking makes.
         per = REQUESTS_PER_BOOKING
         free: list[str] = data["uncontended"]
         hot: list[str] = data["hot"]
@@ -332,6 +331,7 @@ def main() -> None:
         # prepared, connections open), so the rounds below measure the steady state.
         run_round(browsers, [[free[j]] for j in range(n)], book)
         free = free[n:]
+        # Baseline: the bare view, same clients, as many requests as one booking makes.
         base = run_round(browsers, [["x"] * (k * per) for _ in range(n)], lambda b, _: str(b.get("/healthz")[0]))
         if len(free) < n * k:
             sys.exit(f"only {len(free)} uncontended slots for {n * k} bookings")
