@@ -46,12 +46,19 @@ def child() -> None:
     django.setup()
     from datetime import time as wall
 
+    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection, transaction
 
     from accounts.models import Role, User
     from providers.models import Category, OnboardingStep, Provider, Service, Slot, WeeklyInterval, qr_token_fields
-    from providers.services import ProviderHours, _build_slots, slots_regenerate, slots_topup
+    from providers.services import (
+        ProviderHours,
+        _build_slots,
+        slots_regenerate,
+        slots_regenerate_for_provider,
+        slots_topup,
+    )
 
     call_command("migrate", verbosity=0)
     category = Category.objects.get(slug="hair-beauty")
@@ -116,11 +123,22 @@ def child() -> None:
     naive_s = time.perf_counter() - t0
     Slot.objects.all().delete()
 
-    # Generation: every service, 30 days, through the real top-up service (bulk inserts).
+    # Generation: every service, 30 days, through the real top-up service (bulk inserts): first
+    # in one thread, then (from empty again) as the hourly job runs it, in
+    # settings.SLOTS_TOPUP_WORKERS threads on PostgreSQL.
+    t0 = time.perf_counter()
+    created_one = slots_topup(workers=1)
+    generate_one_s = time.perf_counter() - t0
+    assert created_one == Slot.objects.count(), (created_one, Slot.objects.count())
+    if connection.vendor == "postgresql":  # empty, not 408,600 dead rows in the indexes
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {Slot._meta.db_table}")
+    Slot.objects.all().delete()
+    Service.objects.update(slots_generated_until=None)
     t0 = time.perf_counter()
     created = slots_topup()
     generate_s = time.perf_counter() - t0
-    assert created == Slot.objects.count(), (created, Slot.objects.count())
+    assert created == Slot.objects.count() == created_one, (created, created_one, Slot.objects.count())
 
     # Regeneration of 100 services (e.g. after a duration change).
     some = list(Service.objects.order_by("pk")[:REGENERATE])
@@ -130,6 +148,25 @@ def child() -> None:
     for service in some:
         regenerated += slots_regenerate(service=service).created
     regenerate_s = time.perf_counter() - t0
+
+    # Regeneration after an hours change: 10 other providers (their 100 services) now open and
+    # close 15 minutes later (every offer replaced), and each provider's services are
+    # regenerated together, as saving the Hours page does.
+    changed = providers[len(providers) // 2 :][: max(REGENERATE // SERVICES_PER_PROVIDER, 1)]
+    for old_start, old_end in ((wall(9), wall(12)), (wall(13), wall(18))):
+        WeeklyInterval.objects.filter(provider__in=changed, start_time=old_start).update(
+            start_time=old_start.replace(minute=15), end_time=old_end.replace(minute=15)
+        )
+    t0 = time.perf_counter()
+    hours_changed = {"deleted": 0, "created": 0, "services": 0}
+    for provider in changed:
+        result = slots_regenerate_for_provider(provider=provider)
+        hours_changed["deleted"] += result.deleted
+        hours_changed["created"] += result.created
+    hours_s = time.perf_counter() - t0
+    hours_changed["services"] = Service.objects.filter(provider__in=changed).count()
+    assert hours_changed["deleted"] > 0, hours_changed
+    assert hours_changed["created"] > 0, hours_changed
 
     # Second top-up: nothing to do, and fast.
     t0 = time.perf_counter()
@@ -143,11 +180,18 @@ def child() -> None:
                 "slots": created,
                 "generate_s": generate_s,
                 "generate_rate": created / generate_s,
+                "generate_one_s": generate_one_s,
+                "workers": settings.SLOTS_TOPUP_WORKERS if connection.vendor == "postgresql" else 1,
                 "regenerated": regenerated,
                 "regenerate_s": regenerate_s,
                 "regenerate_rate": regenerated / regenerate_s,
                 "naive_slots": naive,
                 "naive_rate": naive / naive_s,
+                "hours_providers": len(changed),
+                "hours_services": hours_changed["services"],
+                "hours_s": hours_s,
+                "hours_deleted": hours_changed["deleted"],
+                "hours_created": hours_changed["created"],
                 "second_topup_created": again,
                 "second_topup_s": again_s,
             }
@@ -196,17 +240,26 @@ def main() -> None:
         finally:
             drop_database(pg)
     lines = [
-        f"Slot generation: {SERVICES} services x 30 days (Mon-Sat, 2 intervals, 30 min, max 16/day), "
-        f"then regenerate {REGENERATE}; baseline = one model save (INSERT) per slot on {BASELINE_SERVICES} services.",
+        f"Slot generation: {SERVICES} services x 30 days (Mon-Sat, 2 intervals, 30 min, max 16/day), in one "
+        "thread and then in the hourly job's threads (settings.SLOTS_TOPUP_WORKERS, PostgreSQL only); then "
+        f"{REGENERATE} services regenerated one by one after each one's duration changed (30 -> 45 min: nearly "
+        "every offer replaced), and the services of other providers regenerated together after their hours "
+        "changed (every interval 15 minutes later: every offer replaced); "
+        f"baseline = one model save (INSERT) per slot on {BASELINE_SERVICES} services.",
         "",
-        f"| backend | slots | generate s | slots/s | regenerate {REGENERATE} s | slots/s | per-row baseline slots/s "
+        "| backend | slots | generate s, 1 thread | generate s (threads) | slots/s "
+        f"| regenerate {REGENERATE} one by one s (created) "
+        "| hours changed: providers (services) s (deleted, created) | per-row baseline slots/s "
         "| bulk / baseline | second top-up s (created) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['backend']} | {r['slots']:,} | {r['generate_s']:.2f} | {r['generate_rate']:,.0f} "
-            f"| {r['regenerate_s']:.2f} | {r['regenerate_rate']:,.0f} | {r['naive_rate']:,.0f} "
+            f"| {r['backend']} | {r['slots']:,} | {r['generate_one_s']:.2f} | {r['generate_s']:.2f} ({r['workers']}) "
+            f"| {r['generate_rate']:,.0f} "
+            f"| {r['regenerate_s']:.2f} ({r['regenerated']:,}) "
+            f"| {r['hours_providers']} ({r['hours_services']}) {r['hours_s']:.2f} "
+            f"({r['hours_deleted']:,}, {r['hours_created']:,}) | {r['naive_rate']:,.0f} "
             f"| {r['generate_rate'] / r['naive_rate']:.1f}x | {r['second_topup_s']:.3f} ({r['second_topup_created']}) |"
         )
     report = "\n".join(lines)

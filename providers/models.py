@@ -264,6 +264,8 @@ class Service(BaseModel):
                 condition=Q(refund_partial_percent__lte=100, refund_full_hours__lte=MAX_NOTICE_MINUTES // 60),
                 name="service_refund_in_range",
             ),
+            # What a slot's composite key references: its (service, provider) pair is a real one.
+            models.UniqueConstraint(fields=("id", "provider"), name="service_id_provider_unique"),
         ]
         indexes = [models.Index(fields=("is_active", "name"), name="service_active_name_idx")]
 
@@ -301,9 +303,18 @@ class Slot(models.Model):
     can be deleted and rebuilt at any moment (docs/adr/0011)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="slots")
-    # Denormalised from service so that provider-wide overlap rules are one index away.
-    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="slots")
+    # A top-up writes hundreds of thousands of rows, and every index and key check is paid per
+    # row (docs/adr/0025). So: one key check, not two — on PostgreSQL a composite foreign key
+    # (service_id, provider_id) -> service (id, provider_id), added by migration 0009 because
+    # Django declares only single-column ones; it also proves the denormalised provider is
+    # the service's. And two indexes: the primary key and the unique (service, start), which
+    # serves every read by service (a bounded range from "now"); no read goes by provider.
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, related_name="slots", db_index=False, db_constraint=False
+    )
+    provider = models.ForeignKey(
+        Provider, on_delete=models.CASCADE, related_name="slots", db_index=False, db_constraint=False
+    )
     start = models.DateTimeField()
     end = models.DateTimeField()
     slot_date = models.DateField(help_text="Provider-local date of the start.")
@@ -315,10 +326,6 @@ class Slot(models.Model):
             # Makes generation idempotent: a second run cannot add the same slot again.
             models.UniqueConstraint(fields=("service", "start"), name="slot_service_start_unique"),
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_end_after_start"),
-        ]
-        indexes = [
-            models.Index(fields=("service", "slot_date", "start"), name="slot_service_day_idx"),
-            models.Index(fields=("provider", "start"), name="slot_provider_start_idx"),
         ]
 
     def __str__(self) -> str:

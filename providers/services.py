@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -23,12 +26,11 @@ from providers.models import (
     OnboardingStep,
     Provider,
     Service,
-    Slot,
     Weekday,
     WeeklyInterval,
     qr_token_fields,
 )
-from providers.slot_store import NewSlot, slots_insert
+from providers.slot_store import NewSlot, slots_insert, slots_replace_future
 from providers.slots import Interval, SlotShape, day_slots
 
 # Fields of Service whose change makes the stored future slots wrong.
@@ -50,30 +52,38 @@ SCHEDULE_FIELDS = frozenset(
 class ProviderHours:
     """A provider's weekly intervals and date exceptions, loaded once for many days."""
 
-    def __init__(self, weekly: Iterable[WeeklyInterval], exceptions: Iterable[HoursException]) -> None:
+    def __init__(
+        self,
+        weekly: Iterable[tuple[int, time, time]],
+        exceptions: Iterable[tuple[date, time | None, time | None]],
+    ) -> None:
         self.weekly: dict[int, list[Interval]] = defaultdict(list)
-        for w in weekly:
-            self.weekly[w.weekday].append((w.start_time, w.end_time))
+        for weekday, start, end in weekly:
+            self.weekly[weekday].append((start, end))
         self.exceptions: dict[date, list[Interval]] = {}
-        for e in exceptions:
-            day = self.exceptions.setdefault(e.date, [])
-            if e.start_time is not None and e.end_time is not None:
-                day.append((e.start_time, e.end_time))
+        for day, start_time, end_time in exceptions:
+            intervals = self.exceptions.setdefault(day, [])
+            if start_time is not None and end_time is not None:
+                intervals.append((start_time, end_time))
 
     @classmethod
     def load(cls, provider: Provider) -> ProviderHours:
-        return cls(provider.weekly_intervals.all(), provider.hours_exceptions.all())
+        return cls.load_many([provider.pk])[provider.pk]
 
     @classmethod
     def load_many(cls, provider_ids: Iterable[Any]) -> dict[Any, ProviderHours]:
-        """Hours of many providers in two queries."""
+        """Hours of many providers in two queries (plain rows: no model instances)."""
         ids = list(provider_ids)
-        weekly: dict[Any, list[WeeklyInterval]] = defaultdict(list)
-        exceptions: dict[Any, list[HoursException]] = defaultdict(list)
-        for w in WeeklyInterval.objects.filter(provider_id__in=ids):
-            weekly[w.provider_id].append(w)
-        for e in HoursException.objects.filter(provider_id__in=ids):
-            exceptions[e.provider_id].append(e)
+        weekly: dict[Any, list[tuple[int, time, time]]] = defaultdict(list)
+        exceptions: dict[Any, list[tuple[date, time | None, time | None]]] = defaultdict(list)
+        rows = WeeklyInterval.objects.filter(provider_id__in=ids).order_by("weekday", "start_time")
+        for provider_id, weekday, start, end in rows.values_list("provider_id", "weekday", "start_time", "end_time"):
+            weekly[provider_id].append((weekday, start, end))
+        closed = HoursException.objects.filter(provider_id__in=ids).order_by("date", "start_time")
+        for provider_id, day, start_time, end_time in closed.values_list(
+            "provider_id", "date", "start_time", "end_time"
+        ):
+            exceptions[provider_id].append((day, start_time, end_time))
         return {pid: cls(weekly[pid], exceptions[pid]) for pid in ids}
 
     def intervals_for(self, day: date) -> list[Interval]:
@@ -105,16 +115,38 @@ def service_horizon(service: Service, now: datetime | None = None) -> tuple[date
     return today, today + timedelta(days=service.booking_window_days - 1)
 
 
-def _build_slots(*, service: Service, hours: ProviderHours, days: Iterable[date], now: datetime) -> list[NewSlot]:
+DayKey = tuple[date, tuple[Interval, ...], str, SlotShape, datetime | None]
+
+
+def _build_slots(
+    *,
+    service: Service,
+    hours: ProviderHours,
+    days: Iterable[date],
+    now: datetime,
+    shared: dict[DayKey, list[tuple[datetime, datetime]]] | None = None,
+) -> list[NewSlot]:
+    """The service's slots on these days. `shared`: days already computed for other services
+    of the same write (same zone, hours and shape give the same slots), reused as they are."""
     shape = service_shape(service)
     tz_key = service.provider.timezone
+    service_id, provider_id = service.pk, service.provider_id
+    # `now` matters only near today: every instant of a later local day is after it (a day is
+    # never more than a few hours out of order, on a fall-back at midnight).
+    near = provider_today(service.provider, now) + timedelta(days=1)
+    shared = {} if shared is None else shared
     rows: list[NewSlot] = []
+    append = rows.append
     for day in days:
         intervals = hours.intervals_for(day)
         if not intervals:
             continue
-        for start, end in day_slots(day, intervals, tz_key, shape, after=now):
-            rows.append(NewSlot(service.pk, service.provider_id, start, end, day))
+        key = (day, tuple(intervals), tz_key, shape, now if day <= near else None)
+        spans = shared.get(key)
+        if spans is None:
+            spans = shared[key] = day_slots(day, intervals, tz_key, shape, after=now)
+        for start, end in spans:
+            append(NewSlot(service_id, provider_id, start, end, day))
     return rows
 
 
@@ -141,43 +173,75 @@ class Regeneration:
     },
 )
 def slots_regenerate(*, service: Service, now: datetime | None = None) -> Regeneration:
-    """Make the service's future offers match its current settings and the provider's hours.
+    """Make one service's future offers match its settings and its provider's hours."""
+    return _regenerate([service.pk], now or timezone.now())
 
-    Offers whose time is still right are kept (their ids, and so the links customers hold,
-    stay valid); the others are deleted and the missing ones made. Slots record nothing
-    about bookings, so this works whatever history exists; whether an offer can be booked
-    (claims, per-day limit, notice) is decided when it is read (bookings.availability). Past
-    slots are never touched. Takes the service row lock so that two regenerations of one
-    service run one at a time.
-    """
-    now = now or timezone.now()
-    service = Service.objects.select_for_update(of=("self",)).select_related("provider").get(pk=service.pk)
-    future = list(Slot.objects.filter(service=service, start__gt=now).values_list("pk", "start", "end"))
-    first, last = service_horizon(service, now)
+
+@transaction.atomic
+@traced(
+    "slots.regenerate_provider",
+    lambda kwargs, result: {
+        "provider.id": str(kwargs["provider"].pk),
+        "slots.deleted": result.deleted,
+        "slots.created": result.created,
+    },
+)
+def slots_regenerate_for_provider(*, provider: Provider, now: datetime | None = None) -> Regeneration:
+    """The same for every active service of the provider (after a change of hours), in one go."""
+    ids = list(provider.services.filter(is_active=True).values_list("pk", flat=True))
+    return _regenerate(ids, now or timezone.now())
+
+
+def _regenerate(service_ids: list[Any], now: datetime) -> Regeneration:
+    """Offers whose time is still right are kept (their ids, and so the links customers hold,
+    stay valid); the others are deleted and the missing ones made, for all the services at
+    once (one COPY, one DELETE, one INSERT). Slots record nothing about bookings, so this
+    works whatever history exists; whether an offer can be booked (claims, per-day limit,
+    notice) is decided when it is read (bookings.availability). Past slots are never touched.
+    Takes the services' row locks in id order (as the top-up does), so that two regenerations
+    of one service run one at a time. An inactive service loses its future offers."""
+    if not service_ids:
+        return Regeneration(deleted=0, created=0)
+    services = list(
+        Service.objects.select_for_update(of=("self",))
+        .filter(pk__in=service_ids)
+        .select_related("provider")
+        .order_by("pk")
+    )
+    hours = ProviderHours.load_many({s.provider_id for s in services if s.is_active})
     rows: list[NewSlot] = []
-    if service.is_active:
-        rows = _build_slots(
-            service=service, hours=ProviderHours.load(service.provider), days=_days(first, last), now=now
-        )
-    wanted = {(r.start, r.end) for r in rows}
-    stale = [pk for pk, start, end in future if (start, end) not in wanted]
-    for i in range(0, len(stale), DELETE_CHUNK):
-        Slot.objects.filter(pk__in=stale[i : i + DELETE_CHUNK]).delete()
-    created = slots_insert(rows)
-    Service.objects.filter(pk=service.pk).update(slots_generated_until=last if service.is_active else None)
-    return Regeneration(deleted=len(stale), created=created)
+    until: dict[date | None, list[Any]] = defaultdict(list)
+    shared: dict[DayKey, list[tuple[datetime, datetime]]] = {}
+    for service in services:
+        if not service.is_active:
+            until[None].append(service.pk)
+            continue
+        first, last = service_horizon(service, now)
+        hours_of = hours[service.provider_id]
+        rows.extend(_build_slots(service=service, hours=hours_of, days=_days(first, last), now=now, shared=shared))
+        until[last].append(service.pk)
+    deleted, created = slots_replace_future([s.pk for s in services], after=now, rows=rows)
+    for until_day, pks in until.items():
+        Service.objects.filter(pk__in=pks).update(slots_generated_until=until_day)
+    return Regeneration(deleted=deleted, created=created)
 
 
-DELETE_CHUNK = 500
 TOPUP_CHUNK = 100
 
 
-def slots_topup(*, services: Iterable[Service] | None = None, now: datetime | None = None) -> int:
+def slots_topup(
+    *, services: Iterable[Service] | None = None, now: datetime | None = None, workers: int | None = None
+) -> int:
     """Add the missing days so that every active service has slots for its whole window.
 
     Only days after `slots_generated_until` are computed, so a second run creates nothing.
     Services go in chunks, one transaction each, holding their row locks (SKIP LOCKED: a
     service being regenerated right now is skipped; its regeneration fills the window).
+
+    `workers` (default settings.SLOTS_TOPUP_WORKERS): on PostgreSQL, that many threads with a
+    connection each take the chunks, so that one computes slots while another's INSERT runs
+    in the database (docs/adr/0025). Inside a caller's transaction, or on SQLite, one: the
+    chunks then see, and belong to, the caller's transaction.
     """
     now = now or timezone.now()
     if services is None:
@@ -188,10 +252,27 @@ def slots_topup(*, services: Iterable[Service] | None = None, now: datetime | No
         )
     else:
         ids = [s.pk for s in services]
-    created = 0
-    for i in range(0, len(ids), TOPUP_CHUNK):
-        created += _topup_chunk(ids[i : i + TOPUP_CHUNK], now)
-    return created
+    chunks = [ids[i : i + TOPUP_CHUNK] for i in range(0, len(ids), TOPUP_CHUNK)]
+    workers = settings.SLOTS_TOPUP_WORKERS if workers is None else workers
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        workers = 1
+    workers = max(1, min(workers, len(chunks)))
+    if workers == 1:
+        return sum(_topup_chunk(chunk, now) for chunk in chunks)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slots-topup") as pool:
+        # Each thread's own copy of the context, so that its spans join the caller's trace.
+        runs = [
+            pool.submit(contextvars.copy_context().run, _topup_chunks_in_thread, chunks[i::workers], now)
+            for i in range(workers)
+        ]
+        return sum(run.result() for run in runs)
+
+
+def _topup_chunks_in_thread(chunks: list[list[Any]], now: datetime) -> int:
+    try:
+        return sum(_topup_chunk(chunk, now) for chunk in chunks)
+    finally:
+        connection.close()  # this thread's own connection
 
 
 @transaction.atomic
@@ -205,27 +286,20 @@ def _topup_chunk(service_ids: list[Any], now: datetime) -> int:
     hours = ProviderHours.load_many({s.provider_id for s in services})
     rows: list[NewSlot] = []
     until: dict[date, list[Any]] = defaultdict(list)
+    shared: dict[DayKey, list[tuple[datetime, datetime]]] = {}
     for service in services:
         first, last = service_horizon(service, now)
         if service.slots_generated_until is not None:
             first = max(first, service.slots_generated_until + timedelta(days=1))
         if first > last:
             continue
-        rows.extend(_build_slots(service=service, hours=hours[service.provider_id], days=_days(first, last), now=now))
+        hours_of = hours[service.provider_id]
+        rows.extend(_build_slots(service=service, hours=hours_of, days=_days(first, last), now=now, shared=shared))
         until[last].append(service.pk)
     created = slots_insert(rows)
     for last, pks in until.items():
         Service.objects.filter(pk__in=pks).update(slots_generated_until=last)
     return created
-
-
-def slots_regenerate_for_provider(*, provider: Provider, now: datetime | None = None) -> Regeneration:
-    deleted = created = 0
-    for service in provider.services.filter(is_active=True).order_by("pk"):
-        result = slots_regenerate(service=service, now=now)
-        deleted += result.deleted
-        created += result.created
-    return Regeneration(deleted=deleted, created=created)
 
 
 # --- Provider profile and hours ---------------------------------------------------------------
@@ -354,10 +428,7 @@ def hours_from_rows(
     exceptions: Sequence[tuple[date, time | None, time | None]],
 ) -> ProviderHours:
     """Unsaved hours in the shape the schedule readers take (to check appointments against)."""
-    return ProviderHours(
-        [WeeklyInterval(provider=provider, weekday=d, start_time=s, end_time=e) for d, s, e in weekly],
-        [HoursException(provider=provider, date=d, start_time=s, end_time=e) for d, s, e in exceptions],
-    )
+    return ProviderHours(weekly, exceptions)
 
 
 # --- Services ---------------------------------------------------------------------------------

@@ -302,6 +302,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+# Threads (one connection each) that take the top-up's chunks of 100 services on PostgreSQL:
+# one computes slots while another's INSERT runs (docs/adr/0025).
+SLOTS_TOPUP_WORKERS = env.int("SLOTS_TOPUP_WORKERS", default=2)
 CELERY_BEAT_SCHEDULE = {
     "slots-topup-daily": {
         "task": "providers.tasks.slots_topup_task",

@@ -158,6 +158,23 @@ def test_changing_hours_regenerates_every_service(frozen_now: object) -> None:
         assert Slot.objects.filter(service=s).count() == 3 * 4
 
 
+def test_closing_a_day_keeps_every_services_other_offers_and_their_links(frozen_now: object) -> None:
+    # Given two services of one provider, with their offers (and the links customers hold)
+    service = ServiceFactory()
+    other = ServiceFactory(provider=service.provider, duration_minutes=60, max_appointments_per_day=7)
+    closed = date(2026, 12, 2)
+    before = {s.pk: dict(Slot.objects.filter(service=s).values_list("id", "slot_date")) for s in (service, other)}
+    # When the provider closes one day, hours otherwise the same
+    weekly = [(d, time(9), time(12)) for d in range(5)] + [(d, time(13), time(17)) for d in range(5)]
+    result = provider_hours_set(provider=service.provider, weekly=weekly, exceptions=[(closed, None, None)])
+    # Then both services lost exactly that day's offers, and every other offer is the same row
+    assert result.created == 0
+    for s in (service, other):
+        after = dict(Slot.objects.filter(service=s).values_list("id", "slot_date"))
+        assert after == {pk: day for pk, day in before[s.pk].items() if day != closed}
+    assert result.deleted == PER_DAY + 7
+
+
 def test_special_hours_replace_the_weekday(frozen_now: object) -> None:
     service = ServiceFactory()
     provider_hours_set(
