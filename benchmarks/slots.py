@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -51,6 +52,7 @@ def child() -> None:
     from django.db import connection, transaction
 
     from accounts.models import Role, User
+    from bookings.availability import services_free_slots
     from providers.models import Category, OnboardingStep, Provider, Service, Slot, WeeklyInterval, qr_token_fields
     from providers.services import (
         ProviderHours,
@@ -173,6 +175,23 @@ def child() -> None:
     again = slots_topup()
     again_s = time.perf_counter() - t0
 
+    # A page of 25 services' free times (the provider's Services page: one UNION ALL of the
+    # offers definition) over this many slots, on the app's connection (PostgreSQL's JIT
+    # compiler off, ADR 0026) and with the compiler on (PostgreSQL's default).
+    page = list(Service.objects.select_related("provider").order_by("pk")[:25])
+    page_ms = {}
+    if connection.vendor == "postgresql":
+        for jit in ("off", "on"):
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET jit = {jit}")
+            services_free_slots(page)  # warm
+            t0 = time.perf_counter()
+            for _ in range(5):
+                services_free_slots(page)
+            page_ms[jit] = (time.perf_counter() - t0) / 5 * 1000
+        with connection.cursor() as cursor:
+            cursor.execute("RESET jit")
+
     print(
         json.dumps(
             {
@@ -192,6 +211,7 @@ def child() -> None:
                 "hours_s": hours_s,
                 "hours_deleted": hours_changed["deleted"],
                 "hours_created": hours_changed["created"],
+                "page_ms": page_ms,
                 "second_topup_created": again,
                 "second_topup_s": again_s,
             }
@@ -211,7 +231,7 @@ def _window(service):  # type: ignore[no-untyped-def]
     return _days(*service_horizon(service))
 
 
-def run_backend(url: str) -> dict[str, float]:
+def run_backend(url: str) -> dict[str, Any]:
     env = {**os.environ, "DATABASE_URL": url}
     out = subprocess.run(
         [sys.executable, __file__, "--child"], env=env, check=True, capture_output=True, text=True, cwd=ROOT
@@ -262,6 +282,13 @@ def main() -> None:
             f"({r['hours_deleted']:,}, {r['hours_created']:,}) | {r['naive_rate']:,.0f} "
             f"| {r['generate_rate'] / r['naive_rate']:.1f}x | {r['second_topup_s']:.3f} ({r['second_topup_created']}) |"
         )
+    for r in results:
+        if r["page_ms"]:
+            lines.append(
+                f"\nA page of 25 services' free times over these {r['slots']:,} slots ({r['backend']}, mean of 5): "
+                f"**{r['page_ms']['off']:.0f} ms** on the app's connection (JIT off, ADR 0026), "
+                f"{r['page_ms']['on']:.0f} ms with PostgreSQL's JIT compiler on (its default)."
+            )
     report = "\n".join(lines)
     print(report)
     if "--write" in sys.argv:

@@ -119,6 +119,18 @@ def test_behind_pgbouncer_nothing_lives_on_a_server_connection_across_transactio
     # ... while a direct connection keeps its cursors and its idle-in-transaction timeout, and
     # binds server-side, preparing each statement once it has run 5 times (ADR 0024)
     assert direct.stdout.split() == ["5", "True", "False", "True"], direct.stderr
+    # ... and turns PostgreSQL's JIT compiler off, unless DATABASE_JIT says otherwise (ADR 0026)
+    options = (
+        "import django; django.setup(); from django.db import connection as c;"
+        "print(c.get_connection_params()['options'])"
+    )
+    assert _run_base({**PRODUCTION, **url}, options).stdout.split() == [
+        "-c",
+        "idle_in_transaction_session_timeout=60000",
+        "-c",
+        "jit=off",
+    ]
+    assert "jit" not in _run_base({**PRODUCTION, **url, "DATABASE_JIT": "true"}, options).stdout
     literal = _run_base({**PRODUCTION, **url, "DATABASE_PREPARED_STATEMENTS": "false"}, code)
     assert literal.stdout.split() == ["None", "True", "False", "False"], literal.stderr
     # ... and a value that is not one is refused at start-up

@@ -166,6 +166,10 @@ else:
         # A transaction left open (a stuck worker) must not hold queue rows and block vacuum.
         _idle_ms = env.int("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=60_000)
         _options["options"] = f"-c idle_in_transaction_session_timeout={_idle_ms}"
+        if not env.bool("DATABASE_JIT", default=False):
+            # PostgreSQL compiles a query whose estimated cost passes jit_above_cost, on every
+            # execution: 280 ms for a page's 9 ms query (docs/adr/0026). Our queries are short.
+            _options["options"] += " -c jit=off"
         if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
             # Values bound by the server, and each statement prepared once it has run 5 times on a
             # connection, so PostgreSQL parses and plans it once, not on every call (ADR 0024).
