@@ -9,18 +9,33 @@ A slot is an *offer*. It is bookable when, at `now`:
   target of a pending reschedule request; `bookings.models.TimeClaim`);
 - the service's per-day limit is not reached on its date (claims of the service that day).
 
-`offers()` is that definition as a queryset: the service page, the reschedule page, the
-"just taken" alternatives and the booking services under their locks all use it, so a page can
-never show as free a time that the service would refuse, nor the other way round.
+`offers_of()` is that definition as a queryset (`offers()` for one service): the service page,
+the provider's Services page, the reschedule page, the "just taken" alternatives and the
+booking services under their locks all use it, so a page can never show as free a time that
+the service would refuse, nor the other way round.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    DateTimeField,
+    Exists,
+    Field,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -55,15 +70,28 @@ def offers(service: Service, *, now: datetime | None = None, ignoring: Appointme
     blocks: a request claims its new time while the appointment keeps the old one, and the
     database refuses the two to overlap (a move to a time overlapping the current one is not
     offered)."""
+    return offers_of([service], now=now, ignoring=ignoring)
+
+
+def offers_of(
+    services: Sequence[Service], *, now: datetime | None = None, ignoring: Appointment | None = None
+) -> QuerySet[Slot]:
+    """The bookable slots of these services, in one queryset: the definition, with each
+    service's own notice, window and per-day limit (for one service, its values; for several,
+    chosen by the slot's service). A page of services is counted with one query built once,
+    not one definition per service (ADR 0022)."""
     now = now or timezone.now()
-    qs = Slot.objects.filter(service_id=service.pk)
-    if not service.is_active or service.provider.onboarding_step != OnboardingStep.DONE:
-        return qs.none()
-    _first, last_day = service_horizon(service, now)
-    earliest = max(now + timedelta(microseconds=1), now + timedelta(minutes=service.min_notice_minutes))
-    # `end > earliest` follows from the overlap (every offer starts at or after `earliest`) and
-    # is a constant: the claims of years past drop out before any join (ADR 0022).
-    taken = TimeClaim.objects.filter(end__gt=earliest).filter(
+    live = [s for s in services if s.is_active and s.provider.onboarding_step == OnboardingStep.DONE]
+    if not live:
+        return Slot.objects.none()
+    tick = now + timedelta(microseconds=1)
+    earliest = {s.pk: max(tick, now + timedelta(minutes=s.min_notice_minutes)) for s in live}
+    last_day = {s.pk: service_horizon(s, now)[1] for s in live}
+    limit = {s.pk: s.max_appointments_per_day for s in live}
+    lowest = min(earliest.values())
+    # `end > lowest` follows from the overlap (every offer starts at or after its `earliest`)
+    # and is a constant: the claims of years past drop out before any join (ADR 0022).
+    taken = TimeClaim.objects.filter(end__gt=lowest).filter(
         provider_id=OuterRef("provider_id"), start__lt=OuterRef("end"), end__gt=OuterRef("start")
     )
     closed = HoursException.objects.filter(
@@ -77,12 +105,23 @@ def offers(service: Service, *, now: datetime | None = None, ignoring: Appointme
         .annotate(n=Count("pk"))
         .values("n")[:1]
     )
+    if len(live) == 1:
+        qs = Slot.objects.filter(service_id=live[0].pk)
+    else:  # the (service, start) index reads each service's range from the lowest `earliest`
+        qs = Slot.objects.filter(service_id__in=[s.pk for s in live], start__gte=lowest)
     return (
-        qs.filter(start__gte=earliest, slot_date__lte=last_day)
+        qs.filter(start__gte=_by_service(earliest, DateTimeField()), slot_date__lte=_by_service(last_day, DateField()))
         .filter(~Exists(taken), ~Exists(closed))
         .alias(day_taken=Coalesce(Subquery(that_day, output_field=IntegerField()), Value(0)))
-        .filter(day_taken__lt=service.max_appointments_per_day)
+        .filter(day_taken__lt=_by_service(limit, IntegerField()))
     )
+
+
+def _by_service(values: dict[Any, Any], field: Field[Any, Any]) -> Any:
+    """A service's own value: itself when there is one service, else chosen by the slot's."""
+    if len(values) == 1:
+        return next(iter(values.values()))
+    return Case(*[When(service_id=pk, then=Value(value)) for pk, value in values.items()], output_field=field)
 
 
 def _providers_days(service: Service, tz: ZoneInfo | None) -> bool:
@@ -153,14 +192,12 @@ def alternatives(*, service: Service, excluding: Any = None, limit: int = 8) -> 
 
 def services_free_slots(services: list[Service], *, now: datetime | None = None) -> list[Service]:
     """Each service with `free_slots`: how many of its times can be booked now. One query
-    however many (the one definition per service, counted in one UNION ALL); meant for a page
-    of a provider's services, not a thousand at once."""
-    now = now or timezone.now()
-    parts = [offers(s, now=now).order_by().values("service_id").annotate(n=Count("id")) for s in services]
+    however many (the one definition, `offers_of`, counted per service); meant for a page of a
+    provider's services, not a thousand at once."""
     counts: dict[Any, int] = {}
-    if parts:
-        combined = parts[0].union(*parts[1:], all=True) if len(parts) > 1 else parts[0]
-        counts = {row["service_id"]: row["n"] for row in combined.order_by()}
+    if services:
+        offered = offers_of(services, now=now or timezone.now()).order_by()
+        counts = dict(offered.values("service_id").annotate(n=Count("id")).values_list("service_id", "n"))
     for service in services:
         service.free_slots = counts.get(service.pk, 0)  # type: ignore[attr-defined]
     return services
@@ -211,5 +248,6 @@ __all__ = [
     "offered_days",
     "offered_on",
     "offers",
+    "offers_of",
     "services_free_slots",
 ]
