@@ -221,9 +221,14 @@ def _regenerate(service_ids: list[Any], now: datetime) -> Regeneration:
         rows.extend(_build_slots(service=service, hours=hours_of, days=_days(first, last), now=now, shared=shared))
         until[last].append(service.pk)
     deleted, created = slots_replace_future([s.pk for s in services], after=now, rows=rows)
-    for until_day, pks in until.items():
-        Service.objects.filter(pk__in=pks).update(slots_generated_until=until_day)
+    _record_generated_until(until)
     return Regeneration(deleted=deleted, created=created)
+
+
+def _record_generated_until(until: dict[date | None, list[Any]]) -> None:
+    """`slots_generated_until` of the services just written: one UPDATE per last day."""
+    for day, pks in until.items():
+        Service.objects.filter(pk__in=pks).update(slots_generated_until=day)
 
 
 TOPUP_CHUNK = 100
@@ -285,7 +290,7 @@ def _topup_chunk(service_ids: list[Any], now: datetime) -> int:
     )
     hours = ProviderHours.load_many({s.provider_id for s in services})
     rows: list[NewSlot] = []
-    until: dict[date, list[Any]] = defaultdict(list)
+    until: dict[date | None, list[Any]] = defaultdict(list)
     shared: dict[DayKey, list[tuple[datetime, datetime]]] = {}
     for service in services:
         first, last = service_horizon(service, now)
@@ -297,8 +302,7 @@ def _topup_chunk(service_ids: list[Any], now: datetime) -> int:
         rows.extend(_build_slots(service=service, hours=hours_of, days=_days(first, last), now=now, shared=shared))
         until[last].append(service.pk)
     created = slots_insert(rows)
-    for last, pks in until.items():
-        Service.objects.filter(pk__in=pks).update(slots_generated_until=last)
+    _record_generated_until(until)
     return created
 
 
