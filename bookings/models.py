@@ -264,3 +264,22 @@ class TimeClaim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_id} {self.start.isoformat()}-{self.end.isoformat()}"
+
+
+class CustomerAttendance(models.Model):
+    """How many of a customer's appointments were attended: the account page's card without
+    counting the customer's whole history (docs/adr/0027).
+
+    On PostgreSQL a trigger on appointments keeps this row at commit (migration 0013); nothing
+    in Python writes it. The definition stays the count of completed appointments
+    (`bookings.selectors.account_summary` counts it so on SQLite, and the tests hold the two
+    equal after any sequence of operations).
+    """
+
+    customer = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    attended = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id}: {self.attended} attended"

@@ -109,6 +109,27 @@ class Refund(BaseModel):
         return f"refund {self.amount_minor} {self.currency} {self.status}"
 
 
+class CustomerTotal(models.Model):
+    """What one customer has paid, had back and has coming back, in one currency: the account
+    page's money cards without reading the customer's whole history (docs/adr/0027).
+
+    On PostgreSQL the database keeps these rows: triggers on payments and refunds add each
+    row's change at commit (migration 0009); nothing in Python writes them. The definition
+    stays the sum over the ledger (`bookings.selectors.account_summary` counts it so on SQLite,
+    and the tests hold the two equal after any sequence of operations).
+    """
+
+    pk = models.CompositePrimaryKey("customer", "currency")
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(max_length=3)
+    paid_minor = models.BigIntegerField(default=0)  # payments succeeded
+    refunded_minor = models.BigIntegerField(default=0)  # refunds succeeded
+    refund_pending_minor = models.BigIntegerField(default=0)  # refunds on their way
+
+    def __str__(self) -> str:
+        return f"customer {self.customer_id}: {self.paid_minor} {self.currency} paid"
+
+
 class PayoutStatus(models.TextChoices):
     PENDING = "pending", "Being transferred"
     TRANSFERRED = "transferred", "Transferred"

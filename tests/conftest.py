@@ -53,6 +53,22 @@ def _fresh_cache() -> Any:
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _customer_totals_inside_the_test_transaction(request: pytest.FixtureRequest) -> None:
+    """PostgreSQL keeps each customer's totals with triggers deferred to commit (docs/adr/0027).
+    A test that runs inside one transaction never commits, so there they fire with each
+    statement instead; tests with `transaction=True` commit and see them deferred."""
+    if "_django_db_helper" not in request.fixturenames and request.node.get_closest_marker("django_db") is None:
+        return
+    request.getfixturevalue("_django_db_helper")
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SET CONSTRAINTS payment_customer_totals, refund_customer_totals, appointment_customer_attendance "
+                "IMMEDIATE"
+            )
+
+
 @pytest.fixture
 def frozen_now() -> Any:
     with time_machine.travel(NOW, tick=False) as traveller:
