@@ -133,6 +133,7 @@ TEMPLATES = [
                 "appointly.core.identity_context",
                 "appointly.zones.visitor_zone_context",
             ],
+            "libraries": {"links": "appointly.links"},
         },
     },
 ]
