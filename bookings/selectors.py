@@ -92,9 +92,8 @@ def account_summary(*, customer: User, upcoming: list[Appointment], now: datetim
     (`account_summary_counted`). The next appointment is the first of `upcoming` (the page's
     list, by start) that is booked."""
     now = now or timezone.now()
-    upcoming_n = _upcoming_count(customer, now)
     if connection.vendor != "postgresql":
-        return _summary(_counted(customer, upcoming_n), upcoming, now)
+        return _summary(_counted(customer, now), upcoming, now)
     attended = (
         CustomerAttendance.objects.filter(customer=customer)
         .annotate(kind=Value("attended"), currency=Value(""), a=F("attended"), b=Value(0), c=Value(0))
@@ -105,14 +104,14 @@ def account_summary(*, customer: User, upcoming: list[Appointment], now: datetim
         .annotate(kind=Value("money"), a=F("paid_minor"), b=F("refunded_minor"), c=F("refund_pending_minor"))
         .values_list("kind", "currency", "a", "b", "c")
     )
-    return _summary(upcoming_n.union(attended, money, all=True).order_by(), upcoming, now)
+    return _summary(_upcoming_count(customer, now).union(attended, money, all=True).order_by(), upcoming, now)
 
 
 def account_summary_counted(*, customer: User, now: datetime | None = None) -> AccountSummary:
     """The cards as their definition says, summed over every appointment, payment and refund
     of the customer: what the kept totals must always equal."""
     now = now or timezone.now()
-    return _summary(_counted(customer, _upcoming_count(customer, now)), [], now)
+    return _summary(_counted(customer, now), [], now)
 
 
 def _upcoming_count(customer: User, now: datetime) -> QuerySet[Any]:
@@ -125,7 +124,7 @@ def _upcoming_count(customer: User, now: datetime) -> QuerySet[Any]:
     )
 
 
-def _counted(customer: User, upcoming_n: QuerySet[Any]) -> QuerySet[Any]:
+def _counted(customer: User, now: datetime) -> QuerySet[Any]:
     attended = (
         Appointment.objects.filter(customer=customer, status=AppointmentStatus.COMPLETED)
         .order_by()
@@ -152,7 +151,7 @@ def _counted(customer: User, upcoming_n: QuerySet[Any]) -> QuerySet[Any]:
         )
         .values_list("kind", "currency", "a", "b", "c")
     )
-    return upcoming_n.union(attended, paid, refunds, all=True).order_by()
+    return _upcoming_count(customer, now).union(attended, paid, refunds, all=True).order_by()
 
 
 def _summary(rows: Any, upcoming: list[Appointment], now: datetime) -> AccountSummary:
