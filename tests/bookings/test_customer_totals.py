@@ -143,13 +143,13 @@ def test_a_customers_totals_are_locked_only_at_commit() -> None:
         assert outcome == ["committed"]  # it never waited on this transaction's open change
     # Then both are counted, once each (the refund on its way, or received if its job ran yet)
     refund = Refund.objects.get()
-    spent, pending, received = money(kept(customer))
+    spent, on_its_way, received = money(kept(customer))
     back = paid.amount_minor if refund.status == RefundStatus.SUCCEEDED else 0
     assert (spent, received) == (
         {paid.currency: 1500 + paid.amount_minor - back},
         {paid.currency: back} if back else {},
     )
-    assert pending == ({} if back else {paid.currency: paid.amount_minor})
+    assert on_its_way == ({} if back else {paid.currency: paid.amount_minor})
 
 
 @pytest.mark.django_db
