@@ -220,8 +220,8 @@ def main() -> None:
         stop.set()
         writer.join()
         fast = browsers[:16]
-        max_base = closed_loop(fast, cursors, "/healthz", 5)
-        max_poll = closed_loop(fast, cursors, None, 5)
+        max_base = closed_loop(fast, cursors, "/healthz", min(5, args.seconds))
+        max_poll = closed_loop(fast, cursors, None, min(5, args.seconds))
     finally:
         gunicorn.terminate()
         gunicorn.wait(timeout=20)
