@@ -51,8 +51,10 @@ def _tell(appointment: Appointment, *, event: str, recipient: Any, context: dict
     return bool(notify_all([_notice(appointment, event=event, recipient=recipient, context=context, key=key)]))
 
 
-def booked(appointment: Appointment, *, tell_provider: bool = True) -> None:
-    """The customer and the provider (not when the provider made the booking themselves)."""
+def booked(appointment: Appointment, *, tell_provider: bool = True, preferences_loaded: bool = False) -> None:
+    """The customer and the provider (not when the provider made the booking themselves).
+    `preferences_loaded`: the appointment was read in this transaction with both people's
+    preferences (`lock_appointment`)."""
     key = f"booked:{appointment.pk}"
     told = [("booked_customer", appointment.customer)]
     if tell_provider:
@@ -70,7 +72,8 @@ def booked(appointment: Appointment, *, tell_provider: bool = True) -> None:
                 key=key,
             )
             for event, recipient in told
-        ]
+        ],
+        preferences_loaded=preferences_loaded,
     )
 
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from appointly.statements import Writes
 from appointly.telemetry import NOTIFICATIONS, span
 from notifications.channels import PhoneUnreachable, send_email, send_phone
 from notifications.models import Channel, Message, MessageStatus, Preference
@@ -78,11 +79,14 @@ def notify(
     return notify_all([Notice(event, recipient, context, key, reference, scope)])
 
 
-def notify_all(notices: list[Notice]) -> list[Message]:
-    """`notify` for several people at once, in four queries however many: their preferences,
-    the messages that exist already, the new messages, the jobs that send the external ones.
+def notify_all(notices: list[Notice], *, preferences_loaded: bool = False) -> list[Message]:
+    """`notify` for several people at once, in one statement however many (two on SQLite): the
+    messages whose key is new, and the jobs that send the external ones; plus a query for their
+    preferences, unless `preferences_loaded`: the caller read the recipients in this
+    transaction with theirs (`select_related("...notify_pref")`). Only then is a preference
+    that came with a recipient trusted: one cached on an older instance may predate an opt-out.
     Returns the new messages."""
-    prefs = {p.user_id: p for p in Preference.objects.filter(user__in={n.recipient.pk for n in notices})}
+    prefs = _preferences([n.recipient for n in notices], loaded=preferences_loaded)
     now = timezone.now()
     wanted: list[Message] = []
     for notice in notices:
@@ -119,14 +123,33 @@ def notify_all(notices: list[Notice]) -> list[Message]:
                     **common,
                 )
             )
-    keys = [m.idempotency_key for m in wanted]
-    existing = set(Message.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
-    new = [m for m in wanted if m.idempotency_key not in existing]
-    if new:
-        Message.objects.bulk_create(new, ignore_conflicts=True)
-        sends = [({"message_id": str(m.pk)}, f"msg:{m.pk}") for m in new if m.channel != Channel.IN_APP]
-        jobs_enqueue(kind_name=SEND_JOB, jobs=sends)
-    return new
+    # One statement on PostgreSQL (ADR 0028): the send jobs, then the messages whose key is new.
+    # A job is keyed by its message's id, itself made from the message's key, so a message
+    # that exists already has its job already (that one is skipped), or had it and was sent
+    # (then a job queued again finds it sent and does nothing).
+    writes = Writes()
+    sends = [({"message_id": str(m.pk)}, f"msg:{m.pk}") for m in wanted if m.channel != Channel.IN_APP]
+    jobs_enqueue(kind_name=SEND_JOB, jobs=sends, writes=writes)
+    writes.insert_new(wanted, returning="idempotency_key")
+    inserted = set(writes.send())
+    return [m for m in wanted if m.idempotency_key in inserted]
+
+
+def _preferences(recipients: list[User], *, loaded: bool) -> dict[Any, Preference]:
+    """Each recipient's preference row, if they have one: the one read with the recipient
+    when `loaded` (None included: they have none), else all in one query."""
+    prefs: dict[Any, Preference] = {}
+    unknown = set()
+    for recipient in recipients:
+        if loaded and User.notify_pref.is_cached(recipient):  # type: ignore[attr-defined]
+            pref = getattr(recipient, "notify_pref", None)
+            if pref is not None:
+                prefs[recipient.pk] = pref
+        else:
+            unknown.add(recipient.pk)
+    if unknown:
+        prefs |= {p.user_id: p for p in Preference.objects.filter(user__in=unknown)}
+    return prefs
 
 
 def _fall_back(message: Message, error: str) -> Message | None:

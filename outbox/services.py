@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from appointly.statements import Writes
 from appointly.telemetry import DEAD_LETTERS, continued, current_traceparent, traced
 from outbox.models import Job, JobStatus
 from outbox.registry import PermanentFailure, RetryLater, kind
@@ -94,13 +95,21 @@ def job_enqueue(
     return job
 
 
-def jobs_enqueue(*, kind_name: str, jobs: list[tuple[dict[str, Any], str]], max_attempts: int | None = None) -> None:
+def jobs_enqueue(
+    *,
+    kind_name: str,
+    jobs: list[tuple[dict[str, Any], str]],
+    max_attempts: int | None = None,
+    writes: Writes | None = None,
+) -> None:
     """`job_enqueue` for several jobs of one kind, `(payload, idempotency_key)` each, in one
-    INSERT; a key already queued is skipped."""
+    INSERT (or added to the caller's `writes`, which it sends); a key already queued is skipped."""
     if jobs:
-        Job.objects.bulk_create(
-            [_job(kind_name, payload, key, max_attempts=max_attempts) for payload, key in jobs], ignore_conflicts=True
-        )
+        rows = [_job(kind_name, payload, key, max_attempts=max_attempts) for payload, key in jobs]
+        if writes is not None:
+            writes.insert(rows, ignore_conflicts=True)
+        else:
+            Job.objects.bulk_create(rows, ignore_conflicts=True)
         transaction.on_commit(_wake_workers)
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from appointly.core import DomainError
 from appointly.money import format_money
+from appointly.statements import insert_new, update_returning
 from notifications.services import notify
 from outbox.services import job_enqueue, jobs_enqueue
 from payments.gateways import Checkout, TransientGatewayError, get_gateway
@@ -46,8 +47,23 @@ def payment_start(
     """Record a payment (pending) for `reference` in the caller's transaction, so the caller
     decides under its own locks whether money may move at all. The payment still pending for
     the same reference is returned as it is (pressing Pay again goes back to the same hosted
-    page). One already paid for the reference makes the insert fail (IntegrityError): the
-    caller's transaction ends, and the caller answers PaymentInProgress."""
+    page); so is the payment the key names (Pay pressed again on an old form). One already
+    paid for the reference raises PaymentInProgress.
+
+    The new row is tried first, leaving it out if a key is taken (one statement, ADR 0028):
+    the one-live-or-succeeded constraint and the unique key say whether anything stands in
+    the way, and only then is it looked for."""
+    payment = Payment(
+        idempotency_key=idempotency_key,
+        reference=reference,
+        customer=customer,
+        amount_minor=amount_minor,
+        currency=currency,
+        gateway=get_gateway().name,
+        payee=payee,
+    )
+    if insert_new([payment], returning="id"):
+        return payment
     found = list(
         Payment.objects.filter(
             Q(reference=reference, status=PaymentStatus.PENDING) | Q(idempotency_key=idempotency_key)
@@ -58,20 +74,9 @@ def payment_start(
         if live.customer_id != customer.pk:
             raise DomainError("This payment does not belong to this booking.")
         return live
-    if found:  # the key names a payment that ended (Pay pressed again on an old form)
-        payment = found[0]
-    else:
-        # A payment that already went through for the reference (the one-live-or-succeeded
-        # constraint) fails this insert: IntegrityError, which ends the caller's transaction.
-        payment = Payment.objects.create(
-            idempotency_key=idempotency_key,
-            reference=reference,
-            customer=customer,
-            amount_minor=amount_minor,
-            currency=currency,
-            gateway=get_gateway().name,
-            payee=payee,
-        )
+    if not found:  # neither pending nor the key's: the reference's payment went through
+        raise PaymentInProgress("This is already paid.")
+    payment = found[0]
     if payment.reference != reference or payment.customer_id != customer.pk:
         raise DomainError("This payment form does not belong to this booking.")
     return payment
@@ -142,9 +147,9 @@ def payment_record(*, payment: Payment, checkout: Checkout) -> tuple[Payment, bo
     failed (only from pending). Returns the payment and whether this changed it, so replays
     change nothing."""
     now = timezone.now()
-    if checkout.paid and payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
-        payment.status, payment.failure_message = PaymentStatus.SUCCEEDED, ""
-        payment.gateway_ref, payment.succeeded_at = checkout.payment_ref, now
+    if checkout.paid and payment.status in PAID_FROM:
+        for name, value in _paid(checkout.payment_ref, now).items():
+            setattr(payment, name, value)
     elif checkout.status == "expired" and payment.status == PaymentStatus.PENDING:
         payment.status, payment.failure_message = PaymentStatus.FAILED, EXPIRED_MESSAGE
     elif checkout.status == "declined" and payment.status == PaymentStatus.PENDING:
@@ -153,6 +158,36 @@ def payment_record(*, payment: Payment, checkout: Checkout) -> tuple[Payment, bo
         return payment, False
     payment.save(update_fields=["status", "failure_message", "gateway_ref", "succeeded_at", "updated_at"])
     return payment, True
+
+
+# A payment the gateway says is paid succeeds from these: pending, or failed when the page's
+# expiry was heard first (money that moved is never lost).
+PAID_FROM = (PaymentStatus.PENDING, PaymentStatus.FAILED)
+
+
+def _paid(payment_ref: str, now: datetime) -> dict[str, Any]:
+    return {"status": PaymentStatus.SUCCEEDED, "failure_message": "", "gateway_ref": payment_ref, "succeeded_at": now}
+
+
+def payment_record_paid(
+    *, checkout_session_id: str, amount_minor: Any, currency: str, payment_ref: str
+) -> Payment | None:
+    """`payment_lock` + `payment_record` for the common case, in one statement (UPDATE ...
+    RETURNING, ADR 0028): the page's payment, when it waits for this (`PAID_FROM`) with this
+    amount, is locked and marked paid, and returned. None when it does not (an unknown page,
+    another amount, paid already): nothing changed, and the caller takes the general path."""
+    now = timezone.now()
+    changed = update_returning(
+        Payment.objects.filter(
+            checkout_session_id=checkout_session_id,
+            status__in=PAID_FROM,
+            amount_minor=amount_minor,
+            currency=currency,
+        ),
+        **_paid(payment_ref, now),
+        updated_at=now,
+    )
+    return changed[0] if changed else None
 
 
 # Called, in the transaction that recorded it, with each payment that reached a final state

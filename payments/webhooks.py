@@ -21,7 +21,7 @@ from appointly.core import DomainError
 from appointly.telemetry import traced
 from payments.gateways import Checkout, get_gateway
 from payments.models import WebhookEvent
-from payments.services import payment_final, payment_lock, payment_record
+from payments.services import payment_final, payment_lock, payment_record, payment_record_paid
 
 logger = logging.getLogger(__name__)
 
@@ -78,10 +78,21 @@ def webhook_receive(*, payload: bytes, signature: str) -> str:
 
 
 def _checkout_event(kind: str, obj: Any) -> str:
+    paid = kind != "checkout.session.expired" and obj.get("payment_status") in ("paid", "no_payment_required")
+    if paid and isinstance(obj.get("amount_total"), int):
+        # What nearly every delivery is: the payment waiting for it, paid, in one statement
+        payment = payment_record_paid(
+            checkout_session_id=obj["id"],
+            amount_minor=obj["amount_total"],
+            currency=str(obj.get("currency", "")).upper(),
+            payment_ref=str(obj.get("payment_intent") or ""),
+        )
+        if payment is not None:
+            payment_final(payment)
+            return payment.status
     payment = payment_lock(checkout_session_id=obj["id"])
     if payment is None:
         return "unknown session"
-    paid = kind != "checkout.session.expired" and obj.get("payment_status") in ("paid", "no_payment_required")
     if paid and (
         obj.get("amount_total") != payment.amount_minor or str(obj.get("currency", "")).upper() != payment.currency
     ):

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accounts.models import Role, User
 from appointly.core import DomainError
+from appointly.statements import Writes
 from appointly.telemetry import BOOKINGS, traced
 from bookings import availability, notify
 from bookings.models import Appointment, AppointmentStatus, EventKind, RescheduleRequest, TimeClaim
@@ -172,13 +173,17 @@ def appointment_hold(
                     "status": AppointmentStatus.CONFIRMED,
                     "pay_at_venue": terms.payment_mode == PaymentMode.VENUE,
                 }
-            appointment = _appointment_create(customer, slot, service, terms, details, idempotency_key, **fields)
-            claim_for_appointment(appointment)
+            # The appointment, its claim and its events: one statement on PostgreSQL (ADR 0028)
+            writes = Writes()
+            appointment = _appointment_row(customer, slot, service, terms, details, idempotency_key, **fields)
+            writes.insert([appointment])
+            claim_for_appointment(appointment, writes=writes)
             if appointment.status == AppointmentStatus.HELD:
                 then = (EventKind.HELD, {"until": hold_until.isoformat()})
             else:
                 then = (EventKind.CONFIRMED, {"payment": terms.payment_mode})
-            events(appointment, (EventKind.CREATED, {}), then, actor=customer, now=now)
+            events(appointment, (EventKind.CREATED, {}), then, actor=customer, now=now, writes=writes)
+            writes.send()
             if appointment.status == AppointmentStatus.CONFIRMED:
                 notify.booked(appointment)
     except IntegrityError as exc:
@@ -190,7 +195,7 @@ def appointment_hold(
     return appointment
 
 
-def _appointment_create(
+def _appointment_row(
     customer: User,
     slot: Slot,
     service: Service,
@@ -199,8 +204,9 @@ def _appointment_create(
     idempotency_key: str,
     **fields: Any,
 ) -> Appointment:
-    """A new appointment on an offer, with the terms and the details copied onto it."""
-    return Appointment.objects.create(
+    """A new appointment on an offer, with the terms and the details copied onto it; not saved
+    (the caller adds it to the change's `Writes`)."""
+    return Appointment(
         customer=customer,
         provider_id=slot.provider_id,
         service=service,
@@ -264,16 +270,22 @@ def appointment_book_for_customer(
                 fields: dict[str, Any] = {"status": AppointmentStatus.HELD, "hold_expires_at": until}
             else:
                 fields = {"status": AppointmentStatus.CONFIRMED, "pay_at_venue": not free}
-            appointment = _appointment_create(
+            writes = Writes()  # the appointment, its claim and its events (ADR 0028)
+            appointment = _appointment_row(
                 customer, slot, service, terms, details, idempotency_key, booked_by_provider=True, **fields
             )
-            claim_for_appointment(appointment)
-            event(appointment, EventKind.CREATED, actor=provider.user, now=now, via="provider")
+            writes.insert([appointment])
+            claim_for_appointment(appointment, writes=writes)
             if pay_by_link:
-                event(appointment, EventKind.HELD, actor=provider.user, now=now, until=until.isoformat(), link=True)
+                then = (EventKind.HELD, {"until": until.isoformat(), "link": True})
+            else:
+                then = (EventKind.CONFIRMED, {"pay_at_venue": not free})
+            created = (EventKind.CREATED, {"via": "provider"})
+            events(appointment, created, then, actor=provider.user, now=now, writes=writes)
+            writes.send()
+            if pay_by_link:
                 notify.payment_link(appointment, until=until)
             else:
-                event(appointment, EventKind.CONFIRMED, actor=provider.user, now=now, pay_at_venue=not free)
                 notify.booked(appointment, tell_provider=False)
     except IntegrityError as exc:
         existing = Appointment.objects.filter(idempotency_key=idempotency_key, provider=provider).first()
@@ -367,7 +379,7 @@ def appointment_checkout(
                 idempotency_key=payment_key,
                 payee=str(locked.provider_id),
             )
-        except IntegrityError as exc:  # a payment for it went through meanwhile
+        except PaymentInProgress as exc:  # a payment for it went through meanwhile
             raise PaymentInProgress("This appointment is already paid.") from exc
         grace = now + timedelta(seconds=settings.BOOKING_PAYMENT_GRACE_SECONDS)
         if locked.hold_expires_at is not None and locked.hold_expires_at < grace:
@@ -408,17 +420,25 @@ def _apply_payment(locked: Appointment, payment: Payment, customer: User, now: d
         locked.status == AppointmentStatus.EXPIRED and _reclaim_lapsed(locked, now)
     ):
         late = locked.status == AppointmentStatus.EXPIRED
-        locked.status = AppointmentStatus.CONFIRMED
-        locked.hold_expires_at = None
-        locked.save(update_fields=["status", "hold_expires_at", "updated_at"])
+        locked.status, locked.hold_expires_at, locked.updated_at = AppointmentStatus.CONFIRMED, None, now
+        # Confirmed and its two events: one statement on PostgreSQL (ADR 0028)
+        writes = Writes()
+        writes.update(
+            Appointment.objects.filter(pk=locked.pk),
+            status=locked.status,
+            hold_expires_at=None,
+            updated_at=locked.updated_at,
+        )
         events(
             locked,
             (EventKind.PAID, {"amount_minor": payment.amount_minor, "currency": payment.currency}),
             (EventKind.CONFIRMED, {"after_hold_lapsed": True} if late else {}),
             actor=customer,
             now=now,
+            writes=writes,
         )
-        notify.booked(locked)
+        writes.send()
+        notify.booked(locked, preferences_loaded=True)
     elif locked.status != AppointmentStatus.CONFIRMED:
         # The hold lapsed and the time went to someone else (or the booking ended another
         # way): the money goes back, all of it, and the customer hears why.

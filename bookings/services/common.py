@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from appointly.core import DomainError
+from appointly.statements import Writes
 from bookings.availability import BookingNotAllowed, SlotUnavailable
 from bookings.models import Appointment, AppointmentEvent, RescheduleRequest, TimeClaim
 from providers.models import Provider
@@ -94,32 +95,40 @@ def events(
     *entries: tuple[str, dict[str, Any]],
     actor: User | None = None,
     now: datetime | None = None,
+    writes: Writes | None = None,
 ) -> None:
-    """The events of one change (e.g. paid, confirmed), written in one INSERT, in order."""
-    events_of_many([(appointment, kind, data) for kind, data in entries], actor=actor, now=now)
+    """The events of one change (e.g. paid, confirmed), written in one INSERT, in order (or
+    added to the change's other `writes`, sent together by the caller)."""
+    events_of_many([(appointment, kind, data) for kind, data in entries], actor=actor, now=now, writes=writes)
 
 
 def events_of_many(
-    entries: list[tuple[Appointment, str, dict[str, Any]]], *, actor: User | None = None, now: datetime | None = None
+    entries: list[tuple[Appointment, str, dict[str, Any]]],
+    *,
+    actor: User | None = None,
+    now: datetime | None = None,
+    writes: Writes | None = None,
 ) -> None:
     """Events of several appointments (a bulk cancel), in one INSERT, in order."""
     from api.actor import acting
 
     agent = acting()  # an agent's call says so: {"via": "agent", "token": its name}
     at = now or timezone.now()
-    AppointmentEvent.objects.bulk_create(
-        [
-            AppointmentEvent(
-                appointment=appointment,
-                provider_id=appointment.provider_id,
-                kind=kind,
-                at=at,
-                actor=actor,
-                data=agent | data,
-            )
-            for appointment, kind, data in entries
-        ]
-    )
+    rows = [
+        AppointmentEvent(
+            appointment=appointment,
+            provider_id=appointment.provider_id,
+            kind=kind,
+            at=at,
+            actor=actor,
+            data=agent | data,
+        )
+        for appointment, kind, data in entries
+    ]
+    if writes is not None:
+        writes.insert(rows)
+    else:
+        AppointmentEvent.objects.bulk_create(rows)
 
 
 def lock_customer(customer_id: Any) -> None:
@@ -146,9 +155,17 @@ def lock_provider_of(owner: QuerySet[Any]) -> Provider | None:
 
 
 def lock_appointment(appointment_id: Any) -> Appointment:
+    """The appointment, locked, with what its writes and messages read (both people's
+    notification preferences included: `notify_all` then asks for none)."""
     return (
         Appointment.objects.select_for_update(of=("self",))
-        .select_related("service", "service__provider", "provider", "provider__user", "customer")
+        .select_related(
+            "service",
+            "service__provider",
+            "provider",
+            "provider__user__notify_pref",
+            "customer__notify_pref",
+        )
         .get(pk=appointment_id)
     )
 
@@ -157,7 +174,14 @@ def lock_pending_request(appointment: Appointment) -> RescheduleRequest | None:
     return RescheduleRequest.objects.select_for_update().filter(appointment=appointment, status="pending").first()
 
 
-def claim_for_appointment(appointment: Appointment) -> TimeClaim:
+def claim_for_appointment(appointment: Appointment, *, writes: Writes | None = None) -> TimeClaim:
+    """The appointment's claim of its time; with `writes`, added to them (sent by the caller)."""
+    if writes is not None:
+        claim = _claim_row(
+            appointment, appointment.start, appointment.end, appointment.local_date, appointment=appointment
+        )
+        writes.insert([claim])
+        return claim
     return _claim(appointment, appointment.start, appointment.end, appointment.local_date, appointment=appointment)
 
 
@@ -166,8 +190,14 @@ def claim_for_request(request: RescheduleRequest, appointment: Appointment) -> T
 
 
 def _claim(of: Appointment, start: datetime, end: datetime, local_date: Any, **owner: Any) -> TimeClaim:
+    claim = _claim_row(of, start, end, local_date, **owner)
+    claim.save(force_insert=True)
+    return claim
+
+
+def _claim_row(of: Appointment, start: datetime, end: datetime, local_date: Any, **owner: Any) -> TimeClaim:
     """A claim of `of`'s provider and service, owned by the appointment or request in `owner`."""
-    return TimeClaim.objects.create(
+    return TimeClaim(
         provider_id=of.provider_id,
         service_id=of.service_id,
         local_date=local_date,

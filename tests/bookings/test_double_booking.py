@@ -31,6 +31,8 @@ from bookings.services import (
     reschedule_accept,
     reschedule_request,
 )
+from notifications.models import Message
+from outbox.models import Job
 from outbox.services import outbox_drain
 from payments.gateways import CARD_SUCCESS, SandboxGateway, sign_payload
 from payments.models import Payment, Refund, SandboxEvent
@@ -225,6 +227,9 @@ def test_same_confirm_and_same_payment_submitted_concurrently(frozen_now: object
     assert Counter(answers) == Counter({"succeeded": 1, "duplicate": 5}), answers
     assert Appointment.objects.get().status == AppointmentStatus.CONFIRMED
     assert AppointmentEvent.objects.filter(appointment=appointment, kind="confirmed").count() == 1
+    # ... and both people are told once: in-app and by email each, one send job per email
+    assert Message.objects.filter(reference=str(appointment.pk)).count() == 4
+    assert Job.objects.filter(kind="notifications.send").count() == 2
 
 
 def checkout(appointment: Any, customer: Any, **kw: Any) -> Any:

@@ -20,6 +20,9 @@ from providers.models import Slot
 from tests.factories import ServiceFactory, UserFactory, book_confirmed, services_copied
 
 pytestmark = pytest.mark.django_db
+# A bulk cancel, however many: 16 queries on PostgreSQL; on SQLite the messages and their send
+# jobs are two statements, not one (ADR 0028)
+CANCEL = 16 if connection.vendor == "postgresql" else 17
 
 
 def history(service: Any, customer: Any, n: int, offset: int) -> None:
@@ -83,9 +86,9 @@ def test_pages_and_a_50_appointment_bulk_cancel_stay_flat_from_10_to_10000(froze
     large = measure(upcoming[50:])
     # Then every page and the cancel of 50 run exactly as many queries as before
     assert large == small
-    # ... and the cancel of 50 is set-based: 18 queries, as for one (tests/dashboard/
+    # ... and the cancel of 50 is set-based: 16 queries, as for one (tests/dashboard/
     # test_dashboard_actions.py), not ~30 per appointment (1,505 before)
-    assert small["cancel"] == 18
+    assert small["cancel"] == CANCEL
     assert Appointment.objects.filter(pk__in=upcoming, status=AppointmentStatus.CANCELLED).count() == 100
 
 
@@ -105,7 +108,7 @@ def test_a_bulk_cancel_of_fifty_costs_the_queries_of_one(frozen_now: object) -> 
         costs[len(batch)] = len(ctx.captured_queries)
     # Then both cost the same (the writes are set-based), and each of the 51 was cancelled,
     # refunded in full, its time freed, its customer told and its events written
-    assert costs == {1: 18, 51: 18}
+    assert costs == {1: CANCEL, 51: CANCEL}
     assert response.content.decode().count('<td data-label="Result">cancelled</td>') == 50
     assert Appointment.objects.filter(status=AppointmentStatus.CANCELLED, cancel_reason="Ill").count() == 51
     assert sorted(Refund.objects.values_list("amount_minor", flat=True)) == [4000] * 51
