@@ -43,7 +43,9 @@ def insert_new(objs: Sequence[Model], *, returning: str, using: str = "default")
         return []
     query = _insert_query(objs, using, OnConflict.IGNORE)
     field = type(objs[0])._meta.get_field(returning)
-    return [row[0] for row in query.get_compiler(using=using).execute_sql(returning_fields=[field])]
+    rows = query.get_compiler(using=using).execute_sql(returning_fields=[field])
+    _saved(objs, using)
+    return [row[0] for row in rows]
 
 
 def update_returning(queryset: QuerySet[Any], **values: Any) -> list[Any]:
@@ -75,7 +77,7 @@ def _update_query(queryset: QuerySet[Any], values: dict[str, Any]) -> Any:
 
 def _insert_query(objs: Sequence[Model], using: str, on_conflict: OnConflict | None = None) -> InsertQuery:
     """The INSERT of these new rows of one model, as `bulk_create` builds it (all rows with their
-    primary key set, or none); the instances are marked saved, as `bulk_create` leaves them."""
+    primary key set, or none)."""
     model = type(objs[0])
     opts = model._meta
     fields = [f for f in opts.concrete_fields if not f.generated]
@@ -85,9 +87,13 @@ def _insert_query(objs: Sequence[Model], using: str, on_conflict: OnConflict | N
         obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
     query = InsertQuery(model, on_conflict=on_conflict)
     query.insert_values(fields, list(objs))
+    return query
+
+
+def _saved(objs: Sequence[Model], using: str) -> None:
+    """Once written: the instances are saved rows, as `bulk_create` leaves them."""
     for obj in objs:
         obj._state.adding, obj._state.db = False, using
-    return query
 
 
 class Writes:
@@ -98,6 +104,7 @@ class Writes:
         self._compiled: list[Callable[[], tuple[str, Sequence[Any]]]] = []
         self._run: list[Callable[[], object]] = []
         self._new: tuple[Sequence[Model], str] | None = None
+        self._inserted: list[Sequence[Model]] = []
 
     def insert(self, objs: Sequence[Model], *, ignore_conflicts: bool = False) -> None:
         """INSERT these new rows of one model (all with their primary key set, or none);
@@ -106,6 +113,7 @@ class Writes:
             return
         on_conflict = OnConflict.IGNORE if ignore_conflicts else None
         manager = type(objs[0])._default_manager.using(self.using)
+        self._inserted.append(objs)
         self._compiled.append(
             lambda: self._statement(_insert_query(objs, self.using, on_conflict).get_compiler(using=self.using))
         )
@@ -121,6 +129,7 @@ class Writes:
         if self._new is not None:
             raise ValueError("one insert_new per statement")
         self._new = (objs, returning)
+        self._inserted.append(objs)
 
     def send(self) -> list[Any]:
         """Run the writes; the `returning` values of the `insert_new` rows that went in."""
@@ -142,7 +151,10 @@ class Writes:
         params = [p for _, ps in first for p in ps] + list(last_params)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return [row[0] for row in cursor.fetchall()] if compiler is not None else []
+            answered = [row[0] for row in cursor.fetchall()] if compiler is not None else []
+        for objs in self._inserted:
+            _saved(objs, self.using)
+        return answered
 
     @staticmethod
     def _statement(compiler: Any) -> tuple[str, Sequence[Any]]:

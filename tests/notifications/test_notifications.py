@@ -268,3 +268,30 @@ def test_staff_record_a_payout_and_the_provider_is_told(client: Client) -> None:
     assert "(November 2026)" in message.body
     outbox_drain()
     assert mail.outbox[-1].subject == "Funds transferred: €1,250.00"
+
+
+def test_a_stop_sent_while_holding_is_heeded_by_the_booking_confirmation(
+    client: Client, twilio: FakeTwilio, frozen_now: object
+) -> None:
+    """The confirmation reads both people's preferences with the appointment it locks (ADR
+    0028): read in its own transaction, so an opt-out that came in meanwhile counts."""
+    from bookings.models import Appointment
+    from bookings.sandbox_pay import pay_in_sandbox
+    from bookings.services import appointment_hold
+
+    # Given a customer who asked for text messages, holding a time
+    user = customer_on(Channel.SMS)
+    slot = Slot.objects.filter(service=ServiceFactory(), slot_date=date(2026, 11, 30)).order_by("start")[2]
+    held = appointment_hold(customer=user, slot_id=slot.pk, idempotency_key="k-1")
+    # When they text STOP, then pay, and the gateway's webhook confirms the booking
+    stop = _signed_post(
+        client, "https://book.example.com/notifications/twilio/inbound", {"From": PHONE, "Body": "STOP"}
+    )
+    assert stop.status_code == 200
+    assert pay_in_sandbox(Appointment.objects.get(pk=held.pk), user, card="4242424242424242") == ""
+    outbox_drain()
+    # Then they are told in the app and by email, and no text message is sent
+    told = Message.objects.filter(recipient=user, reference=str(held.pk))
+    assert sorted(told.values_list("channel", flat=True)) == sorted([Channel.IN_APP, Channel.EMAIL])
+    assert not twilio.requests
+    assert Appointment.objects.get(pk=held.pk).status == "confirmed"
