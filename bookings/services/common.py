@@ -155,8 +155,9 @@ def lock_provider_of(owner: QuerySet[Any]) -> Provider | None:
 
 
 def lock_appointment(appointment_id: Any) -> Appointment:
-    """The appointment, locked, with what its writes and messages read (both people's
-    notification preferences included: `notify_all` then asks for none)."""
+    """The appointment, locked, with what its writes and messages read: both people's
+    notification preferences included, read in this transaction, so a message sent in it may
+    pass `preferences_loaded=True` and `notify_all` asks for none."""
     return (
         Appointment.objects.select_for_update(of=("self",))
         .select_related(
