@@ -48,6 +48,15 @@ def insert_new(objs: Sequence[Model], *, returning: str, using: str = "default")
     return [row[0] for row in rows]
 
 
+def insert(objs: Sequence[Model], *, writes: Writes | None = None, ignore_conflicts: bool = False) -> None:
+    """INSERT these new rows now (`bulk_create`), or add them to the change's `writes`, which
+    its caller sends: what a service that writes rows of its own offers its callers."""
+    if writes is not None:
+        writes.insert(objs, ignore_conflicts=ignore_conflicts)
+    elif objs:
+        type(objs[0])._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts)
+
+
 def update_returning(queryset: QuerySet[Any], **values: Any) -> list[Any]:
     """`queryset.update(**values)` that answers the rows it changed, as they are after it
     (`UPDATE ... RETURNING`, PostgreSQL and SQLite 3.35+): one statement where reading, locking
@@ -55,7 +64,7 @@ def update_returning(queryset: QuerySet[Any], **values: Any) -> list[Any]:
     model, using = queryset.model, queryset.db
     compiler = _update_query(queryset, values).get_compiler(using=using)
     sql, params = compiler.as_sql()
-    fields = [f for f in model._meta.concrete_fields if not f.generated]
+    fields = _columns(model)
     cols = [f.get_col(model._meta.db_table) for f in fields]
     returning = ", ".join(compiler.compile(col)[0] for col in cols)
     with connections[using].cursor() as cursor:
@@ -80,7 +89,7 @@ def _insert_query(objs: Sequence[Model], using: str, on_conflict: OnConflict | N
     primary key set, or none)."""
     model = type(objs[0])
     opts = model._meta
-    fields = [f for f in opts.concrete_fields if not f.generated]
+    fields = _columns(model)
     if isinstance(opts.pk, AutoField) and objs[0].pk is None:
         fields = [f for f in fields if f is not opts.pk]
     for obj in objs:
@@ -88,6 +97,11 @@ def _insert_query(objs: Sequence[Model], using: str, on_conflict: OnConflict | N
     query = InsertQuery(model, on_conflict=on_conflict)
     query.insert_values(fields, list(objs))
     return query
+
+
+def _columns(model: type[Model]) -> list[Any]:
+    """The columns an INSERT writes and a RETURNING reads: every stored, non-generated field."""
+    return [f for f in model._meta.concrete_fields if not f.generated]
 
 
 def _saved(objs: Sequence[Model], using: str) -> None:

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from appointly.statements import Writes
+from appointly.statements import Writes, insert
 from appointly.telemetry import DEAD_LETTERS, continued, current_traceparent, traced
 from outbox.models import Job, JobStatus
 from outbox.registry import PermanentFailure, RetryLater, kind
@@ -106,10 +106,7 @@ def jobs_enqueue(
     INSERT (or added to the caller's `writes`, which it sends); a key already queued is skipped."""
     if jobs:
         rows = [_job(kind_name, payload, key, max_attempts=max_attempts) for payload, key in jobs]
-        if writes is not None:
-            writes.insert(rows, ignore_conflicts=True)
-        else:
-            Job.objects.bulk_create(rows, ignore_conflicts=True)
+        insert(rows, writes=writes, ignore_conflicts=True)
         transaction.on_commit(_wake_workers)
 
 

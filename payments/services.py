@@ -170,7 +170,7 @@ def _paid(payment_ref: str, now: datetime) -> dict[str, Any]:
 
 
 def payment_record_paid(
-    *, checkout_session_id: str, amount_minor: Any, currency: str, payment_ref: str
+    *, checkout_session_id: str, amount_minor: int, currency: str, payment_ref: str
 ) -> Payment | None:
     """`payment_lock` + `payment_record` for the common case, in one statement (UPDATE ...
     RETURNING, ADR 0028): the page's payment, when it waits for this (`PAID_FROM`) with this

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from appointly.core import DomainError
-from appointly.statements import Writes
+from appointly.statements import Writes, insert
 from bookings.availability import BookingNotAllowed, SlotUnavailable
 from bookings.models import Appointment, AppointmentEvent, RescheduleRequest, TimeClaim
 from providers.models import Provider
@@ -125,10 +125,7 @@ def events_of_many(
         )
         for appointment, kind, data in entries
     ]
-    if writes is not None:
-        writes.insert(rows)
-    else:
-        AppointmentEvent.objects.bulk_create(rows)
+    insert(rows, writes=writes)
 
 
 def lock_customer(customer_id: Any) -> None:
@@ -177,28 +174,20 @@ def lock_pending_request(appointment: Appointment) -> RescheduleRequest | None:
 
 def claim_for_appointment(appointment: Appointment, *, writes: Writes | None = None) -> TimeClaim:
     """The appointment's claim of its time; with `writes`, added to them (sent by the caller)."""
-    if writes is not None:
-        claim = _claim_row(
-            appointment, appointment.start, appointment.end, appointment.local_date, appointment=appointment
-        )
-        writes.insert([claim])
-        return claim
-    return _claim(appointment, appointment.start, appointment.end, appointment.local_date, appointment=appointment)
+    return _claim(
+        appointment, appointment.start, appointment.end, appointment.local_date, writes=writes, appointment=appointment
+    )
 
 
 def claim_for_request(request: RescheduleRequest, appointment: Appointment) -> TimeClaim:
     return _claim(appointment, request.new_start, request.new_end, request.new_local_date, reschedule=request)
 
 
-def _claim(of: Appointment, start: datetime, end: datetime, local_date: Any, **owner: Any) -> TimeClaim:
-    claim = _claim_row(of, start, end, local_date, **owner)
-    claim.save(force_insert=True)
-    return claim
-
-
-def _claim_row(of: Appointment, start: datetime, end: datetime, local_date: Any, **owner: Any) -> TimeClaim:
+def _claim(
+    of: Appointment, start: datetime, end: datetime, local_date: Any, *, writes: Writes | None = None, **owner: Any
+) -> TimeClaim:
     """A claim of `of`'s provider and service, owned by the appointment or request in `owner`."""
-    return TimeClaim(
+    claim = TimeClaim(
         provider_id=of.provider_id,
         service_id=of.service_id,
         local_date=local_date,
@@ -206,6 +195,8 @@ def _claim_row(of: Appointment, start: datetime, end: datetime, local_date: Any,
         end=end,
         **owner,
     )
+    insert([claim], writes=writes)
+    return claim
 
 
 def release_appointment(appointment: Appointment) -> None:
