@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, F, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Prefetch, Q, QuerySet, Sum, Value
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -84,16 +84,18 @@ class AccountSummary:
     refunds_received_minor: dict[str, int]
 
 
-def account_summary(*, customer: User, upcoming: list[Appointment], now: datetime | None = None) -> AccountSummary:
+def account_summary(
+    *, customer: User, next_appointment: Appointment | None, now: datetime | None = None
+) -> AccountSummary:
     """The account page's cards in one statement whatever the history length: how many are
     upcoming (an index range from now), how many were attended, the money paid and the refunds
     by currency. On PostgreSQL the last three are rows the database keeps (docs/adr/0027);
     elsewhere they are summed over the whole ledger, which is their definition
-    (`account_summary_counted`). The next appointment is the first of `upcoming` (the page's
-    list, by start) that is booked."""
+    (`account_summary_counted`). The next appointment is the caller's (read with the page's
+    lists: `account_appointments`)."""
     now = now or timezone.now()
     if connection.vendor != "postgresql":
-        return _summary(_counted(customer, now), upcoming, now)
+        return _summary(_counted(customer, now), next_appointment)
     attended = (
         CustomerAttendance.objects.filter(customer=customer)
         .annotate(kind=Value("attended"), currency=Value(""), a=F("attended"), b=Value(0), c=Value(0))
@@ -104,14 +106,14 @@ def account_summary(*, customer: User, upcoming: list[Appointment], now: datetim
         .annotate(kind=Value("money"), a=F("paid_minor"), b=F("refunded_minor"), c=F("refund_pending_minor"))
         .values_list("kind", "currency", "a", "b", "c")
     )
-    return _summary(_upcoming_count(customer, now).union(attended, money, all=True).order_by(), upcoming, now)
+    return _summary(_upcoming_count(customer, now).union(attended, money, all=True).order_by(), next_appointment)
 
 
 def account_summary_counted(*, customer: User, now: datetime | None = None) -> AccountSummary:
     """The cards as their definition says, summed over every appointment, payment and refund
     of the customer: what the kept totals must always equal."""
     now = now or timezone.now()
-    return _summary(_counted(customer, now), [], now)
+    return _summary(_counted(customer, now), None)
 
 
 def _upcoming_count(customer: User, now: datetime) -> QuerySet[Any]:
@@ -154,7 +156,7 @@ def _counted(customer: User, now: datetime) -> QuerySet[Any]:
     return _upcoming_count(customer, now).union(attended, paid, refunds, all=True).order_by()
 
 
-def _summary(rows: Any, upcoming: list[Appointment], now: datetime) -> AccountSummary:
+def _summary(rows: Any, next_appointment: Appointment | None) -> AccountSummary:
     upcoming_n = attended = 0
     paid: dict[str, int] = defaultdict(int)
     received: dict[str, int] = defaultdict(int)
@@ -168,9 +170,8 @@ def _summary(rows: Any, upcoming: list[Appointment], now: datetime) -> AccountSu
             paid[currency] += a or 0
             received[currency] += b or 0
             pending[currency] += c or 0
-    booked = (a for a in upcoming if a.status == AppointmentStatus.CONFIRMED and a.start > now)
     return AccountSummary(
-        next_appointment=next(booked, None),
+        next_appointment=next_appointment,
         upcoming=upcoming_n,
         attended=attended,
         spent_minor={cur: amount - received.get(cur, 0) for cur, amount in paid.items() if amount},
@@ -227,39 +228,65 @@ def appointments_past(*, customer: User, now: datetime | None = None, limit: int
 
 
 PAST_PER_PAGE = 20
+UPCOMING_PER_PAGE = 20
 
 
 @dataclass(frozen=True)
 class AccountAppointments:
-    upcoming: list[Appointment]
+    upcoming: list[Appointment]  # one page, soonest first
+    upcoming_page: int
+    has_later: bool
     past: list[Appointment]  # one page, newest first
     page: int
     has_older: bool
+    next_appointment: Appointment | None  # the soonest booked one, whichever page is shown
 
 
 def account_appointments(
-    *, customer: User, now: datetime | None = None, page: int = 1, upcoming_limit: int = 50
+    *, customer: User, now: datetime | None = None, page: int = 1, upcoming_page: int = 1
 ) -> AccountAppointments:
-    """The customer's upcoming appointments and one page of their past and cancelled ones
-    (PAST_PER_PAGE, newest first), read in one query, with their pending requests and refunds
-    (one query each): three whatever the history length or the page."""
+    """One page of the customer's upcoming appointments (UPCOMING_PER_PAGE, soonest first), one
+    page of their past and cancelled ones (PAST_PER_PAGE, newest first) and their next booked
+    appointment (the account page's first card, on every page), read in one query, with their
+    pending requests and refunds (one query each): three whatever the history length or the
+    pages."""
     now = now or timezone.now()
-    page = max(page, 1)
+    page, upcoming_page = max(page, 1), max(upcoming_page, 1)
     mine = Appointment.objects.filter(customer=customer).exclude(status=AppointmentStatus.EXPIRED)
-    upcoming_ids = mine.filter(_upcoming(now)).order_by("start").values("pk")[:upcoming_limit]
+    offset = (upcoming_page - 1) * UPCOMING_PER_PAGE
+    upcoming_ids = (
+        mine.filter(_upcoming(now)).order_by("start", "pk").values("pk")[offset : offset + UPCOMING_PER_PAGE + 1]
+    )
     offset = (page - 1) * PAST_PER_PAGE
     past_ids = mine.exclude(_upcoming(now)).order_by("-start").values("pk")[offset : offset + PAST_PER_PAGE + 1]
+    next_id = mine.filter(status=AppointmentStatus.CONFIRMED, start__gt=now).order_by("start", "pk").values("pk")[:1]
     if connection.features.supports_slicing_ordering_in_compound:
-        # PostgreSQL: the two short id lists joined, then each row fetched by its key. With
-        # the OR of the two, it tested every appointment of the customer against both lists
-        # (~45 ms at 100,000 appointments against ~2).
-        chosen = Q(pk__in=upcoming_ids.union(past_ids, all=True))
-    else:
-        chosen = Q(pk__in=upcoming_ids) | Q(pk__in=past_ids)  # SQLite cannot limit inside a UNION
-    rows = _with_refunds(list(_customer_appointments(customer).filter(chosen)))
-    upcoming = sorted((a for a in rows if _is_upcoming(a, now)), key=lambda a: (a.start, a.pk))
+        # PostgreSQL: the short id lists joined, then each row fetched by its key. With the OR
+        # of them, it tested every appointment of the customer against each list (~45 ms at
+        # 100,000 appointments against ~2).
+        chosen = Q(pk__in=upcoming_ids.union(past_ids, next_id, all=True))
+    else:  # SQLite cannot limit inside a UNION
+        chosen = Q(pk__in=upcoming_ids) | Q(pk__in=past_ids) | Q(pk__in=next_id)
+    rows = _with_refunds(
+        list(
+            _customer_appointments(customer)
+            .filter(chosen)
+            # The next appointment is read with the pages but listed only where its page is.
+            .annotate(listed=ExpressionWrapper(Q(pk__in=upcoming_ids) | Q(pk__in=past_ids), BooleanField()))
+        )
+    )
+    upcoming = sorted((a for a in rows if a.listed and _is_upcoming(a, now)), key=lambda a: (a.start, a.pk))  # type: ignore[attr-defined]
     past = sorted((a for a in rows if not _is_upcoming(a, now)), key=lambda a: a.start, reverse=True)
-    return AccountAppointments(upcoming, past[:PAST_PER_PAGE], page, len(past) > PAST_PER_PAGE)
+    booked = [a for a in rows if a.status == AppointmentStatus.CONFIRMED and a.start > now]
+    return AccountAppointments(
+        upcoming=upcoming[:UPCOMING_PER_PAGE],
+        upcoming_page=upcoming_page,
+        has_later=len(upcoming) > UPCOMING_PER_PAGE,
+        past=past[:PAST_PER_PAGE],
+        page=page,
+        has_older=len(past) > PAST_PER_PAGE,
+        next_appointment=min(booked, key=lambda a: (a.start, a.pk), default=None),
+    )
 
 
 def payment_for(*, appointment: Appointment) -> Payment | None:

@@ -403,25 +403,36 @@ def appointment_reschedule_withdraw(request: HttpRequest, appointment_id: uuid.U
     return redirect("bookings:appointment", appointment_id=appointment.pk)
 
 
+def _page_number(request: HttpRequest, name: str) -> int:
+    """A page number from the query string: the first page when missing, malformed or absurd."""
+    try:
+        return min(max(int(request.GET.get(name, "1")), 1), 10_000)
+    except ValueError:
+        return 1
+
+
 @require_GET
 def account(request: HttpRequest) -> HttpResponse:
     if denied := _customer_only(request):
         return denied
     customer = request.user
     now = timezone.now()
-    try:
-        page = min(max(int(request.GET.get("page", "1")), 1), 10_000)
-    except ValueError:
-        page = 1
-    mine = selectors.account_appointments(customer=customer, now=now, page=page)  # type: ignore[arg-type]
+    mine = selectors.account_appointments(
+        customer=customer,  # type: ignore[arg-type]
+        now=now,
+        page=_page_number(request, "page"),
+        upcoming_page=_page_number(request, "upcoming"),
+    )
     changeable = {a.pk for a in mine.upcoming if a.changeable_by_customer(now)}
     messages_in, messages_sent = inbox_and_history(user=customer, inbox_limit=10, history_limit=20)  # type: ignore[arg-type]
     return render(
         request,
         "bookings/account.html",
         {
-            "summary": selectors.account_summary(customer=customer, upcoming=mine.upcoming, now=now),  # type: ignore[arg-type]
+            "summary": selectors.account_summary(customer=customer, next_appointment=mine.next_appointment, now=now),  # type: ignore[arg-type]
             "upcoming": mine.upcoming,
+            "upcoming_page": mine.upcoming_page,
+            "upcoming_has_later": mine.has_later,
             "changeable": changeable,
             "past": mine.past,
             "past_page": mine.page,

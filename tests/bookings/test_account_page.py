@@ -54,11 +54,12 @@ def test_account_needs_a_customer(client: Client) -> None:
     assert client.get("/account/").status_code == 403
 
 
-def _history(customer: Any, service: Any, n: int) -> None:
-    """n confirmed, paid appointments in the past and future, inserted in bulk."""
+def _history(customer: Any, service: Any, n: int, *, upcoming: bool = False) -> list[Appointment]:
+    """n paid appointments inserted in bulk, an hour apart: attended and cancelled ones in the
+    past, or (`upcoming`) confirmed ones from the service's first free time on."""
     slots = list(Slot.objects.filter(service=service).order_by("start")[:1])
     rows, payments = [], []
-    base = slots[0].start - timedelta(days=400)
+    base = slots[0].start - (timedelta(0) if upcoming else timedelta(days=400))
     for i in range(n):
         start = base + timedelta(hours=i)
         rows.append(
@@ -69,7 +70,9 @@ def _history(customer: Any, service: Any, n: int) -> None:
                 local_date=start.date(),
                 start=start,
                 end=start + timedelta(minutes=30),
-                status=AppointmentStatus.COMPLETED if i % 2 else AppointmentStatus.CANCELLED,
+                status=AppointmentStatus.CONFIRMED
+                if upcoming
+                else (AppointmentStatus.COMPLETED if i % 2 else AppointmentStatus.CANCELLED),
                 price_minor=1000,
                 currency="EUR",
                 idempotency_key=str(uuid.uuid4()),
@@ -89,6 +92,7 @@ def _history(customer: Any, service: Any, n: int) -> None:
             )
         )
     Payment.objects.bulk_create(payments)
+    return rows
 
 
 def test_account_costs_nine_queries_whatever_the_history(client: Client, frozen_now: object) -> None:
@@ -141,3 +145,52 @@ def test_past_appointments_come_twenty_a_page_newest_first(client: Client, froze
         response = client.get(f"/account/?page={bad}")
         assert response.status_code == 200
     assert "Nothing here yet." in client.get("/account/?page=500").content.decode()
+
+
+def test_upcoming_appointments_come_twenty_a_page_soonest_first(client: Client, frozen_now: object) -> None:
+    # Given 45 upcoming appointments and 25 past ones
+    service = ServiceFactory()
+    customer = UserFactory()
+    client.force_login(customer)
+    soonest_first = _history(customer, service, 45, upcoming=True)
+    _history(customer, service, 25)
+    # When the customer pages through the upcoming ones, the past list on its second page
+    pages = [client.get(f"/account/?upcoming={n}&page=2").content.decode() for n in (1, 2, 3)]
+    # Then each page holds the next 20 by start, every one of the 45 is reachable, and the
+    # links keep the past list's page (and the past list's links keep the upcoming page)
+    for n, body in enumerate(pages):
+        shown = [a for a in soonest_first if f'href="/appointments/{a.pk}/"' in body]
+        # the soonest is also the "Next appointment" card on every page
+        assert shown == sorted({soonest_first[0], *soonest_first[n * 20 : n * 20 + 20]}, key=lambda a: a.start)
+        card = body.split('<span class="label">Next appointment</span>')[1].split("</li>")[0]
+        assert f'href="/appointments/{soonest_first[0].pk}/"' in card
+        assert '<span class="label">Upcoming</span><strong class="figure">45</strong>' in body
+    assert 'href="?upcoming=2&amp;page=2#upcoming">Later' in pages[0]
+    assert "Sooner" not in pages[0]
+    assert 'href="?upcoming=1&amp;page=2#upcoming">← Sooner' in pages[1]
+    assert 'href="?upcoming=3&amp;page=2#upcoming">Later' in pages[1]
+    assert "Later →" not in pages[2]
+    assert 'href="?page=1&amp;upcoming=3#past">← Newer' in pages[2]
+    # ... and a page past the end, or not a number, is never an error
+    assert "No upcoming appointments." in client.get("/account/?upcoming=9").content.decode()
+    for bad in ("abc", "-1", "99999999999"):
+        assert client.get(f"/account/?upcoming={bad}").status_code == 200
+
+
+def test_next_appointment_is_the_soonest_booked_one_even_behind_a_page_of_holds(
+    client: Client, frozen_now: object
+) -> None:
+    # Given 21 unpaid holds before the customer's first booked appointment
+    service = ServiceFactory()
+    customer = UserFactory()
+    client.force_login(customer)
+    rows = _history(customer, service, 22, upcoming=True)
+    Appointment.objects.filter(pk__in=[a.pk for a in rows[:21]]).update(status=AppointmentStatus.HELD)
+    booked = rows[21]
+    # When the account page opens on its first page (the holds fill it)
+    body = client.get("/account/").content.decode()
+    # Then the card names the booked one, which the list shows on the second page only
+    card = body.split('<span class="label">Next appointment</span>')[1].split("</li>")[0]
+    assert f'href="/appointments/{booked.pk}/"' in card
+    assert body.count(f'href="/appointments/{booked.pk}/"') == 1
+    assert f'href="/appointments/{booked.pk}/"' in client.get("/account/?upcoming=2").content.decode()

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.postgres
 
 def kept(customer: Any) -> AccountSummary:
     """The cards as the page reads them, after checking they equal their definition."""
-    summary = account_summary(customer=customer, upcoming=[])
+    summary = account_summary(customer=customer, next_appointment=None)
     assert summary == account_summary_counted(customer=customer)
     return summary
 
