@@ -165,6 +165,10 @@ def test_upcoming_appointments_come_twenty_a_page_soonest_first(client: Client, 
         card = body.split('<span class="label">Next appointment</span>')[1].split("</li>")[0]
         assert f'href="/appointments/{soonest_first[0].pk}/"' in card
         assert '<span class="label">Upcoming</span><strong class="figure">45</strong>' in body
+    # "Book again" belongs to the past list only (the upcoming one once showed it too)
+    upcoming_part = pages[0].split('id="upcoming"')[1].split('id="past"')[0]
+    assert "Book again" not in upcoming_part
+    assert "Book again" in pages[0].split('id="past"')[1]
     assert 'href="?upcoming=2&amp;page=2#upcoming">Later' in pages[0]
     assert "Sooner" not in pages[0]
     assert 'href="?upcoming=1&amp;page=2#upcoming">← Sooner' in pages[1]

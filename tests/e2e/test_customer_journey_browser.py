@@ -224,15 +224,14 @@ def test_public_pages_fit_phones_and_tablets(
 
 @pytest.mark.smoke
 @pytest.mark.parametrize("width", [390, 1280])
-def test_past_appointments_page_through_twenty_at_a_time(
-    live_server: Any, open_page: Any, studio: Any, width: int
-) -> None:
+def test_appointments_page_through_twenty_at_a_time(live_server: Any, open_page: Any, studio: Any, width: int) -> None:
     from tests.bookings.test_account_page import _history
     from tests.factories import UserFactory
 
-    # Given a customer with 45 past appointments
+    # Given a customer with 45 past appointments and 25 upcoming ones
     customer = UserFactory(email=f"regular{width}@example.com")
     _history(customer, studio, 45)
+    _history(customer, studio, 25, upcoming=True)
     base = live_server.url
     page = open_page(width=width, height=900)
     journey = Journey(page, width)
@@ -255,3 +254,12 @@ def test_past_appointments_page_through_twenty_at_a_time(
     page.get_by_role("link", name="← Newer").click()
     page.wait_for_url(re.compile(r".*page=2.*"))
     assert page.locator("#past ~ .appointment-list .appointment-card").count() == 20
+    # ... and the upcoming ones page the same way, keeping the past list's page
+    upcoming = page.locator("#upcoming ~ .appointment-list .appointment-card")
+    assert upcoming.count() == 20
+    page.get_by_role("link", name="Later →").click()
+    page.wait_for_url(re.compile(r".*upcoming=2&page=2#upcoming$"))
+    journey.check("account-upcoming-page-2")
+    assert upcoming.count() == 5
+    assert page.locator("#past ~ .appointment-list .appointment-card").count() == 20
+    assert page.get_by_role("link", name="Later →").count() == 0
