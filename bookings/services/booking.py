@@ -152,7 +152,7 @@ def appointment_hold(
                 if again.customer_id != customer.pk:
                     raise BookingNotAllowed("This booking form is not yours. Please start again.")
                 return again
-            provider = lock_provider_of(Slot.objects.filter(pk=slot_id))
+            provider = lock_provider_of(Slot, slot_id)
             if provider is None:
                 raise SlotGone("This time is no longer offered.")
             _check_hold_limit(len(mine))
@@ -402,7 +402,7 @@ def appointment_checkout(
 def appointment_follow_payment(payment: Payment) -> None:
     """A payment reached its final state (registered in payments.services.PAYMENT_FINAL, runs
     in the transaction that recorded it). Locks in the usual order: provider, appointment."""
-    if lock_provider_of(Appointment.objects.filter(pk=payment.reference)) is None:
+    if lock_provider_of(Appointment, payment.reference) is None:
         return  # not an appointment's payment
     locked = lock_appointment(payment.reference)
     _apply_payment(locked, payment, locked.customer, timezone.now())

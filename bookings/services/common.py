@@ -12,21 +12,23 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import OperationalError, connection
-from django.db.models import QuerySet, Subquery
+from django.db.models import Model, Subquery
 from django.utils import timezone
 
 from accounts.models import User
+from appointly.compiled import Compiled
 from appointly.core import DomainError
 from appointly.statements import Writes, insert
 from bookings.availability import BookingNotAllowed, SlotUnavailable
 from bookings.models import Appointment, AppointmentEvent, RescheduleRequest, TimeClaim
-from providers.models import Provider
+from providers.models import Provider, Slot
 
 logger = logging.getLogger(__name__)
 
@@ -140,22 +142,27 @@ def lock_provider(provider_id: Any) -> Provider:
     return Provider.objects.select_for_update(no_key=True).get(pk=provider_id)
 
 
-def lock_provider_of(owner: QuerySet[Any]) -> Provider | None:
-    """The provider lock of `lock_provider`, found through the row that names it (an offer, an
-    appointment) in the same statement: `owner` is a one-row queryset of that row."""
-    return (
-        Provider.objects.select_for_update(no_key=True)
-        .select_related("user")
-        .filter(pk=Subquery(owner.values("provider_id")[:1]))
-        .first()
+def _provider_of(owner: type[Model]) -> Compiled[Provider]:
+    return Compiled(
+        lambda pk: (
+            Provider.objects.select_for_update(no_key=True)
+            .select_related("user")
+            .filter(pk=Subquery(owner._default_manager.filter(pk=pk).values("provider_id")[:1]))
+        )
     )
 
 
-def lock_appointment(appointment_id: Any) -> Appointment:
-    """The appointment, locked, with what its writes and messages read: both people's
-    notification preferences included, read in this transaction, so a message sent in it may
-    pass `preferences_loaded=True` and `notify_all` asks for none."""
-    return (
+_PROVIDER_OF = {Slot: _provider_of(Slot), Appointment: _provider_of(Appointment)}
+
+
+def lock_provider_of(owner: type[Slot | Appointment], pk: Any) -> Provider | None:
+    """The provider lock of `lock_provider`, found through the row that names it (an offer, an
+    appointment: `owner` and its key) in the same statement; None when there is no such row."""
+    return _PROVIDER_OF[owner].first(pk=_uuid(pk))
+
+
+_LOCKED_APPOINTMENT = Compiled(
+    lambda pk: (
         Appointment.objects.select_for_update(of=("self",))
         .select_related(
             "service",
@@ -164,8 +171,22 @@ def lock_appointment(appointment_id: Any) -> Appointment:
             "provider__user__notify_pref",
             "customer__notify_pref",
         )
-        .get(pk=appointment_id)
+        .filter(pk=pk)
     )
+)
+
+
+def lock_appointment(appointment_id: Any) -> Appointment:
+    """The appointment, locked, with what its writes and messages read: both people's
+    notification preferences included, read in this transaction, so a message sent in it may
+    pass `preferences_loaded=True` and `notify_all` asks for none."""
+    return _LOCKED_APPOINTMENT.one(pk=_uuid(appointment_id))
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    """A key as the compiled reads bind it (a payment's reference is the appointment's id as
+    text); not a UUID: ValidationError, as a filter on the key raises."""
+    return value if isinstance(value, uuid.UUID) else Appointment._meta.pk.to_python(value)  # type: ignore[union-attr]
 
 
 def lock_pending_request(appointment: Appointment) -> RescheduleRequest | None:

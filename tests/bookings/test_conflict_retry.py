@@ -28,11 +28,11 @@ def deadlocking(times: int, real: Any) -> Any:
     does to one of two waiting transactions), then locks for real."""
     calls = {"n": 0}
 
-    def lock(owner: Any) -> Any:
+    def lock(owner: Any, pk: Any) -> Any:
         calls["n"] += 1
         if calls["n"] <= times:
             raise OperationalError("deadlock detected") from Deadlock()
-        return real(owner)
+        return real(owner, pk)
 
     lock.calls = calls  # type: ignore[attr-defined]
     return lock
@@ -78,7 +78,7 @@ def test_other_operational_errors_are_not_swallowed(
 ) -> None:
     slot, _form = page
 
-    def broken(owner: Any) -> Any:
+    def broken(owner: Any, pk: Any) -> Any:
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(booking, "lock_provider_of", broken)

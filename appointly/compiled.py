@@ -1,0 +1,160 @@
+"""Hot reads compiled once per process, then run with each call's values (docs/adr/0029).
+
+Django builds and compiles a queryset's SQL anew every time it runs: for the booking's locking
+reads (an appointment with five related rows, a provider found through an offer) that is most
+of what the read costs in Python, more than the database's answer. `Compiled` keeps what does
+not change between calls (the SQL text and the compiler's plan of columns and related rows) and
+binds only the values:
+
+    _APPOINTMENT = Compiled(lambda pk: Appointment.objects.select_for_update().filter(pk=pk))
+    _APPOINTMENT.one(pk=appointment_id)
+
+The rows come back through Django's own iterables (model instances, select_related rows,
+prefetches), exactly as from the queryset `build(**values)` returns.
+
+What makes it safe, checked on first use of each shape (names and types of the values), per
+database connection:
+- `build` runs twice with different stand-in values; the two SQL texts must be the same, each
+  value must appear among the parameters, and every other parameter must be the same in both.
+  A value that changes the SQL (a slice bound, a branch in `build`), or a parameter computed
+  from a value (`now + timedelta(...)`) would make one of these differ: the read is refused
+  with ValueError, in the first test that runs it.
+- Values are UUIDs, strings, ints, datetimes, dates and timedeltas (each can stand in uniquely);
+  anything else is a TypeError. None changes the SQL (`IS NULL`): a call with a None value runs
+  the queryset as built, uncompiled.
+- Only on PostgreSQL, where Django passes these values to the driver as they are (other
+  backends turn them into text first, so the stand-ins could not be found): elsewhere every
+  call runs the queryset as built.
+- `select_for_update` still refuses to run outside a transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import secrets
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from django.db import connections
+from django.db.models import Model, QuerySet
+from django.db.transaction import TransactionManagementError
+
+_STANDS_IN = (uuid.UUID, str, int, datetime, date, timedelta)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    alias: str
+    sql: str
+    constants: tuple[Any, ...]  # the parameters as compiled; the values' positions are refilled
+    slots: tuple[tuple[int, str], ...]  # (parameter position, value name)
+    template: QuerySet[Any]  # built with stand-ins and compiled: what each call copies
+    compiler: Any
+
+
+def _stand_in(name: str, value: Any) -> Any:
+    """A value of the same type that nothing else in a query will equal."""
+    if isinstance(value, bool) or not isinstance(value, _STANDS_IN):
+        raise TypeError(f"Compiled: {name}={value!r} cannot be bound (UUID, str, int, datetime, date, timedelta only)")
+    r = random.SystemRandom()
+    if isinstance(value, uuid.UUID):
+        return uuid.uuid4()
+    if isinstance(value, str):
+        return "compiled-" + secrets.token_hex(12)
+    if isinstance(value, int):
+        return r.randrange(10**15, 10**16)
+    if isinstance(value, datetime):
+        return datetime(2999, 1, 1, tzinfo=UTC if value.tzinfo else None) + timedelta(microseconds=r.randrange(10**13))
+    if isinstance(value, date):
+        return date(2500, 1, 1) + timedelta(days=r.randrange(100_000))
+    return timedelta(days=r.randrange(10**5), microseconds=r.randrange(10**6))
+
+
+class Compiled[M: Model]:
+    """A read whose SQL is compiled once (see the module docstring). `build(**values)` returns
+    the queryset; `list`, `one` and `first` run it with the values given."""
+
+    def __init__(self, build: Callable[..., QuerySet[M]]) -> None:
+        self.build = build
+        self._shapes: dict[tuple[tuple[str, type], ...], _Shape] = {}
+        self._lock = threading.Lock()
+
+    def list(self, **values: Any) -> list[M]:
+        return list(self.queryset(**values))
+
+    def first(self, **values: Any) -> M | None:
+        rows = self.list(**values)
+        return rows[0] if rows else None
+
+    def one(self, **values: Any) -> M:
+        """The one row, as `QuerySet.get()` answers it (DoesNotExist, MultipleObjectsReturned)."""
+        queryset = self.queryset(**values)
+        rows = list(queryset)
+        if len(rows) == 1:
+            return rows[0]
+        model = queryset.model
+        if not rows:
+            raise model.DoesNotExist(f"{model._meta.object_name} matching {values} does not exist.")  # type: ignore[attr-defined]
+        raise model.MultipleObjectsReturned(f"{len(rows)} {model._meta.object_name} rows match {values}")  # type: ignore[attr-defined]
+
+    def queryset(self, **values: Any) -> QuerySet[M]:
+        """The queryset to evaluate once (iterate it, or `list()`): bound to the compiled SQL,
+        so chaining more onto it (filter, get, slices) would be ignored; use the methods above."""
+        if any(v is None for v in values.values()):
+            return self.build(**values)
+        key = tuple(sorted((k, type(v)) for k, v in values.items()))
+        shape = self._shapes.get(key)
+        if shape is None:
+            queryset = self.build(**values)
+            if connections[queryset.db].vendor != "postgresql":
+                return queryset
+            with self._lock:
+                shape = self._shapes.get(key) or self._shapes.setdefault(key, self._compile(queryset.db, values))
+        connection = connections[shape.alias]
+        if shape.template.query.select_for_update and connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
+        params = list(shape.constants)
+        for position, name in shape.slots:
+            params[position] = values[name]
+        bound = copy.copy(shape.compiler)
+        bound.connection = connection  # this thread's
+        sql, bound_params = shape.sql, tuple(params)
+        bound.as_sql = lambda *args, **kwargs: (sql, bound_params)
+        queryset = shape.template.all()
+        queryset.query.get_compiler = lambda *args, **kwargs: bound  # type: ignore[method-assign]
+        return queryset
+
+    def _compile(self, alias: str, values: dict[str, Any]) -> _Shape:
+        runs = []
+        for _ in range(2):
+            stand_ins = {name: _stand_in(name, value) for name, value in values.items()}
+            template = self.build(**stand_ins)
+            if template.db != alias:
+                raise ValueError("Compiled: the database of the read depends on its values")
+            compiler = template.query.get_compiler(using=alias)
+            sql, params = compiler.as_sql()
+            runs.append((stand_ins, template, compiler, sql, list(params)))
+        (first, template, compiler, sql, params), (second, _, _, sql_2, params_2) = runs
+        if sql != sql_2 or len(params) != len(params_2):
+            raise ValueError(f"Compiled: the SQL depends on the values ({sql} / {sql_2})")
+        by_stand_in = {v: name for name, v in first.items()}
+        slots, seen = [], set()
+        for position, (param, param_2) in enumerate(zip(params, params_2, strict=True)):
+            name = by_stand_in.get(param) if isinstance(param, _STANDS_IN) and not isinstance(param, bool) else None
+            if name is not None and param_2 == second[name]:
+                slots.append((position, name))
+                seen.add(name)
+            elif param != param_2:
+                raise ValueError(
+                    f"Compiled: parameter {position} is computed from the values ({param!r} / {param_2!r})"
+                )
+        if unbound := set(values) - seen:
+            raise ValueError(f"Compiled: {sorted(unbound)} never reach the SQL")
+        return _Shape(
+            alias=alias, sql=sql, constants=tuple(params), slots=tuple(slots), template=template, compiler=compiler
+        )

@@ -1,0 +1,139 @@
+"""Reads compiled once, run with each call's values (appointly/compiled.py, ADR 0029): the same
+rows as the queryset they are built from, never a stale value, and shapes they cannot bind
+refused on first use."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection, connections, transaction
+from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
+
+from appointly.compiled import Compiled
+from bookings.models import Appointment
+from providers.models import Provider, Slot
+from tests.factories import ServiceFactory
+
+pytestmark = pytest.mark.django_db
+PG = connection.vendor == "postgresql"
+
+LATER = Compiled(
+    lambda service_id, after: (
+        Slot.objects.filter(service_id=service_id, start__gt=after)
+        .select_related("service__provider")
+        .order_by("start")
+    )
+)
+
+
+def test_a_compiled_read_answers_as_its_queryset_for_every_value() -> None:
+    # Given two services with their offers
+    services = [ServiceFactory(), ServiceFactory()]
+    for service in services:
+        starts = list(Slot.objects.filter(service=service).order_by("start").values_list("start", flat=True))
+        for after in (starts[0], starts[5], starts[-1]):
+            # When the compiled read runs with these values
+            with CaptureQueriesContext(connection) as queries:
+                rows = LATER.list(service_id=service.pk, after=after)
+            # Then it has the queryset's rows, with their related rows, in one query
+            expected = list(Slot.objects.filter(service=service, start__gt=after).order_by("start"))
+            assert rows == expected
+            assert len(queries.captured_queries) == 1
+            assert all(row.service.provider.pk == service.provider_id for row in rows)
+    # ... and one SQL text served every call (on PostgreSQL, compiled once)
+    if PG:
+        assert len(LATER._shapes) == 1
+
+
+def test_first_and_one_answer_as_first_and_get() -> None:
+    service = ServiceFactory()
+    slot = Slot.objects.filter(service=service).order_by("start").first()
+    assert slot is not None
+    by_key = Compiled(lambda pk: Slot.objects.filter(pk=pk))
+    assert by_key.one(pk=slot.pk) == slot
+    assert by_key.first(pk=slot.pk) == slot
+    other = ServiceFactory().slots.first()
+    assert other is not None
+    assert by_key.one(pk=other.pk) == other
+    Slot.objects.filter(pk=slot.pk).delete()
+    assert by_key.first(pk=slot.pk) is None
+    with pytest.raises(Slot.DoesNotExist):
+        by_key.one(pk=slot.pk)
+    by_service = Compiled(lambda service_id: Slot.objects.filter(service_id=service_id))
+    with pytest.raises(Slot.MultipleObjectsReturned):
+        by_service.one(service_id=service.pk)
+
+
+def test_none_runs_the_queryset_as_built() -> None:
+    # Given appointments none of which was cancelled (cancelled_at IS NULL)
+    cancelled_at = Compiled(lambda at: Appointment.objects.filter(cancelled_at=at))
+    # When asked with None (`= NULL` would match nothing), then with a time
+    # Then None reads IS NULL, and a time reads `=`, neither mistaken for the other
+    assert cancelled_at.list(at=None) == list(Appointment.objects.filter(cancelled_at__isnull=True))
+    assert cancelled_at.list(at=ServiceFactory().slots.first().start) == []  # type: ignore[union-attr]
+
+
+@pytest.mark.postgres
+def test_a_value_that_shapes_the_sql_is_refused() -> None:
+    service = ServiceFactory()
+    start = Slot.objects.filter(service=service).values_list("start", flat=True)[0]
+    # A slice bound is written into the SQL
+    with pytest.raises(ValueError, match="SQL depends on the values"):
+        Compiled(lambda n: Slot.objects.order_by("start")[:n]).list(n=3)
+    # A parameter computed from a value would be kept as the first call's
+    with pytest.raises(ValueError, match="computed from the values"):
+        Compiled(lambda after: Slot.objects.filter(start__gt=after + timedelta(days=1))).list(after=start)
+    # A value the SQL never uses is a mistake in `build`
+    with pytest.raises(ValueError, match="never reach the SQL"):
+        Compiled(lambda service_id, unused: Slot.objects.filter(service_id=service_id)).list(
+            service_id=service.pk, unused="x"
+        )
+    # A value nothing can stand in for uniquely
+    with pytest.raises(TypeError, match="cannot be bound"):
+        Compiled(lambda active: Slot.objects.filter(service__is_active=active)).list(active=True)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # outside the test's own transaction
+def test_a_locking_read_still_needs_a_transaction() -> None:
+    provider = ServiceFactory().provider
+    locked = Compiled(lambda pk: Provider.objects.select_for_update().filter(pk=pk))
+    with transaction.atomic():
+        assert locked.one(pk=provider.pk) == provider
+    with pytest.raises(TransactionManagementError):
+        locked.one(pk=provider.pk)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_threads_each_run_it_on_their_own_connection() -> None:
+    # Given four services, compiled first in this thread
+    services = [ServiceFactory() for _ in range(4)]
+    first = Slot.objects.filter(service=services[0]).order_by("start").values_list("start", flat=True)[3]
+    LATER.list(service_id=services[0].pk, after=first)
+    answers: dict[int, Any] = {}
+
+    def read(i: int) -> None:
+        try:
+            with transaction.atomic():  # each thread's own connection and transaction
+                after = Slot.objects.filter(service=services[i]).order_by("start").values_list("start", flat=True)[i]
+                got = LATER.list(service_id=services[i].pk, after=after)
+                answers[i] = (got, list(Slot.objects.filter(service=services[i], start__gt=after).order_by("start")))
+        finally:
+            connections.close_all()
+
+    # When four threads read at once
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Then each got its own service's rows
+    assert sorted(answers) == [0, 1, 2, 3]
+    for got, expected in answers.values():
+        assert got == expected
+        assert got
