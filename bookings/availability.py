@@ -39,6 +39,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from appointly.compiled import Compiled
 from appointly.core import DomainError
 from bookings.models import Appointment, TimeClaim
 from providers.models import HoursException, OnboardingStep, Service, Slot
@@ -53,10 +54,10 @@ class BookingNotAllowed(DomainError):
     """The request breaks a booking rule; the message says which."""
 
 
-def _claims_except(ignoring: Appointment | None) -> QuerySet[TimeClaim]:
+def _claims_except(ignoring_id: Any | None) -> QuerySet[TimeClaim]:
     claims = TimeClaim.objects.all()
-    if ignoring is not None:
-        claims = claims.exclude(appointment_id=ignoring.pk).exclude(reschedule__appointment_id=ignoring.pk)
+    if ignoring_id is not None:
+        claims = claims.exclude(appointment_id=ignoring_id).exclude(reschedule__appointment_id=ignoring_id)
     return claims
 
 
@@ -80,15 +81,60 @@ def offers_of(
     service's own notice, window and per-day limit (for one service, its values; for several,
     chosen by the slot's service). A page of services is counted with one query built once,
     not one definition per service (ADR 0022)."""
-    now = now or timezone.now()
+    terms = _terms(services, now or timezone.now())
+    if terms is None:
+        return Slot.objects.none()
+    earliest, last_day, limit = terms
+    return _offers(
+        list(earliest),
+        earliest=_by_service(earliest, DateTimeField()),
+        last_day=_by_service(last_day, DateField()),
+        limit=_by_service(limit, IntegerField()),
+        lowest=min(earliest.values()),
+        ignoring_id=ignoring.pk if ignoring is not None else None,
+    )
+
+
+def is_offered(slot: Slot, service: Service, *, now: datetime, ignoring: Appointment | None = None) -> bool:
+    """Whether `offers(service, now=now, ignoring=ignoring)` holds this slot: the same
+    definition, as a read compiled once per process (ADR 0029; the hold's check)."""
+    terms = _terms([service], now)
+    if terms is None:
+        return False
+    earliest, last_day, limit = (values[service.pk] for values in terms)
+    found = _OFFERED.first(
+        slot_id=slot.pk,
+        service_id=service.pk,
+        earliest=earliest,
+        last_day=last_day,
+        limit=limit,
+        ignoring_id=ignoring.pk if ignoring is not None else None,
+    )
+    return found is not None
+
+
+Terms = tuple[dict[Any, datetime], dict[Any, date], dict[Any, int]]
+
+
+def _terms(services: Sequence[Service], now: datetime) -> Terms | None:
+    """Each offered service's earliest start, last day and per-day limit; None when none is
+    offered (inactive, or its provider still onboarding)."""
     live = [s for s in services if s.is_active and s.provider.onboarding_step == OnboardingStep.DONE]
     if not live:
-        return Slot.objects.none()
+        return None
     tick = now + timedelta(microseconds=1)
-    earliest = {s.pk: max(tick, now + timedelta(minutes=s.min_notice_minutes)) for s in live}
-    last_day = {s.pk: service_horizon(s, now)[1] for s in live}
-    limit = {s.pk: s.max_appointments_per_day for s in live}
-    lowest = min(earliest.values())
+    return (
+        {s.pk: max(tick, now + timedelta(minutes=s.min_notice_minutes)) for s in live},
+        {s.pk: service_horizon(s, now)[1] for s in live},
+        {s.pk: s.max_appointments_per_day for s in live},
+    )
+
+
+def _offers(
+    service_ids: list[Any], *, earliest: Any, last_day: Any, limit: Any, lowest: datetime, ignoring_id: Any | None
+) -> QuerySet[Slot]:
+    """The definition's queryset, from each service's terms (a value, or one chosen by the
+    slot's service) and the lowest earliest start among them."""
     # `end > lowest` follows from the overlap (every offer starts at or after its `earliest`)
     # and is a constant: the claims of years past drop out before any join (ADR 0022).
     taken = TimeClaim.objects.filter(end__gt=lowest).filter(
@@ -98,23 +144,34 @@ def offers_of(
         provider_id=OuterRef("provider_id"), date=OuterRef("slot_date"), start_time__isnull=True
     )
     that_day = (
-        _claims_except(ignoring)
+        _claims_except(ignoring_id)
         .filter(service_id=OuterRef("service_id"), local_date=OuterRef("slot_date"))
         .order_by()
         .values("service_id")
         .annotate(n=Count("pk"))
         .values("n")[:1]
     )
-    if len(live) == 1:
-        qs = Slot.objects.filter(service_id=live[0].pk)
+    if len(service_ids) == 1:
+        qs = Slot.objects.filter(service_id=service_ids[0])
     else:  # the (service, start) index reads each service's range from the lowest `earliest`
-        qs = Slot.objects.filter(service_id__in=[s.pk for s in live], start__gte=lowest)
+        qs = Slot.objects.filter(service_id__in=service_ids, start__gte=lowest)
     return (
-        qs.filter(start__gte=_by_service(earliest, DateTimeField()), slot_date__lte=_by_service(last_day, DateField()))
+        qs.filter(start__gte=earliest, slot_date__lte=last_day)
         .filter(~Exists(taken), ~Exists(closed))
         .alias(day_taken=Coalesce(Subquery(that_day, output_field=IntegerField()), Value(0)))
-        .filter(day_taken__lt=_by_service(limit, IntegerField()))
+        .filter(day_taken__lt=limit)
     )
+
+
+_OFFERED: Compiled[Any] = Compiled(
+    lambda slot_id, service_id, earliest, last_day, limit, ignoring_id: (
+        _offers(
+            [service_id], earliest=earliest, last_day=last_day, limit=limit, lowest=earliest, ignoring_id=ignoring_id
+        )
+        .filter(pk=slot_id)
+        .values("pk")
+    )
+)
 
 
 def _by_service(values: dict[Any, Any], field: Field[Any, Any]) -> Any:
@@ -218,7 +275,7 @@ def check_bookable(slot: Slot, service: Service, *, now: datetime, ignoring: App
     """Raise unless `offers()` contains this slot. Call it with the provider row locked
     (bookings.services.locks) so that nothing changes the answer before the caller writes.
     The definition decides; the checks after it only choose the message."""
-    if offers(service, now=now, ignoring=ignoring).filter(pk=slot.pk).exists():
+    if is_offered(slot, service, now=now, ignoring=ignoring):
         return
     if not service.is_active or service.provider.onboarding_step != OnboardingStep.DONE:
         raise SlotUnavailable("This service is not offered any more.")
