@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Role, User
+from appointly.compiled import Compiled
 from appointly.core import DomainError
 from appointly.statements import Writes
 from appointly.telemetry import BOOKINGS, traced
@@ -40,6 +41,7 @@ from bookings.services.common import (
     lock_provider_of,
     release_appointment,
     retry_on_conflict,
+    uuid_key,
 )
 from outbox.services import job_enqueue
 from payments.models import Payment, PaymentStatus
@@ -114,6 +116,18 @@ def _described(kwargs: dict[str, Any], result: Any) -> dict[str, Any]:
     }
 
 
+# The hold's reads, compiled once (ADR 0029): the booking with this key and the customer's live
+# holds; the offer, locked, with its service.
+_KEY_OR_HOLDS: Compiled[Appointment] = Compiled(
+    lambda key, customer_id, now: Appointment.objects.filter(
+        Q(idempotency_key=key) | Q(customer_id=customer_id, status=AppointmentStatus.HELD, hold_expires_at__gt=now)
+    )
+)
+_SLOT: Compiled[Slot] = Compiled(
+    lambda pk: Slot.objects.select_for_update(of=("self",)).select_related("service").filter(pk=pk)
+)
+
+
 @traced("booking.hold", _described, BOOKINGS)
 @retry_on_conflict(just_taken)
 def appointment_hold(
@@ -141,12 +155,7 @@ def appointment_hold(
             # The same form (or API call) sent again, or twice at once (the second, let in
             # after the first committed): the first's booking instead of "just taken". In the
             # same query, the customer's live holds, for the limit.
-            mine = list(
-                Appointment.objects.filter(
-                    Q(idempotency_key=idempotency_key)
-                    | Q(customer=customer, status=AppointmentStatus.HELD, hold_expires_at__gt=now)
-                )
-            )
+            mine = _KEY_OR_HOLDS.list(key=idempotency_key, customer_id=customer.pk, now=now)
             again = next((a for a in mine if a.idempotency_key == idempotency_key), None)
             if again is not None:
                 if again.customer_id != customer.pk:
@@ -156,7 +165,7 @@ def appointment_hold(
             if provider is None:
                 raise SlotGone("This time is no longer offered.")
             _check_hold_limit(len(mine))
-            slot = Slot.objects.select_for_update(of=("self",)).select_related("service").filter(pk=slot_id).first()
+            slot = _SLOT.first(pk=uuid_key(slot_id))
             if slot is None:  # deleted by a schedule change while we waited for the lock
                 raise SlotGone("This time is no longer offered.")
             service = slot.service

@@ -130,9 +130,14 @@ def events_of_many(
     insert(rows, writes=writes)
 
 
+_CUSTOMER: Compiled[Any] = Compiled(
+    lambda pk: User.objects.select_for_update(no_key=True).filter(pk=pk).values_list("pk")
+)
+
+
 def lock_customer(customer_id: Any) -> None:
     """First lock of a hold: one customer's holds are counted one at a time."""
-    User.objects.select_for_update(no_key=True).filter(pk=customer_id).values_list("pk").first()
+    _CUSTOMER.list(pk=customer_id)
 
 
 def lock_provider(provider_id: Any) -> Provider:
@@ -158,7 +163,7 @@ _PROVIDER_OF = {Slot: _provider_of(Slot), Appointment: _provider_of(Appointment)
 def lock_provider_of(owner: type[Slot | Appointment], pk: Any) -> Provider | None:
     """The provider lock of `lock_provider`, found through the row that names it (an offer, an
     appointment: `owner` and its key) in the same statement; None when there is no such row."""
-    return _PROVIDER_OF[owner].first(pk=_uuid(pk))
+    return _PROVIDER_OF[owner].first(pk=uuid_key(pk))
 
 
 _LOCKED_APPOINTMENT = Compiled(
@@ -180,12 +185,12 @@ def lock_appointment(appointment_id: Any) -> Appointment:
     """The appointment, locked, with what its writes and messages read: both people's
     notification preferences included, read in this transaction, so a message sent in it may
     pass `preferences_loaded=True` and `notify_all` asks for none."""
-    return _LOCKED_APPOINTMENT.one(pk=_uuid(appointment_id))
+    return _LOCKED_APPOINTMENT.one(pk=uuid_key(appointment_id))
 
 
-def _uuid(value: Any) -> uuid.UUID:
-    """A key as the compiled reads bind it (a payment's reference is the appointment's id as
-    text); not a UUID: ValidationError, as a filter on the key raises."""
+def uuid_key(value: Any) -> uuid.UUID:
+    """A key as compiled reads bind it (ADR 0029; a payment's reference is the appointment's id
+    as text, a slot's id may come as text); not a UUID: ValidationError, as a filter raises."""
     return value if isinstance(value, uuid.UUID) else Appointment._meta.pk.to_python(value)  # type: ignore[union-attr]
 
 
@@ -248,4 +253,5 @@ __all__ = [
     "release_request",
     "retry_on_conflict",
     "try_again",
+    "uuid_key",
 ]
