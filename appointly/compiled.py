@@ -41,7 +41,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db.models import Model, QuerySet, UUIDField
 from django.db.transaction import TransactionManagementError
 
 _STANDS_IN = (uuid.UUID, str, int, datetime, date, timedelta)
@@ -160,3 +160,12 @@ class Compiled[M: Model]:
         return _Shape(
             alias=alias, sql=sql, constants=tuple(params), slots=tuple(slots), template=template, compiler=compiler
         )
+
+
+def as_uuid(value: Any) -> uuid.UUID:
+    """A UUID key as a compiled read binds it (an id may come as text: a payment's reference,
+    an API argument); not a UUID: ValidationError, as a filter on the key raises."""
+    return value if isinstance(value, uuid.UUID) else _UUID_FIELD.to_python(value)
+
+
+_UUID_FIELD = UUIDField()

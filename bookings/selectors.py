@@ -9,10 +9,12 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import BooleanField, Count, ExpressionWrapper, F, Prefetch, Q, QuerySet, Sum, Value
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import User
+from appointly.compiled import Compiled, as_uuid
 from bookings.models import (
     ACTIVE_STATUSES,
     Appointment,
@@ -25,40 +27,61 @@ from bookings.models import (
 from payments.models import CustomerTotal, Payment, PaymentStatus, Refund, RefundStatus
 from providers.models import MAX_DURATION_MINUTES, Slot
 
+_CUSTOMERS_APPOINTMENT: Compiled[Appointment] = Compiled(
+    lambda pk, customer_id: (
+        Appointment.objects.select_related("service", "provider", "service__category")
+        .prefetch_related(
+            Prefetch(
+                "reschedule_requests",
+                queryset=RescheduleRequest.objects.filter(status=RescheduleStatus.PENDING),
+                to_attr="pending_requests",
+            )
+        )
+        .filter(pk=pk, customer_id=customer_id)
+    )
+)
+
 
 def appointment_get_for_customer(*, customer: User, appointment_id: Any) -> Appointment:
     """The customer's own appointment, or 404 (never reveals that someone else's exists)."""
-    qs = Appointment.objects.select_related("service", "provider", "service__category").prefetch_related(
-        Prefetch(
-            "reschedule_requests",
-            queryset=RescheduleRequest.objects.filter(status=RescheduleStatus.PENDING),
-            to_attr="pending_requests",
-        )
+    found = _CUSTOMERS_APPOINTMENT.first(pk=as_uuid(appointment_id), customer_id=customer.pk)
+    if found is None:
+        raise Http404("No appointment matches the given query.")
+    return found
+
+
+# The confirm and pay pages' reads, compiled once (ADR 0029).
+_HELD_FOR: Compiled[Appointment] = Compiled(
+    lambda customer_id, service_id, start, now: Appointment.objects.filter(
+        customer_id=customer_id,
+        service_id=service_id,
+        start=start,
+        status=AppointmentStatus.HELD,
+        hold_expires_at__gt=now,
+    ).order_by("pk")[:1]
+)
+_LAST_DETAILS: Compiled[Any] = Compiled(
+    lambda customer_id: (
+        Appointment.objects.filter(customer_id=customer_id)
+        .exclude(customer_name="", customer_phone="")
+        .order_by("-created_at")
+        .values("customer_name", "customer_phone")[:1]
     )
-    return get_object_or_404(qs, pk=appointment_id, customer=customer)
+)
+_SLOT: Compiled[Slot] = Compiled(
+    lambda pk: Slot.objects.select_related("service", "service__provider", "service__category").filter(pk=pk)
+)
 
 
 def appointment_held_for(*, customer: User, slot: Slot) -> Appointment | None:
     """The customer's unexpired hold on this slot's time: a reload or return resumes it."""
-    return Appointment.objects.filter(
-        customer=customer,
-        service_id=slot.service_id,
-        start=slot.start,
-        status=AppointmentStatus.HELD,
-        hold_expires_at__gt=timezone.now(),
-    ).first()
+    return _HELD_FOR.first(customer_id=customer.pk, service_id=slot.service_id, start=slot.start, now=timezone.now())
 
 
 def customer_details_last(*, customer: User) -> dict[str, str]:
     """What the confirm page is prefilled with: the name and phone of the customer's latest
     booking that had them, else the name on the account."""
-    last = (
-        Appointment.objects.filter(customer=customer)
-        .exclude(customer_name="", customer_phone="")
-        .order_by("-created_at")
-        .values("customer_name", "customer_phone")
-        .first()
-    )
+    last = _LAST_DETAILS.first(customer_id=customer.pk)
     if last is not None:
         return {"name": last["customer_name"], "phone": last["customer_phone"]}
     return {"name": customer.get_full_name(), "phone": ""}
@@ -71,7 +94,7 @@ def appointment_events(*, appointment: Appointment) -> list[AppointmentEvent]:
 def slot_find(*, slot_id: Any) -> Slot | None:
     """An offer by id with its service and provider, or None once it is gone (a schedule
     change rebuilt it); whether it can be booked is bookings.availability's question."""
-    return Slot.objects.select_related("service", "service__provider", "service__category").filter(pk=slot_id).first()
+    return _SLOT.first(pk=as_uuid(slot_id))
 
 
 @dataclass(frozen=True)
@@ -293,9 +316,14 @@ def payment_for(*, appointment: Appointment) -> Payment | None:
     return Payment.objects.filter(reference=str(appointment.pk), status=PaymentStatus.SUCCEEDED).first()
 
 
+_LATEST_PAYMENT: Compiled[Payment] = Compiled(
+    lambda reference: Payment.objects.filter(reference=reference).order_by("-created_at", "-pk")[:1]
+)
+
+
 def payment_latest_for(*, appointment: Appointment) -> Payment | None:
     """The newest payment attempt, whatever its state (the pay and return pages)."""
-    return Payment.objects.filter(reference=str(appointment.pk)).order_by("-created_at").first()
+    return _LATEST_PAYMENT.first(reference=str(appointment.pk))
 
 
 def refunds_for(*, appointment: Appointment) -> list[Refund]:

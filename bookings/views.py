@@ -151,7 +151,7 @@ def book(request: HttpRequest, slot_id: uuid.UUID) -> HttpResponse:
         if appointment.status == AppointmentStatus.CONFIRMED:  # paid at the venue, or free
             return redirect(reverse("bookings:appointment", args=[appointment.pk]) + "?booked=1")
         return redirect("bookings:pay", appointment_id=appointment.pk)
-    if not availability.offers(service).filter(pk=slot.pk).exists():
+    if not availability.is_offered(slot, service, now=timezone.now()):
         gone = "This service is not offered any more." if not service.is_active else "This time is no longer available."
         return _taken(request, service, gone, excluding=slot.pk)
     # The details the customer gave last time, ready to confirm again.

@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Role, User
-from appointly.compiled import Compiled
+from appointly.compiled import Compiled, as_uuid
 from appointly.core import DomainError
 from appointly.statements import Writes
 from appointly.telemetry import BOOKINGS, traced
@@ -41,7 +41,6 @@ from bookings.services.common import (
     lock_provider_of,
     release_appointment,
     retry_on_conflict,
-    uuid_key,
 )
 from outbox.services import job_enqueue
 from payments.models import Payment, PaymentStatus
@@ -165,7 +164,7 @@ def appointment_hold(
             if provider is None:
                 raise SlotGone("This time is no longer offered.")
             _check_hold_limit(len(mine))
-            slot = _SLOT.first(pk=uuid_key(slot_id))
+            slot = _SLOT.first(pk=as_uuid(slot_id))
             if slot is None:  # deleted by a schedule change while we waited for the lock
                 raise SlotGone("This time is no longer offered.")
             service = slot.service

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -23,7 +22,7 @@ from django.db.models import Model, Subquery
 from django.utils import timezone
 
 from accounts.models import User
-from appointly.compiled import Compiled
+from appointly.compiled import Compiled, as_uuid
 from appointly.core import DomainError
 from appointly.statements import Writes, insert
 from bookings.availability import BookingNotAllowed, SlotUnavailable
@@ -163,7 +162,7 @@ _PROVIDER_OF = {Slot: _provider_of(Slot), Appointment: _provider_of(Appointment)
 def lock_provider_of(owner: type[Slot | Appointment], pk: Any) -> Provider | None:
     """The provider lock of `lock_provider`, found through the row that names it (an offer, an
     appointment: `owner` and its key) in the same statement; None when there is no such row."""
-    return _PROVIDER_OF[owner].first(pk=uuid_key(pk))
+    return _PROVIDER_OF[owner].first(pk=as_uuid(pk))
 
 
 _LOCKED_APPOINTMENT = Compiled(
@@ -185,13 +184,7 @@ def lock_appointment(appointment_id: Any) -> Appointment:
     """The appointment, locked, with what its writes and messages read: both people's
     notification preferences included, read in this transaction, so a message sent in it may
     pass `preferences_loaded=True` and `notify_all` asks for none."""
-    return _LOCKED_APPOINTMENT.one(pk=uuid_key(appointment_id))
-
-
-def uuid_key(value: Any) -> uuid.UUID:
-    """A key as compiled reads bind it (ADR 0029; a payment's reference is the appointment's id
-    as text, a slot's id may come as text); not a UUID: ValidationError, as a filter raises."""
-    return value if isinstance(value, uuid.UUID) else Appointment._meta.pk.to_python(value)  # type: ignore[union-attr]
+    return _LOCKED_APPOINTMENT.one(pk=as_uuid(appointment_id))
 
 
 def lock_pending_request(appointment: Appointment) -> RescheduleRequest | None:
@@ -253,5 +246,4 @@ __all__ = [
     "release_request",
     "retry_on_conflict",
     "try_again",
-    "uuid_key",
 ]
