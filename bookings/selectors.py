@@ -402,27 +402,37 @@ def provider_appointments_picked(*, provider: Any, ids: list[str], now: datetime
 LONGEST_APPOINTMENT = timedelta(minutes=MAX_DURATION_MINUTES)
 
 
+_PROVIDER_DAY: Compiled[Appointment] = Compiled(
+    lambda provider_id, earliest, start, end: (
+        Appointment.objects.filter(provider_id=provider_id, start__gte=earliest, start__lt=end, end__gt=start)
+        .exclude(status=AppointmentStatus.EXPIRED)
+        .select_related("service", "customer")
+        .order_by("start")
+    )
+)
+
+
 def provider_day(*, provider: Any, start: datetime, end: datetime) -> list[Appointment]:
     """Appointments (any status but expired holds) overlapping [start, end).
 
     The lower bound on `start` is what lets the `(provider, start)` index bound the read from
     both sides: no appointment is longer than a service may be, so nothing that starts
     earlier than the longest service can reach into the range. Without it the scan ran over all of the
-    provider's history before `end`."""
-    return list(
-        Appointment.objects.filter(
-            provider=provider, start__gte=start - LONGEST_APPOINTMENT, start__lt=end, end__gt=start
-        )
-        .exclude(status=AppointmentStatus.EXPIRED)
-        .select_related("service", "customer")
-        .order_by("start")
+    provider's history before `end`. Compiled once (ADR 0029): the dashboard and its poll."""
+    return _PROVIDER_DAY.list(provider_id=provider.pk, earliest=start - LONGEST_APPOINTMENT, start=start, end=end)
+
+
+_LAST_EVENT: Compiled[Any] = Compiled(
+    lambda provider_id: (
+        AppointmentEvent.objects.filter(provider_id=provider_id).order_by("-pk").values_list("pk", flat=True)[:1]
     )
+)
 
 
 def provider_last_event_id(*, provider: Any) -> int:
     """The id of the provider's latest appointment event (0 for none): the dashboard's "changed
     since" cursor. One probe of `event_provider_id_idx`."""
-    last = provider_events(provider=provider).order_by("-pk").values_list("pk", flat=True).first()
+    last = _LAST_EVENT.first(provider_id=provider.pk)
     return last or 0
 
 
@@ -439,12 +449,17 @@ def provider_events_after(*, provider: Any, after: int, limit: int = 5) -> list[
     )
 
 
-def provider_pending_reschedules(*, provider: Any) -> list[RescheduleRequest]:
-    return list(
-        RescheduleRequest.objects.filter(appointment__provider=provider, status=RescheduleStatus.PENDING)
+_PENDING_RESCHEDULES: Compiled[RescheduleRequest] = Compiled(
+    lambda provider_id: (
+        RescheduleRequest.objects.filter(appointment__provider_id=provider_id, status=RescheduleStatus.PENDING)
         .select_related("appointment", "appointment__service", "appointment__customer")
         .order_by("expires_at")
     )
+)
+
+
+def provider_pending_reschedules(*, provider: Any) -> list[RescheduleRequest]:
+    return _PENDING_RESCHEDULES.list(provider_id=provider.pk)
 
 
 def provider_reschedule_get(*, provider: Any, request_id: Any) -> RescheduleRequest:

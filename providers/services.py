@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Role, User
+from appointly.compiled import Compiled
 from appointly.core import DomainError
 from appointly.telemetry import traced
 from providers import rules
@@ -49,6 +50,22 @@ SCHEDULE_FIELDS = frozenset(
 # --- Hours as the slot generator sees them ----------------------------------------------------
 
 
+_WEEKLY: Compiled[Any] = Compiled(
+    lambda provider_id: (
+        WeeklyInterval.objects.filter(provider_id=provider_id)
+        .order_by("weekday", "start_time")
+        .values_list("weekday", "start_time", "end_time")
+    )
+)
+_EXCEPTIONS: Compiled[Any] = Compiled(
+    lambda provider_id: (
+        HoursException.objects.filter(provider_id=provider_id)
+        .order_by("date", "start_time")
+        .values_list("date", "start_time", "end_time")
+    )
+)
+
+
 class ProviderHours:
     """A provider's weekly intervals and date exceptions, loaded once for many days."""
 
@@ -68,7 +85,10 @@ class ProviderHours:
 
     @classmethod
     def load(cls, provider: Provider) -> ProviderHours:
-        return cls.load_many([provider.pk])[provider.pk]
+        """One provider's hours: the same two reads, compiled once (ADR 0029; every dashboard page)."""
+        weekly = _WEEKLY.list(provider_id=provider.pk)
+        exceptions = _EXCEPTIONS.list(provider_id=provider.pk)
+        return cls(weekly, exceptions)
 
     @classmethod
     def load_many(cls, provider_ids: Iterable[Any]) -> dict[Any, ProviderHours]:
