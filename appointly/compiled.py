@@ -12,8 +12,8 @@ binds only the values:
 The rows come back through Django's own iterables (model instances, select_related rows,
 prefetches), exactly as from the queryset `build(**values)` returns.
 
-What makes it safe, checked on first use of each shape (names and types of the values), per
-database connection:
+What makes it safe, checked on first use of each shape (the names and types of the values) in
+a process; every call then runs on its own thread's connection:
 - `build` runs twice with different stand-in values; the two SQL texts must be the same, each
   value must appear among the parameters, and every other parameter must be the same in both.
   A value that changes the SQL (a slice bound, a branch in `build`), or a parameter computed
