@@ -19,9 +19,12 @@ a process; every call then runs on its own thread's connection:
   A value that changes the SQL (a slice bound, a branch in `build`), or a parameter computed
   from a value (`now + timedelta(...)`) would make one of these differ: the read is refused
   with ValueError, in the first test that runs it.
-- Values are UUIDs, strings, ints, datetimes, dates and timedeltas (each can stand in uniquely);
-  anything else is a TypeError. None changes the SQL (`IS NULL`): a call with a None value runs
-  the queryset as built, uncompiled.
+- Values are UUIDs, strings, ints, datetimes, dates and timedeltas (each can stand in uniquely),
+  and non-empty lists of one of them; anything else is a TypeError. None changes the SQL
+  (`IS NULL`), and so does an empty list: a call with either runs the queryset as built,
+  uncompiled. A list reaches the SQL as one parameter only through `AnyOf` and `Pick` below
+  (PostgreSQL arrays); `__in` spells one placeholder per item, so its SQL depends on the length,
+  and the check refuses it (the stand-in lists differ in length).
 - Only on PostgreSQL, where Django passes these values to the driver as they are (other
   backends turn them into text first, so the stand-ins could not be found): elsewhere every
   call runs the queryset as built.
@@ -35,16 +38,18 @@ import random
 import secrets
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import connections
-from django.db.models import Model, QuerySet, UUIDField
+from django.db.models import BooleanField, Case, Expression, F, Field, Func, Model, Q, QuerySet, UUIDField, Value, When
+from django.db.models.lookups import In
 from django.db.transaction import TransactionManagementError
 
 _STANDS_IN = (uuid.UUID, str, int, datetime, date, timedelta)
+_BINDS = (*_STANDS_IN, list)
 
 
 @dataclass(frozen=True)
@@ -57,11 +62,25 @@ class _Shape:
     compiler: Any
 
 
-def _stand_in(name: str, value: Any) -> Any:
-    """A value of the same type that nothing else in a query will equal."""
-    if isinstance(value, bool) or not isinstance(value, _STANDS_IN):
-        raise TypeError(f"Compiled: {name}={value!r} cannot be bound (UUID, str, int, datetime, date, timedelta only)")
+def _kind(value: Any) -> tuple[type, ...]:
+    """What decides a value's SQL: its type, and a list's item type."""
+    return (list, type(value[0])) if isinstance(value, list) else (type(value),)
+
+
+def _stand_in(name: str, value: Any, run: int) -> Any:
+    """A value of the same type that nothing else in a query will equal; for a list, a list of
+    such items, 1 long in the first run and 3 in the second (so SQL that depends on a list's
+    length differs)."""
     r = random.SystemRandom()
+    if isinstance(value, list):
+        if any(type(item) is not type(value[0]) for item in value):
+            raise TypeError(f"Compiled: {name} mixes types")
+        return [_stand_in(name, value[0], run) for _ in range(1 + 2 * run)]
+    if isinstance(value, bool) or not isinstance(value, _STANDS_IN):
+        raise TypeError(
+            f"Compiled: {name}={value!r} cannot be bound (UUID, str, int, datetime, date, timedelta, "
+            "or a list of one of them)"
+        )
     if isinstance(value, uuid.UUID):
         return uuid.uuid4()
     if isinstance(value, str):
@@ -83,7 +102,7 @@ class Compiled[M: Model]:
 
     def __init__(self, build: Callable[..., QuerySet[M]]) -> None:
         self.build = build
-        self._shapes: dict[tuple[tuple[str, type], ...], _Shape] = {}
+        self._shapes: dict[tuple[tuple[str, tuple[type, ...]], ...], _Shape] = {}
         self._lock = threading.Lock()
 
     def list(self, **values: Any) -> list[M]:
@@ -107,9 +126,9 @@ class Compiled[M: Model]:
     def queryset(self, **values: Any) -> QuerySet[M]:
         """The queryset to evaluate once (iterate it, or `list()`): bound to the compiled SQL,
         so chaining more onto it (filter, get, slices) would be ignored; use the methods above."""
-        if any(v is None for v in values.values()):
+        if any(v is None or v == [] for v in values.values()):
             return self.build(**values)
-        key = tuple(sorted((k, type(v)) for k, v in values.items()))
+        key = tuple(sorted((k, _kind(v)) for k, v in values.items()))
         shape = self._shapes.get(key)
         if shape is None:
             queryset = self.build(**values)
@@ -133,8 +152,8 @@ class Compiled[M: Model]:
 
     def _compile(self, alias: str, values: dict[str, Any]) -> _Shape:
         runs = []
-        for _ in range(2):
-            stand_ins = {name: _stand_in(name, value) for name, value in values.items()}
+        for run in range(2):
+            stand_ins = {name: _stand_in(name, value, run) for name, value in values.items()}
             template = self.build(**stand_ins)
             if template.db != alias:
                 raise ValueError("Compiled: the database of the read depends on its values")
@@ -144,10 +163,9 @@ class Compiled[M: Model]:
         (first, template, compiler, sql, params), (second, _, _, sql_2, params_2) = runs
         if sql != sql_2 or len(params) != len(params_2):
             raise ValueError(f"Compiled: the SQL depends on the values ({sql} / {sql_2})")
-        by_stand_in = {v: name for name, v in first.items()}
         slots, seen = [], set()
         for position, (param, param_2) in enumerate(zip(params, params_2, strict=True)):
-            name = by_stand_in.get(param) if isinstance(param, _STANDS_IN) and not isinstance(param, bool) else None
+            name = _name_of(param, first)
             if name is not None and param_2 == second[name]:
                 slots.append((position, name))
                 seen.add(name)
@@ -159,6 +177,65 @@ class Compiled[M: Model]:
             raise ValueError(f"Compiled: {sorted(unbound)} never reach the SQL")
         return _Shape(
             alias=alias, sql=sql, constants=tuple(params), slots=tuple(slots), template=template, compiler=compiler
+        )
+
+
+def _name_of(param: Any, stand_ins: dict[str, Any]) -> str | None:
+    """The value whose stand-in this parameter is (stand-ins are random: equal means it)."""
+    if isinstance(param, bool) or not isinstance(param, _BINDS):
+        return None
+    return next((name for name, v in stand_ins.items() if v == param), None)
+
+
+class AnyOf(Expression):
+    """`column = ANY(list)`: a list of keys as one parameter, so one SQL shape however many
+    (PostgreSQL); elsewhere the `__in` lookup. `AnyOf("service_id", ids, "uuid")`."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(self, column: str, items: list[Any], db_type: str) -> None:
+        super().__init__()
+        self.column: Any = F(column)
+        self.items, self.db_type = items, db_type
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.column]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        (self.column,) = exprs
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+        return compiler.compile(In(self.column, self.items))
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+        sql, params = compiler.compile(self.column)
+        return f"{sql} = ANY(%s::{self.db_type}[])", (*params, self.items)
+
+
+class Pick(Func):
+    """The item of `values` at the position of the row's key in `keys` (two lists, two
+    parameters, one SQL shape however long: PostgreSQL arrays); elsewhere a CASE.
+    `Pick("service_id", ids, "uuid", notices, "integer", IntegerField())`."""
+
+    def __init__(
+        self, column: str, keys: list[Any], key_type: str, values: list[Any], value_type: str, output_field: Field
+    ) -> None:
+        self.keys, self.key_type, self.values, self.value_type = keys, key_type, values, value_type
+        fallback = Case(
+            *[When(Q(**{column: k}), then=Value(v)) for k, v in zip(keys, values, strict=True)],
+            output_field=output_field,
+        )
+        super().__init__(F(column), fallback, output_field=output_field)
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:  # type: ignore[override]
+        return compiler.compile(self.get_source_expressions()[1])
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        return (
+            f"(%s::{self.value_type}[])[array_position(%s::{self.key_type}[], {sql})]",
+            (self.values, self.keys, *params),
         )
 
 

@@ -29,30 +29,6 @@ DB_URL = os.environ.get("DATABASE_URL_BENCH_STEPS", "postgres://postgres@127.0.0
 STEPS = ["GET confirm", "POST hold", "GET pay", "POST Pay", "GET hosted page", "POST card", "webhook", "GET return"]
 
 
-class Clock:
-    """Time in the database driver and in template rendering (less the SQL run inside it)."""
-
-    def __init__(self) -> None:
-        self.sql = self.template = self.sql_in_template = 0.0
-        self.queries = 0
-        self.depth = 0
-
-    def execute(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        t0 = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            spent = time.perf_counter() - t0
-            self.sql += spent
-            self.queries += 1
-            if self.depth:
-                self.sql_in_template += spent
-
-    def reset(self) -> None:
-        self.sql = self.template = self.sql_in_template = 0.0
-        self.queries = 0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--bookings", type=int, default=30)
@@ -60,13 +36,12 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
+    from benchmarks.clock import Clock
     from benchmarks.scratch_db import django_on_scratch_database, drop_database
 
     django_on_scratch_database(DB_URL)
     from datetime import timedelta
 
-    from django.db import connection
-    from django.template.backends.django import Template
     from django.test import Client
     from django.utils import timezone
 
@@ -79,19 +54,6 @@ def main() -> None:
     # Celery would otherwise run them inside the request that committed them.
     outbox.services._wake_workers = lambda: None  # type: ignore[attr-defined]
     clock = Clock()
-    render = Template.render
-
-    def timed_render(self: Any, *a: Any, **kw: Any) -> Any:
-        clock.depth += 1
-        t0 = time.perf_counter()
-        try:
-            return render(self, *a, **kw)
-        finally:
-            clock.depth -= 1
-            if not clock.depth:
-                clock.template += time.perf_counter() - t0
-
-    Template.render = timed_render  # type: ignore[method-assign]
     service: Any = ServiceFactory(price_minor=4500, min_notice_minutes=0)
     client = Client()
     customer: Any = UserFactory()
@@ -104,7 +66,7 @@ def main() -> None:
     assert len(slots) == args.bookings + 1, "not enough slots"
     seen: dict[str, list[tuple[float, int, float, float]]] = {step: [] for step in STEPS}
     try:
-        with connection.execute_wrapper(clock.execute):
+        with clock.running():
             for n, slot in enumerate(slots):
 
                 def step(name: str, fn: Any, n: int = n) -> Any:
@@ -113,8 +75,7 @@ def main() -> None:
                     answer = fn()
                     total = time.perf_counter() - t0
                     if n:  # the first booking warms up
-                        templates = clock.template - clock.sql_in_template
-                        seen[name].append((total, clock.queries, clock.sql, templates))
+                        seen[name].append((total, clock.queries, clock.sql, clock.template_only))
                     return answer
 
                 page = step("GET confirm", lambda slot=slot: client.get(f"/book/{slot.pk}/"))
@@ -135,7 +96,6 @@ def main() -> None:
                 done = step("GET return", lambda u=back: client.get(u))
                 assert done.status_code == 302, done.status_code
     finally:
-        Template.render = render  # type: ignore[method-assign]
         from django.db import connections
 
         connections.close_all()

@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
 
+    from benchmarks.clock import Clock
     from benchmarks.scratch_db import django_on_scratch_database, drop_database
 
     django_on_scratch_database(DB_URL)
@@ -169,19 +170,28 @@ def main() -> None:
             .values_list("pk", flat=True)[:50]
         ]
 
-    def timed(fn: Any, runs: int) -> tuple[list[float], int]:
+    clock = Clock()
+
+    def timed(fn: Any, runs: int) -> tuple[list[float], int, tuple[float, float]]:
+        """Each run's ms; the query count; the median ms in SQL and in templates."""
         fn()  # warm
         connection.queries_log.clear()  # a full log (9,000 entries) would make every count 0
         with CaptureQueriesContext(connection) as ctx:
             fn()
         # Counted now: every request clears the log (Django's `reset_queries` on request_started).
         queries = len(ctx.captured_queries)
-        timings = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            fn()
-            timings.append((time.perf_counter() - t0) * 1000)
-        return timings, queries
+        timings: list[float] = []
+        sql: list[float] = []
+        templates: list[float] = []
+        with clock.running():
+            for _ in range(runs):
+                clock.reset()
+                t0 = time.perf_counter()
+                fn()
+                timings.append((time.perf_counter() - t0) * 1000)
+                sql.append(clock.sql * 1000)
+                templates.append(clock.template_only * 1000)
+        return timings, queries, (statistics.median(sql), statistics.median(templates))
 
     def cancel(ids: list[str]) -> None:
         with transaction.atomic():
@@ -226,10 +236,11 @@ def main() -> None:
             base = statistics.median(figures["/healthz (baseline)"][0])
             one, fifty = (statistics.median(figures[k][0]) for k in ("cancel 1", "bulk cancel 50"))
             cancel_ratios.append(f"{n:,}: {fifty / one:.1f}x ({fifty:.0f} ms / {one:.0f} ms)")
-            for name, (timings, queries) in figures.items():
+            for name, (timings, queries, (sql, templates)) in figures.items():
+                p50 = statistics.median(timings)
                 rows.append(
-                    f"| {n:,} | {name} | {statistics.median(timings):.1f} | {p95(timings):.1f} | {queries} "
-                    f"| {statistics.median(timings) / base:.0f}x |"
+                    f"| {n:,} | {name} | {p50:.1f} | {p95(timings):.1f} | {queries} | {sql:.1f} | {templates:.1f} "
+                    f"| {p50 - sql - templates:.1f} | {p50 / base:.0f}x |"
                 )
                 print(rows[-1], flush=True)
         # The month's aggregates as the dashboard runs them, explained at 100k.
@@ -237,10 +248,10 @@ def main() -> None:
         with CaptureQueriesContext(connection) as ctx:
             ok("/dashboard")
         for query in ctx.captured_queries:
-            sql = query["sql"]
-            if sql.startswith("SELECT") and ('"succeeded_at" >=' in sql or '"cancelled_at" >=' in sql):
+            text = query["sql"]
+            if text.startswith("SELECT") and ('"succeeded_at" >=' in text or '"cancelled_at" >=' in text):
                 with connection.cursor() as cur:
-                    cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql)
+                    cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + text)
                     plans.append("\n".join(r[0] for r in cur.fetchall()))
         # Where the slowest pages' time goes at the largest size: each SELECT they ran, explained.
         for label, fetch in (
@@ -266,10 +277,14 @@ def main() -> None:
             f"Each measured {args.renders} times per size ({max(args.renders // 3, 3)} for the bulk cancel) "
             "through the test client on PostgreSQL, 2 cores; baseline = the bare `/healthz` view in the same run. "
             "Appointments spread over 3 years: the last 35 days hold 350 at every size (10 a day), so each page shows "
-            "the same rows and only the history behind them grows; plus 150 upcoming.",
+            "the same rows and only the history behind them grows; plus 150 upcoming. SQL ms = median time inside "
+            "the database driver (round trips included); templates ms = rendering less the SQL run inside it; Python "
+            "ms = the rest (middleware, session, views, selectors); templates render as in production (no test "
+            "instrumentation).",
             "",
-            "| appointments | request | p50 ms | p95 ms | SQL queries | p50 / baseline |",
-            "|---|---|---|---|---|---|",
+            "| appointments | request | p50 ms | p95 ms | SQL queries | SQL ms | templates ms | Python ms "
+            "| p50 / baseline |",
+            "|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
             "Bulk cancel of 50 against cancelling one (p50, same batch, rolled back each time): "

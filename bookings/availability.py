@@ -23,23 +23,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import (
-    Case,
     Count,
     DateField,
     DateTimeField,
     Exists,
-    Field,
     IntegerField,
     OuterRef,
     QuerySet,
     Subquery,
     Value,
-    When,
 )
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from appointly.compiled import Compiled
+from appointly.compiled import AnyOf, Compiled, Pick
 from appointly.core import DomainError
 from bookings.models import Appointment, TimeClaim
 from providers.models import HoursException, OnboardingStep, Service, Slot
@@ -85,28 +82,44 @@ def offers_of(
     if terms is None:
         return Slot.objects.none()
     earliest, last_day, limit = terms
-    return _offers(
-        list(earliest),
-        earliest=_by_service(earliest, DateTimeField()),
-        last_day=_by_service(last_day, DateField()),
-        limit=_by_service(limit, IntegerField()),
-        lowest=min(earliest.values()),
-        ignoring_id=ignoring.pk if ignoring is not None else None,
+    ignoring_id = ignoring.pk if ignoring is not None else None
+    if len(earliest) == 1:
+        (pk,) = earliest
+        return _offers(
+            Slot.objects.filter(service_id=pk),
+            earliest=earliest[pk],
+            last_day=last_day[pk],
+            limit=limit[pk],
+            lowest=earliest[pk],
+            ignoring_id=ignoring_id,
+        )
+    ids = list(earliest)
+    return _offers_of_many(
+        ids,
+        [earliest[pk] for pk in ids],
+        [last_day[pk] for pk in ids],
+        [limit[pk] for pk in ids],
+        min(earliest.values()),
+        ignoring_id,
     )
 
 
 def is_offered(slot: Slot, service: Service, *, now: datetime, ignoring: Appointment | None = None) -> bool:
     """Whether `offers(service, now=now, ignoring=ignoring)` holds this slot: the same
     definition, as a read compiled once per process (ADR 0029; the hold's check)."""
+    terms = _service_terms(service, now, ignoring)
+    return terms is not None and _OFFERED.first(slot_id=slot.pk, **terms) is not None
+
+
+def _service_terms(service: Service, now: datetime, ignoring: Appointment | None) -> dict[str, Any] | None:
+    """One service's terms as the compiled reads of its offers take them; None when the
+    service is not offered at all."""
     terms = _terms([service], now)
     if terms is None:
-        return False
+        return None
     earliest, last_day, limit = (values[service.pk] for values in terms)
     ignoring_id = {"ignoring_id": ignoring.pk} if ignoring is not None else {}
-    found = _OFFERED.first(
-        slot_id=slot.pk, service_id=service.pk, earliest=earliest, last_day=last_day, limit=limit, **ignoring_id
-    )
-    return found is not None
+    return {"service_id": service.pk, "earliest": earliest, "last_day": last_day, "limit": limit, **ignoring_id}
 
 
 Terms = tuple[dict[Any, datetime], dict[Any, date], dict[Any, int]]
@@ -127,10 +140,11 @@ def _terms(services: Sequence[Service], now: datetime) -> Terms | None:
 
 
 def _offers(
-    service_ids: list[Any], *, earliest: Any, last_day: Any, limit: Any, lowest: datetime, ignoring_id: Any | None
+    slots: QuerySet[Slot], *, earliest: Any, last_day: Any, limit: Any, lowest: Any, ignoring_id: Any | None
 ) -> QuerySet[Slot]:
-    """The definition's queryset, from each service's terms (a value, or one chosen by the
-    slot's service) and the lowest earliest start among them."""
+    """The definition's queryset over these slots (of one service, or of several from `lowest`),
+    from each service's terms (a value, or one chosen by the slot's service) and the lowest
+    earliest start among them."""
     # `end > lowest` follows from the overlap (every offer starts at or after its `earliest`)
     # and is a constant: the claims of years past drop out before any join (ADR 0022).
     taken = TimeClaim.objects.filter(end__gt=lowest).filter(
@@ -147,12 +161,8 @@ def _offers(
         .annotate(n=Count("pk"))
         .values("n")[:1]
     )
-    if len(service_ids) == 1:
-        qs = Slot.objects.filter(service_id=service_ids[0])
-    else:  # the (service, start) index reads each service's range from the lowest `earliest`
-        qs = Slot.objects.filter(service_id__in=service_ids, start__gte=lowest)
     return (
-        qs.filter(start__gte=earliest, slot_date__lte=last_day)
+        slots.filter(start__gte=earliest, slot_date__lte=last_day)
         .filter(~Exists(taken), ~Exists(closed))
         .alias(day_taken=Coalesce(Subquery(that_day, output_field=IntegerField()), Value(0)))
         .filter(day_taken__lt=limit)
@@ -165,19 +175,80 @@ def _offered_slot(
     """One slot of one service, if it is offered (with or without an appointment to ignore:
     two shapes of one compiled read, ADR 0029)."""
     offered = _offers(
-        [service_id], earliest=earliest, last_day=last_day, limit=limit, lowest=earliest, ignoring_id=ignoring_id
+        Slot.objects.filter(pk=slot_id, service_id=service_id),
+        earliest=earliest,
+        last_day=last_day,
+        limit=limit,
+        lowest=earliest,
+        ignoring_id=ignoring_id,
     )
-    return offered.filter(pk=slot_id).values("pk")
+    return offered.values("pk")
 
 
 _OFFERED: Compiled[Any] = Compiled(_offered_slot)
 
 
-def _by_service(values: dict[Any, Any], field: Field[Any, Any]) -> Any:
-    """A service's own value: itself when there is one service, else chosen by the slot's."""
-    if len(values) == 1:
-        return next(iter(values.values()))
-    return Case(*[When(service_id=pk, then=Value(value)) for pk, value in values.items()], output_field=field)
+def _offered_days(service_id: Any, earliest: Any, last_day: Any, limit: Any, ignoring_id: Any = None) -> QuerySet[Any]:
+    """One service's offers counted per (provider's) day."""
+    offered = _offers(
+        Slot.objects.filter(service_id=service_id),
+        earliest=earliest,
+        last_day=last_day,
+        limit=limit,
+        lowest=earliest,
+        ignoring_id=ignoring_id,
+    ).order_by()
+    return offered.values("slot_date").annotate(n=Count("id")).values_list("slot_date", "n")
+
+
+def _offered_on(
+    service_id: Any, day: date, earliest: Any, last_day: Any, limit: Any, ignoring_id: Any = None
+) -> QuerySet[Slot]:
+    """One service's offers on one (provider's) day, in order."""
+    offered = _offers(
+        Slot.objects.filter(service_id=service_id, slot_date=day),
+        earliest=earliest,
+        last_day=last_day,
+        limit=limit,
+        lowest=earliest,
+        ignoring_id=ignoring_id,
+    )
+    return offered.order_by("start").only("id", "start", "end")
+
+
+_DAYS: Compiled[Any] = Compiled(_offered_days)
+_ON: Compiled[Slot] = Compiled(_offered_on)
+
+
+def _offers_of_many(
+    service_ids: list[Any],
+    earliest: list[datetime],
+    last_day: list[date],
+    limit: list[int],
+    lowest: datetime,
+    ignoring_id: Any = None,
+) -> QuerySet[Slot]:
+    """Several services' offers, each on its own terms (lists in the order of `service_ids`):
+    one SQL shape however many services, so it compiles once (ADR 0029); the (service, start)
+    index reads each service's range from the lowest `earliest`."""
+    return _offers(
+        Slot.objects.filter(AnyOf("service_id", service_ids, "uuid"), start__gte=lowest),
+        earliest=Pick("service_id", service_ids, "uuid", earliest, "timestamptz", DateTimeField()),
+        last_day=Pick("service_id", service_ids, "uuid", last_day, "date", DateField()),
+        limit=Pick("service_id", service_ids, "uuid", limit, "integer", IntegerField()),
+        lowest=lowest,
+        ignoring_id=ignoring_id,
+    )
+
+
+def _free_counts(
+    service_ids: list[Any], earliest: list[datetime], last_day: list[date], limit: list[int], lowest: datetime
+) -> QuerySet[Any]:
+    offered = _offers_of_many(service_ids, earliest, last_day, limit, lowest).order_by()
+    return offered.values("service_id").annotate(n=Count("id")).values_list("service_id", "n")
+
+
+_FREE_COUNTS: Compiled[Any] = Compiled(_free_counts)
 
 
 def _providers_days(service: Service, tz: ZoneInfo | None) -> bool:
@@ -194,16 +265,18 @@ def offered_days(
 ) -> dict[date, int]:
     """Bookable slots per day: the provider's days, or the days of `tz` (a visitor's zone).
     Either way "bookable" (the per-day limit included) is decided in the provider's days."""
-    offered = offers(service, now=now, ignoring=ignoring).order_by()
+    now = now or timezone.now()
     if _providers_days(service, tz):
-        rows = offered.values("slot_date").annotate(n=Count("id")).values_list("slot_date", "n")
-    else:
-        rows = (
-            offered.annotate(day=TruncDate("start", tzinfo=tz))
-            .values("day")
-            .annotate(n=Count("id"))
-            .values_list("day", "n")
-        )
+        terms = _service_terms(service, now, ignoring)
+        return dict(_DAYS.list(**terms)) if terms is not None else {}
+    rows = (
+        offers(service, now=now, ignoring=ignoring)
+        .order_by()
+        .annotate(day=TruncDate("start", tzinfo=tz))
+        .values("day")
+        .annotate(n=Count("id"))
+        .values_list("day", "n")
+    )
     return dict(rows)
 
 
@@ -216,14 +289,14 @@ def offered_on(
     tz: ZoneInfo | None = None,
 ) -> list[Slot]:
     """The bookable slots of one day (the provider's, or `tz`'s)."""
-    offered = offers(service, now=now, ignoring=ignoring)
+    now = now or timezone.now()
     if _providers_days(service, tz):
-        offered = offered.filter(slot_date=day)
-    else:
-        start = datetime.combine(day, time(0), tzinfo=tz)
-        offered = offered.filter(
-            start__gte=start, start__lt=datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
-        )
+        terms = _service_terms(service, now, ignoring)
+        return _ON.list(day=day, **terms) if terms is not None else []
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    offered = offers(service, now=now, ignoring=ignoring).filter(
+        start__gte=start, start__lt=datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    )
     return list(offered.order_by("start").only("id", "start", "end"))
 
 
@@ -248,12 +321,22 @@ def alternatives(*, service: Service, excluding: Any = None, limit: int = 8) -> 
 
 def services_free_slots(services: list[Service], *, now: datetime | None = None) -> list[Service]:
     """Each service with `free_slots`: how many of its times can be booked now. One query
-    however many (the one definition, `offers_of`, counted per service); meant for a page of a
-    provider's services, not a thousand at once."""
+    however many (the one definition, as `offers_of` builds it for several services, counted per
+    service and compiled once); meant for a page of a provider's services, not a thousand at once."""
     counts: dict[Any, int] = {}
-    if services:
-        offered = offers_of(services, now=now or timezone.now()).order_by()
-        counts = dict(offered.values("service_id").annotate(n=Count("id")).values_list("service_id", "n"))
+    terms = _terms(services, now or timezone.now())
+    if terms is not None:
+        earliest, last_day, limit = terms
+        ids = list(earliest)
+        counts = dict(
+            _FREE_COUNTS.list(
+                service_ids=ids,
+                earliest=[earliest[pk] for pk in ids],
+                last_day=[last_day[pk] for pk in ids],
+                limit=[limit[pk] for pk in ids],
+                lowest=min(earliest.values()),
+            )
+        )
     for service in services:
         service.free_slots = counts.get(service.pk, 0)  # type: ignore[attr-defined]
     return services

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
+from django.db.models import DateTimeField
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
-from appointly.compiled import Compiled
+from appointly.compiled import AnyOf, Compiled, Pick
 from bookings.models import Appointment
 from providers.models import Provider, Slot
 from tests.factories import ServiceFactory
@@ -68,6 +69,41 @@ def test_first_and_one_answer_as_first_and_get() -> None:
         by_service.one(service_id=service.pk)
 
 
+def test_a_list_binds_as_one_value_whatever_its_length() -> None:
+    # Given three services with their offers, and a read of several services' slots, each
+    # service with its own earliest start (AnyOf and Pick: one array parameter per list)
+    services = [ServiceFactory(), ServiceFactory(), ServiceFactory()]
+    starts = {
+        s.pk: list(Slot.objects.filter(service=s).order_by("start").values_list("start", flat=True)) for s in services
+    }
+    later = Compiled(
+        lambda ids, after: Slot.objects.filter(
+            AnyOf("service_id", ids, "uuid"),
+            start__gt=Pick("service_id", ids, "uuid", after, "timestamptz", DateTimeField()),
+        ).order_by("start", "pk")
+    )
+    for chosen in (services[:1], services, services[1:]):
+        ids = [s.pk for s in chosen]
+        afters = [starts[pk][i + 2] for i, pk in enumerate(ids)]
+        # When it runs with lists of one, three and two
+        rows = later.list(ids=ids, after=afters)
+        # Then each service's slots after its own start, as the filters spelled per service find
+        expected = sorted(
+            (
+                slot
+                for pk, after in zip(ids, afters, strict=True)
+                for slot in Slot.objects.filter(service_id=pk, start__gt=after)
+            ),
+            key=lambda slot: (slot.start, slot.pk),
+        )
+        assert [r.pk for r in rows] == [e.pk for e in expected]
+        assert {r.service_id for r in rows} == set(ids)
+    # ... and an empty list runs the queryset as built (nothing), never a stale shape
+    assert later.list(ids=[], after=[]) == []
+    if PG:
+        assert len(later._shapes) == 1
+
+
 def test_none_runs_the_queryset_as_built() -> None:
     # Given appointments none of which was cancelled (cancelled_at IS NULL)
     cancelled_at = Compiled(lambda at: Appointment.objects.filter(cancelled_at=at))
@@ -92,6 +128,12 @@ def test_a_value_that_shapes_the_sql_is_refused() -> None:
         Compiled(lambda service_id, unused: Slot.objects.filter(service_id=service_id)).list(
             service_id=service.pk, unused="x"
         )
+    # `__in` spells a placeholder per item: its SQL depends on the list's length
+    with pytest.raises(ValueError, match="SQL depends on the values"):
+        Compiled(lambda ids: Slot.objects.filter(service_id__in=ids)).list(ids=[service.pk])
+    # A list of mixed types
+    with pytest.raises(TypeError, match="mixes types"):
+        Compiled(lambda ids: Slot.objects.filter(AnyOf("service_id", ids, "uuid"))).list(ids=[service.pk, "x"])
     # A value nothing can stand in for uniquely
     with pytest.raises(TypeError, match="cannot be bound"):
         Compiled(lambda active: Slot.objects.filter(service__is_active=active)).list(active=True)
