@@ -277,8 +277,13 @@ def account_appointments(
     page, upcoming_page = max(page, 1), max(upcoming_page, 1)
     mine = Appointment.objects.filter(customer=customer).exclude(status=AppointmentStatus.EXPIRED)
     offset = (upcoming_page - 1) * UPCOMING_PER_PAGE
+    # `start > now - the longest appointment` follows from `end > now` and bounds the (customer,
+    # start) index scan from below: without it a prepared statement's generic plan walked the
+    # customer's whole history up to now (22 ms at 100,000 appointments, against 0.7).
     upcoming_ids = (
-        mine.filter(_upcoming(now)).order_by("start", "pk").values("pk")[offset : offset + UPCOMING_PER_PAGE + 1]
+        mine.filter(_upcoming(now), start__gt=now - LONGEST_APPOINTMENT)
+        .order_by("start", "pk")
+        .values("pk")[offset : offset + UPCOMING_PER_PAGE + 1]
     )
     offset = (page - 1) * PAST_PER_PAGE
     past_ids = mine.exclude(_upcoming(now)).order_by("-start").values("pk")[offset : offset + PAST_PER_PAGE + 1]
