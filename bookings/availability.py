@@ -169,18 +169,18 @@ def _offers(
     )
 
 
+def _one_service(slots: QuerySet[Slot], earliest: Any, last_day: Any, limit: Any, ignoring_id: Any) -> QuerySet[Slot]:
+    """The definition over one service's slots, on that service's terms (the compiled reads)."""
+    return _offers(slots, earliest=earliest, last_day=last_day, limit=limit, lowest=earliest, ignoring_id=ignoring_id)
+
+
 def _offered_slot(
     slot_id: Any, service_id: Any, earliest: Any, last_day: Any, limit: Any, ignoring_id: Any = None
 ) -> QuerySet[Any]:
     """One slot of one service, if it is offered (with or without an appointment to ignore:
     two shapes of one compiled read, ADR 0029)."""
-    offered = _offers(
-        Slot.objects.filter(pk=slot_id, service_id=service_id),
-        earliest=earliest,
-        last_day=last_day,
-        limit=limit,
-        lowest=earliest,
-        ignoring_id=ignoring_id,
+    offered = _one_service(
+        Slot.objects.filter(pk=slot_id, service_id=service_id), earliest, last_day, limit, ignoring_id
     )
     return offered.values("pk")
 
@@ -190,14 +190,8 @@ _OFFERED: Compiled[Any] = Compiled(_offered_slot)
 
 def _offered_days(service_id: Any, earliest: Any, last_day: Any, limit: Any, ignoring_id: Any = None) -> QuerySet[Any]:
     """One service's offers counted per (provider's) day."""
-    offered = _offers(
-        Slot.objects.filter(service_id=service_id),
-        earliest=earliest,
-        last_day=last_day,
-        limit=limit,
-        lowest=earliest,
-        ignoring_id=ignoring_id,
-    ).order_by()
+    offered = _one_service(Slot.objects.filter(service_id=service_id), earliest, last_day, limit, ignoring_id)
+    offered = offered.order_by()
     return offered.values("slot_date").annotate(n=Count("id")).values_list("slot_date", "n")
 
 
@@ -205,13 +199,8 @@ def _offered_on(
     service_id: Any, day: date, earliest: Any, last_day: Any, limit: Any, ignoring_id: Any = None
 ) -> QuerySet[Slot]:
     """One service's offers on one (provider's) day, in order."""
-    offered = _offers(
-        Slot.objects.filter(service_id=service_id, slot_date=day),
-        earliest=earliest,
-        last_day=last_day,
-        limit=limit,
-        lowest=earliest,
-        ignoring_id=ignoring_id,
+    offered = _one_service(
+        Slot.objects.filter(service_id=service_id, slot_date=day), earliest, last_day, limit, ignoring_id
     )
     return offered.order_by("start").only("id", "start", "end")
 
