@@ -6,6 +6,7 @@ This module sits at the bottom of the dependency graph: it imports no app of our
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -70,15 +71,30 @@ class Identity:
         return self.provider is not None and self.provider.is_onboarded
 
 
+def _provider_by_descriptor(user: Any) -> Any:
+    try:
+        return user.provider
+    except ObjectDoesNotExist:
+        return None
+
+
+# How a provider user's profile is read: the providers app sets its own (a compiled read) when
+# it is ready; this module cannot import it (it sits below every app).
+_provider_of: Callable[[Any], Any] = _provider_by_descriptor
+
+
+def set_provider_lookup(lookup: Callable[[Any], Any]) -> None:
+    """`lookup(user)` returns the user's provider profile or None, and leaves `user.provider`
+    answering the same."""
+    global _provider_of
+    _provider_of = lookup
+
+
 def identity_for_user(user: AbstractBaseUser | AnonymousUser | None) -> Identity:
     if user is None or not user.is_authenticated:
         return Identity(kind=Kind.ANONYMOUS)
     if getattr(user, "role", None) == Kind.PROVIDER:
-        try:
-            provider = user.provider  # type: ignore[union-attr,attr-defined]
-        except ObjectDoesNotExist:
-            provider = None
-        return Identity(kind=Kind.PROVIDER, user=user, provider=provider)
+        return Identity(kind=Kind.PROVIDER, user=user, provider=_provider_of(user))
     return Identity(kind=Kind.CUSTOMER, user=user)
 
 

@@ -94,7 +94,7 @@ for c in range({customers}):
     user = User.objects.create_user(email=f"bench-customer{{c}}@example.com", password=None, role=Role.CUSTOMER)
     store = SessionStore()
     store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[BACKEND_SESSION_KEY] = "accounts.backends.ModelBackend"
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.create()
     sessions.append(store.session_key)

@@ -109,7 +109,7 @@ def provider_code(request: HttpRequest, challenge_id: str) -> HttpResponse:
         target = state.get("next") or reverse("dashboard")
         request.session.pop(SESSION_KEY, None)
         # login() rotates the session key: nothing from before the code step carries a session.
-        login(request, result.user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, result.user, backend="accounts.backends.ModelBackend")
         return redirect(target)
     try:
         challenge = login_challenge_get_live(challenge_id=challenge_id, browser_secret=secret)

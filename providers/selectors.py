@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.crypto import constant_time_compare
 
+from accounts.models import User
+from appointly.compiled import Compiled
 from providers.models import Category, OnboardingStep, Provider, Service, qr_token_digest
+
+_PROVIDER_OF_USER: Compiled[Provider] = Compiled(lambda user_id: Provider.objects.filter(user_id=user_id))
+
+
+def provider_of_user(user: Any) -> Provider | None:
+    """A provider user's profile, or None before onboarding's first step: `user.provider`,
+    read once per request by `who()` (appointly/core.py) through a compiled read (ADR 0029),
+    and left in the user's cache so `user.provider` answers the same without a query."""
+    related = User.provider.related  # type: ignore[attr-defined]
+    if related.is_cached(user):
+        return related.get_cached_value(user)  # type: ignore[return-value]
+    provider = _PROVIDER_OF_USER.first(user_id=user.pk)
+    related.set_cached_value(user, provider)
+    if provider is not None:
+        Provider.user.field.set_cached_value(provider, user)
+    return provider
 
 
 def services_public() -> QuerySet[Service]:

@@ -138,3 +138,30 @@ def test_days_are_the_visitors_own(frozen_now: object) -> None:
     monday = visitor.get(f"/services/{service.slug}/?day=2026-11-30").content.decode()
     assert "00:30–01:00 JST" not in monday
     assert "17:00–17:30 JST" in monday  # Berlin's Monday 09:00
+
+
+@pytest.mark.parametrize(
+    ("utc_start", "shown"),
+    [
+        # An ordinary morning, summer and winter: as Django's own English formats write them
+        (datetime(2026, 7, 3, 8, 0, tzinfo=UTC), "Friday 3 July 2026, 09:00–09:30 BST"),
+        (datetime(2026, 1, 9, 9, 0, tzinfo=UTC), "Friday 9 January 2026, 09:00–09:30 GMT"),
+        # The hour London's clocks repeat (25 October 2026): the two 01:15s are told apart
+        (datetime(2026, 10, 25, 0, 15, tzinfo=UTC), "Sunday 25 October 2026, 01:15–01:45 BST"),
+        (datetime(2026, 10, 25, 1, 15, tzinfo=UTC), "Sunday 25 October 2026, 01:15–01:45 GMT"),
+    ],
+)
+def test_the_when_tag_writes_the_day_the_time_and_the_zone_of_that_instant(utc_start: datetime, shown: str) -> None:
+    # Given an appointment's instants and its provider in London
+    from datetime import timedelta
+
+    from django.template import Context, Template
+
+    template = Template("{% load when %}{% when start end tz %}")
+    # When the tag writes them for a visitor whose zone is unknown
+    html = template.render(
+        Context({"start": utc_start, "end": utc_start + timedelta(minutes=30), "tz": "Europe/London"})
+    )
+    # Then the words, with the zone's abbreviation at that instant, and the instant itself
+    assert re.sub(r"<[^>]+>", "", html) == f"{shown} (Europe/London)"
+    assert f'datetime="{utc_start.isoformat()}"' in html
