@@ -95,3 +95,26 @@ def shown_zone(value: object, visitor_tz: object) -> str:
         return str(visitor_tz)
     name = getattr(value, "timezone", value) if value else ""
     return str(name or "UTC")
+
+
+# Per-row times in a `{% timezone %}` block, as the `date` filter localizes them
+# (`expects_localtime`), without Django's formatter: `{{ a.start|hm_zone }}` is
+# `{{ a.start|date:"H:i T" }}`, `|hm` is "H:i", `|iso` is "c", `|short_day_hm_zone` is "D j M H:i T".
+@register.filter(expects_localtime=True)
+def hm_zone(value: datetime) -> str:
+    return _hm_zone(value)
+
+
+@register.filter(expects_localtime=True)
+def hm(value: datetime) -> str:
+    return _hm(value)
+
+
+@register.filter(expects_localtime=True)
+def iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+@register.filter(expects_localtime=True)
+def short_day_hm_zone(value: datetime) -> str:
+    return f"{value:%a} {value.day} {value:%b} {_hm_zone(value)}"
