@@ -6,28 +6,32 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, IntegerField, Subquery, Value
+from django.db.models import Count, IntegerField, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
+from appointly.compiled import Compiled
 from bookings import selectors as booking_selectors
 from notifications.services import unread_messages
 from providers.models import Provider
 
 
+def _badge_and_cursor(provider_id: Any, user_id: int) -> QuerySet[Any]:
+    unread = unread_messages(user_id=user_id).order_by().values("recipient_id").annotate(n=Count("pk")).values("n")
+    latest = booking_selectors.provider_events(provider=provider_id).order_by("-pk").values("pk")[:1]
+    zero = Value(0, output_field=IntegerField())
+    return Provider.objects.filter(pk=provider_id).values_list(
+        Coalesce(Subquery(unread, output_field=IntegerField()), zero),
+        Coalesce(Subquery(latest, output_field=IntegerField()), zero),
+    )
+
+
+_BADGE_AND_CURSOR: Compiled[Any] = Compiled(_badge_and_cursor)
+
+
 def badge_and_cursor(provider: Provider) -> tuple[int, int]:
     """The unread badge and the live poll's cursor (the provider's latest appointment event id,
-    0 for none), in one statement: two index probes."""
-    unread = unread_messages(user=provider.user).order_by().values("recipient_id").annotate(n=Count("pk")).values("n")
-    latest = booking_selectors.provider_events(provider=provider).order_by("-pk").values("pk")[:1]
-    zero = Value(0, output_field=IntegerField())
-    unread_n, last = (
-        Provider.objects.filter(pk=provider.pk)
-        .values_list(
-            Coalesce(Subquery(unread, output_field=IntegerField()), zero),
-            Coalesce(Subquery(latest, output_field=IntegerField()), zero),
-        )
-        .get()
-    )
+    0 for none), in one statement: two index probes, compiled once (ADR 0029)."""
+    unread_n, last = _BADGE_AND_CURSOR.one(provider_id=provider.pk, user_id=provider.user_id)
     return unread_n, last
 
 

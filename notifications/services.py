@@ -318,12 +318,12 @@ def preference_save(*, user: User, channel: str, phone: str) -> Preference:
     return pref
 
 
-def unread_messages(*, user: User) -> QuerySet[Message]:
-    return Message.objects.filter(recipient=user, channel=Channel.IN_APP, read_at__isnull=True)
+def unread_messages(*, user_id: int) -> QuerySet[Message]:
+    return Message.objects.filter(recipient_id=user_id, channel=Channel.IN_APP, read_at__isnull=True)
 
 
 def unread_count(*, user: User) -> int:
-    return unread_messages(user=user).count()
+    return unread_messages(user_id=user.pk).count()
 
 
 def message_history(*, recipient: User, scope: str = "", limit: int = 30) -> list[Message]:
