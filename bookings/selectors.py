@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.db import connection
@@ -14,7 +15,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import User
-from appointly.compiled import Compiled, as_uuid
+from appointly.compiled import AnyOf, Compiled, as_uuid
 from bookings.models import (
     ACTIVE_STATUSES,
     Appointment,
@@ -119,17 +120,24 @@ def account_summary(
     now = now or timezone.now()
     if connection.vendor != "postgresql":
         return _summary(_counted(customer, now), next_appointment)
+    return _summary(_KEPT_SUMMARY.list(customer_id=customer.pk, now=now), next_appointment)
+
+
+def _kept_summary(customer_id: Any, now: datetime) -> QuerySet[Any]:
     attended = (
-        CustomerAttendance.objects.filter(customer=customer)
+        CustomerAttendance.objects.filter(customer_id=customer_id)
         .annotate(kind=Value("attended"), currency=Value(""), a=F("attended"), b=Value(0), c=Value(0))
         .values_list("kind", "currency", "a", "b", "c")
     )
     money = (
-        CustomerTotal.objects.filter(customer=customer)
+        CustomerTotal.objects.filter(customer_id=customer_id)
         .annotate(kind=Value("money"), a=F("paid_minor"), b=F("refunded_minor"), c=F("refund_pending_minor"))
         .values_list("kind", "currency", "a", "b", "c")
     )
-    return _summary(_upcoming_count(customer, now).union(attended, money, all=True).order_by(), next_appointment)
+    return _upcoming_count(customer_id, now).union(attended, money, all=True).order_by()
+
+
+_KEPT_SUMMARY: Compiled[Any] = Compiled(_kept_summary)
 
 
 def account_summary_counted(*, customer: User, now: datetime | None = None) -> AccountSummary:
@@ -139,7 +147,7 @@ def account_summary_counted(*, customer: User, now: datetime | None = None) -> A
     return _summary(_counted(customer, now), None)
 
 
-def _upcoming_count(customer: User, now: datetime) -> QuerySet[Any]:
+def _upcoming_count(customer: Any, now: datetime) -> QuerySet[Any]:
     return (
         Appointment.objects.filter(customer=customer, status=AppointmentStatus.CONFIRMED, start__gt=now)
         .order_by()
@@ -203,28 +211,49 @@ def _summary(rows: Any, next_appointment: Appointment | None) -> AccountSummary:
     )
 
 
+_REFUNDS_OF: Compiled[Refund] = Compiled(
+    lambda refs: Refund.objects.filter(AnyOf("payment__reference", refs, "text")).select_related("payment")
+)
+_PENDING_OF: Compiled[RescheduleRequest] = Compiled(
+    lambda ids: RescheduleRequest.objects.filter(AnyOf("appointment_id", ids, "uuid"), status=RescheduleStatus.PENDING)
+)
+
+
 def _with_refunds(appointments: list[Appointment]) -> list[Appointment]:
     """Attach `refunds` (the ledger rows) to each appointment in one query."""
-    refs = [str(a.pk) for a in appointments]
     by_ref: dict[str, list[Refund]] = defaultdict(list)
-    for refund in Refund.objects.filter(payment__reference__in=refs).select_related("payment"):
+    for refund in _REFUNDS_OF.list(refs=[str(a.pk) for a in appointments]):
         by_ref[refund.payment.reference].append(refund)
     for a in appointments:
         a.refunds = by_ref.get(str(a.pk), [])  # type: ignore[attr-defined]
     return appointments
 
 
-def _customer_appointments(customer: User) -> QuerySet[Appointment]:
+def _with_pending_requests(appointments: list[Appointment]) -> list[Appointment]:
+    """Attach `pending_requests` (as the prefetch of `_customer_appointments` does) in one query."""
+    by_appointment: dict[Any, list[RescheduleRequest]] = defaultdict(list)
+    for request in _PENDING_OF.list(ids=[a.pk for a in appointments]):
+        by_appointment[request.appointment_id].append(request)
+    for a in appointments:
+        a.pending_requests = by_appointment.get(a.pk, [])  # type: ignore[attr-defined]
+    return appointments
+
+
+def _customer_rows(customer_id: Any) -> QuerySet[Appointment]:
+    """A customer's appointments (not the lapsed holds) with what their cards show."""
     return (
-        Appointment.objects.filter(customer=customer)
+        Appointment.objects.filter(customer_id=customer_id)
         .exclude(status=AppointmentStatus.EXPIRED)
         .select_related("service", "service__provider", "provider")
-        .prefetch_related(
-            Prefetch(
-                "reschedule_requests",
-                queryset=RescheduleRequest.objects.filter(status=RescheduleStatus.PENDING),
-                to_attr="pending_requests",
-            )
+    )
+
+
+def _customer_appointments(customer: User) -> QuerySet[Appointment]:
+    return _customer_rows(customer.pk).prefetch_related(
+        Prefetch(
+            "reschedule_requests",
+            queryset=RescheduleRequest.objects.filter(status=RescheduleStatus.PENDING),
+            to_attr="pending_requests",
         )
     )
 
@@ -265,23 +294,20 @@ class AccountAppointments:
     next_appointment: Appointment | None  # the soonest booked one, whichever page is shown
 
 
-def account_appointments(
-    *, customer: User, now: datetime | None = None, page: int = 1, upcoming_page: int = 1
-) -> AccountAppointments:
-    """One page of the customer's upcoming appointments (UPCOMING_PER_PAGE, soonest first), one
-    page of their past and cancelled ones (PAST_PER_PAGE, newest first) and their next booked
-    appointment (the account page's first card, on every page), read in one query, with their
-    pending requests and refunds (one query each): three whatever the history length or the
-    pages."""
-    now = now or timezone.now()
-    page, upcoming_page = max(page, 1), max(upcoming_page, 1)
-    mine = Appointment.objects.filter(customer=customer).exclude(status=AppointmentStatus.EXPIRED)
+def _account_rows(
+    customer_id: Any, now: datetime, earliest: datetime, *, pages: tuple[int, int]
+) -> QuerySet[Appointment]:
+    """One page of upcoming appointments, one of past ones and the next booked one, in one
+    query (`pages`: the past page, the upcoming page; their offsets are written into the SQL).
+    `earliest` is `now` less the longest appointment (see below)."""
+    page, upcoming_page = pages
+    mine = Appointment.objects.filter(customer_id=customer_id).exclude(status=AppointmentStatus.EXPIRED)
     offset = (upcoming_page - 1) * UPCOMING_PER_PAGE
     # `start > now - the longest appointment` follows from `end > now` and bounds the (customer,
     # start) index scan from below: without it a prepared statement's generic plan walked the
     # customer's whole history up to now (22 ms at 100,000 appointments, against 0.7).
     upcoming_ids = (
-        mine.filter(_upcoming(now), start__gt=now - LONGEST_APPOINTMENT)
+        mine.filter(_upcoming(now), start__gt=earliest)
         .order_by("start", "pk")
         .values("pk")[offset : offset + UPCOMING_PER_PAGE + 1]
     )
@@ -295,12 +321,42 @@ def account_appointments(
         chosen = Q(pk__in=upcoming_ids.union(past_ids, next_id, all=True))
     else:  # SQLite cannot limit inside a UNION
         chosen = Q(pk__in=upcoming_ids) | Q(pk__in=past_ids) | Q(pk__in=next_id)
-    rows = _with_refunds(
-        list(
-            _customer_appointments(customer)
-            .filter(chosen)
-            # The next appointment is read with the pages but listed only where its page is.
-            .annotate(listed=ExpressionWrapper(Q(pk__in=upcoming_ids) | Q(pk__in=past_ids), BooleanField()))
+    # The next appointment is read with the pages but listed only where its page is.
+    listed = ExpressionWrapper(Q(pk__in=upcoming_ids) | Q(pk__in=past_ids), BooleanField())
+    return _customer_rows(customer_id).filter(chosen).annotate(listed=listed)
+
+
+# The first pages' reads compiled once each (ADR 0029): a page's offsets are part of its SQL,
+# so each pair of pages is its own shape; pages past these run as built.
+_COMPILED_PAGES = 10
+_ACCOUNT_PAGES: dict[tuple[int, int], Compiled[Appointment]] = {}
+
+
+def _account_pages(page: int, upcoming_page: int) -> Compiled[Appointment] | None:
+    if page > _COMPILED_PAGES or upcoming_page > _COMPILED_PAGES:
+        return None
+    pages = (page, upcoming_page)
+    read = _ACCOUNT_PAGES.get(pages)
+    if read is None:
+        read = _ACCOUNT_PAGES.setdefault(pages, Compiled(partial(_account_rows, pages=pages)))
+    return read
+
+
+def account_appointments(
+    *, customer: User, now: datetime | None = None, page: int = 1, upcoming_page: int = 1
+) -> AccountAppointments:
+    """One page of the customer's upcoming appointments (UPCOMING_PER_PAGE, soonest first), one
+    page of their past and cancelled ones (PAST_PER_PAGE, newest first) and their next booked
+    appointment (the account page's first card, on every page), read in one query, with their
+    pending requests and refunds (one query each): three whatever the history length or the
+    pages."""
+    now = now or timezone.now()
+    page, upcoming_page = max(page, 1), max(upcoming_page, 1)
+    values: dict[str, Any] = {"customer_id": customer.pk, "now": now, "earliest": now - LONGEST_APPOINTMENT}
+    read = _account_pages(page, upcoming_page)
+    rows = _with_pending_requests(
+        _with_refunds(
+            read.list(**values) if read is not None else list(_account_rows(**values, pages=(page, upcoming_page)))
         )
     )
     upcoming = sorted((a for a in rows if a.listed and _is_upcoming(a, now)), key=lambda a: (a.start, a.pk))  # type: ignore[attr-defined]
