@@ -117,6 +117,20 @@ class Appointment(BaseModel):
         return RefundPolicy(self.refund_full_hours, self.refund_partial_hours, self.refund_partial_percent)
 
     @property
+    def money_words(self) -> str:
+        """How the appointment stands with its money, in words (the provider's day and list)."""
+        cancelled = self.status == AppointmentStatus.CANCELLED
+        if not self.price_minor:
+            return "free"
+        if self.status == AppointmentStatus.HELD:
+            return "unpaid"
+        if self.pay_at_venue and not self.venue_paid_at:
+            return "" if cancelled else "to pay at the venue"
+        if self.venue_paid_at:
+            return "paid at the venue"
+        return "" if cancelled else "paid"
+
+    @property
     def customer_label(self) -> str:
         """How the provider's pages name the customer: the name they gave, else their email."""
         return self.customer_name or self.customer.email

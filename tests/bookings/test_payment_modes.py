@@ -4,7 +4,7 @@ what was paid online."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -210,3 +210,23 @@ def test_a_receipt_for_the_payment_and_its_refunds_reachable_from_the_account(
     at_venue = Appointment.objects.get(service=venue)
     assert client.get(f"/appointments/{at_venue.pk}/receipt/").status_code == 404
     assert f"/appointments/{at_venue.pk}/receipt/" not in client.get("/account/").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"price_minor": 0}, "free"),
+        ({"status": "held"}, "unpaid"),
+        ({"pay_at_venue": True}, "to pay at the venue"),
+        ({"pay_at_venue": True, "status": "cancelled"}, ""),
+        ({"pay_at_venue": True, "venue_paid_at": datetime(2026, 11, 2, 10, tzinfo=UTC)}, "paid at the venue"),
+        ({}, "paid"),
+        ({"status": "cancelled"}, ""),
+    ],
+)
+def test_the_money_words_of_each_state(fields: dict[str, Any], words: str) -> None:
+    # Given an appointment of €40 in this state (confirmed and paid online unless said)
+    values: dict[str, Any] = {"price_minor": 4000, "status": "confirmed", "pay_at_venue": False, "venue_paid_at": None}
+    appointment = Appointment(**{**values, **fields})
+    # Then the provider's day and list say so in these words
+    assert appointment.money_words == words
