@@ -568,8 +568,23 @@ def provider_weekly_counts(*, provider: Any, start: datetime, end: datetime, tz:
     return {week.date(): n for week, n in rows}
 
 
+OUTSIDE_HOURS_LIMIT = 200
+
+
+def _upcoming_times(provider_id: Any, now: datetime, limit: int = OUTSIDE_HOURS_LIMIT) -> QuerySet[Any]:
+    return (
+        Appointment.objects.filter(provider_id=provider_id, status__in=ACTIVE_STATUSES, start__gt=now)
+        .order_by("start")
+        .values_list("pk", "start", "end")[:limit]
+    )
+
+
+# Every dashboard page load reads these times (ADR 0029).
+_UPCOMING_TIMES: Compiled[Any] = Compiled(_upcoming_times)
+
+
 def provider_outside_hours(
-    *, provider: Any, now: datetime | None = None, limit: int = 200, hours: Any = None
+    *, provider: Any, now: datetime | None = None, limit: int = OUTSIDE_HOURS_LIMIT, hours: Any = None
 ) -> list[Appointment]:
     """Upcoming active appointments that no longer fit the provider's hours (after an hours
     change): listed for the provider to handle, never cancelled silently.
@@ -585,11 +600,10 @@ def provider_outside_hours(
     now = now or timezone.now()
     hours = hours or ProviderHours.load(provider)
     zone = ZoneInfo(provider.timezone)
-    upcoming = (
-        Appointment.objects.filter(provider=provider, status__in=ACTIVE_STATUSES, start__gt=now)
-        .order_by("start")
-        .values_list("pk", "start", "end")[:limit]
-    )
+    if limit == OUTSIDE_HOURS_LIMIT:
+        upcoming = _UPCOMING_TIMES.list(provider_id=provider.pk, now=now)
+    else:
+        upcoming = list(_upcoming_times(provider.pk, now, limit))
     runs_by_day: dict[date, list[tuple[datetime, datetime]]] = {}
     outside = []
     for pk, start, end in upcoming:
