@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import Role, User
-from appointly.compiled import Compiled
+from appointly.compiled import AnyOf, Compiled
 from appointly.core import DomainError
 from appointly.telemetry import traced
 from providers import rules
@@ -50,18 +50,20 @@ SCHEDULE_FIELDS = frozenset(
 # --- Hours as the slot generator sees them ----------------------------------------------------
 
 
+# Hours of one or many providers, each read compiled once (ADR 0029: the list of ids is one
+# array parameter): every dashboard page, the booking pages and each regeneration read them.
 _WEEKLY: Compiled[Any] = Compiled(
-    lambda provider_id: (
-        WeeklyInterval.objects.filter(provider_id=provider_id)
+    lambda provider_ids: (
+        WeeklyInterval.objects.filter(AnyOf("provider_id", provider_ids, "uuid"))
         .order_by("weekday", "start_time")
-        .values_list("weekday", "start_time", "end_time")
+        .values_list("provider_id", "weekday", "start_time", "end_time")
     )
 )
 _EXCEPTIONS: Compiled[Any] = Compiled(
-    lambda provider_id: (
-        HoursException.objects.filter(provider_id=provider_id)
+    lambda provider_ids: (
+        HoursException.objects.filter(AnyOf("provider_id", provider_ids, "uuid"))
         .order_by("date", "start_time")
-        .values_list("date", "start_time", "end_time")
+        .values_list("provider_id", "date", "start_time", "end_time")
     )
 )
 
@@ -85,10 +87,8 @@ class ProviderHours:
 
     @classmethod
     def load(cls, provider: Provider) -> ProviderHours:
-        """One provider's hours: the same two reads, compiled once (ADR 0029; every dashboard page)."""
-        weekly = _WEEKLY.list(provider_id=provider.pk)
-        exceptions = _EXCEPTIONS.list(provider_id=provider.pk)
-        return cls(weekly, exceptions)
+        """One provider's hours (`load_many` of one)."""
+        return cls.load_many([provider.pk])[provider.pk]
 
     @classmethod
     def load_many(cls, provider_ids: Iterable[Any]) -> dict[Any, ProviderHours]:
@@ -96,13 +96,9 @@ class ProviderHours:
         ids = list(provider_ids)
         weekly: dict[Any, list[tuple[int, time, time]]] = defaultdict(list)
         exceptions: dict[Any, list[tuple[date, time | None, time | None]]] = defaultdict(list)
-        rows = WeeklyInterval.objects.filter(provider_id__in=ids).order_by("weekday", "start_time")
-        for provider_id, weekday, start, end in rows.values_list("provider_id", "weekday", "start_time", "end_time"):
+        for provider_id, weekday, start, end in _WEEKLY.list(provider_ids=ids):
             weekly[provider_id].append((weekday, start, end))
-        closed = HoursException.objects.filter(provider_id__in=ids).order_by("date", "start_time")
-        for provider_id, day, start_time, end_time in closed.values_list(
-            "provider_id", "date", "start_time", "end_time"
-        ):
+        for provider_id, day, start_time, end_time in _EXCEPTIONS.list(provider_ids=ids):
             exceptions[provider_id].append((day, start_time, end_time))
         return {pid: cls(weekly[pid], exceptions[pid]) for pid in ids}
 
@@ -212,6 +208,16 @@ def slots_regenerate_for_provider(*, provider: Provider, now: datetime | None = 
     return _regenerate(ids, now or timezone.now())
 
 
+_LOCKED_SERVICES: Compiled[Service] = Compiled(
+    lambda ids: (
+        Service.objects.select_for_update(of=("self",))
+        .filter(AnyOf("id", ids, "uuid"))
+        .select_related("provider")
+        .order_by("pk")
+    )
+)
+
+
 def _regenerate(service_ids: list[Any], now: datetime) -> Regeneration:
     """Offers whose time is still right are kept (their ids, and so the links customers hold,
     stay valid); the others are deleted and the missing ones made, for all the services at
@@ -222,12 +228,7 @@ def _regenerate(service_ids: list[Any], now: datetime) -> Regeneration:
     of one service run one at a time. An inactive service loses its future offers."""
     if not service_ids:
         return Regeneration(deleted=0, created=0)
-    services = list(
-        Service.objects.select_for_update(of=("self",))
-        .filter(pk__in=service_ids)
-        .select_related("provider")
-        .order_by("pk")
-    )
+    services = _LOCKED_SERVICES.list(ids=list(service_ids))
     hours = ProviderHours.load_many({s.provider_id for s in services if s.is_active})
     rows: list[NewSlot] = []
     until: dict[date | None, list[Any]] = defaultdict(list)
