@@ -61,3 +61,48 @@ def test_the_services_page_shows_each_services_free_times(frozen_now: object, cl
         free = offers(service).count()
         assert f'<td data-label="Free slots ahead">{free}</td>' in row[: row.index("</tr>")]
     assert offers(plain).count() > offers(notice).count()
+
+
+def test_a_claim_as_long_as_the_longest_service_still_blocks_what_it_overlaps(frozen_now: object) -> None:
+    # Given a service's first offered time, and another service of the same provider
+    import uuid
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from bookings.availability import LONGEST, is_offered, offered_days, offered_on
+    from bookings.models import Appointment, AppointmentStatus, TimeClaim
+
+    service = ServiceFactory(name="Short")
+    other = ServiceFactory(provider=service.provider, name="Other")
+    first = offers(service).order_by("start").first()
+    assert first is not None
+    assert is_offered(first, service, now=timezone.now())
+    # When a claim as long as the longest service ends a minute into that time (it started
+    # almost the longest service before it: the edge of the window the read bounds claims by)
+    start, end = first.start + timedelta(minutes=1) - LONGEST, first.start + timedelta(minutes=1)
+    appointment = Appointment.objects.create(
+        customer=UserFactory(),
+        provider=service.provider,
+        service=other,
+        local_date=start.date(),
+        start=start,
+        end=end,
+        status=AppointmentStatus.CONFIRMED,
+        price_minor=0,
+        currency="EUR",
+        idempotency_key=str(uuid.uuid4()),
+    )
+    TimeClaim.objects.create(
+        provider=service.provider, service=other, local_date=start.date(), start=start, end=end, appointment=appointment
+    )
+    # Then that time is offered nowhere: not by the definition, the hold's check, the day's
+    # times or the day's count
+    now = timezone.now()
+    assert not offers(service).filter(pk=first.pk).exists()
+    assert not is_offered(first, service, now=now)
+    assert first.pk not in {s.pk for s in offered_on(service=service, day=first.slot_date, now=now)}
+    assert (
+        offered_days(service=service, now=now)[first.slot_date]
+        == offers(service).filter(slot_date=first.slot_date).count()
+    )
