@@ -230,3 +230,14 @@ def test_the_money_words_of_each_state(fields: dict[str, Any], words: str) -> No
     appointment = Appointment(**{**values, **fields})
     # Then the provider's day and list say so in these words
     assert appointment.money_words == words
+
+
+def test_a_status_reads_as_djangos_own_display_says() -> None:
+    # Given every status an appointment can have, and a value that is none of them
+    from django.db.models import Model
+
+    field = Appointment._meta.get_field("status")
+    for value in [*AppointmentStatus.values, "not-a-status"]:
+        appointment = Appointment(status=value)
+        # Then the kept table answers what Django's generated method would
+        assert appointment.get_status_display() == Model._get_FIELD_display(appointment, field)  # type: ignore[attr-defined]
