@@ -39,10 +39,8 @@ from django.utils import timezone
 from appointly.compiled import AnyOf, Compiled, Pick
 from appointly.core import DomainError
 from bookings.models import Appointment, TimeClaim
-from providers.models import MAX_DURATION_MINUTES, HoursException, OnboardingStep, Service, Slot
+from providers.models import LONGEST_APPOINTMENT, HoursException, OnboardingStep, Service, Slot
 from providers.services import service_horizon
-
-LONGEST = timedelta(minutes=MAX_DURATION_MINUTES)  # no appointment, claim or offer is longer
 
 
 class SlotUnavailable(DomainError):
@@ -144,7 +142,7 @@ def _claims_near(service: Service, earliest: datetime, last_day: date) -> Claims
     service from `earliest` to the end of `last_day`: no claim is longer than the longest
     service, and no offer ends later than the longest service after its day."""
     day_after = datetime.combine(last_day + timedelta(days=1), time(0), tzinfo=ZoneInfo(service.provider.timezone))
-    return service.provider_id, earliest - LONGEST, day_after + LONGEST
+    return service.provider_id, earliest - LONGEST_APPOINTMENT, day_after + LONGEST_APPOINTMENT
 
 
 Terms = tuple[dict[Any, datetime], dict[Any, date], dict[Any, int]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import partial
 from typing import Any
 
@@ -26,7 +26,7 @@ from bookings.models import (
     RescheduleStatus,
 )
 from payments.models import CustomerTotal, Payment, PaymentStatus, Refund, RefundStatus
-from providers.models import MAX_DURATION_MINUTES, Slot
+from providers.models import LONGEST_APPOINTMENT, Slot
 
 _CUSTOMERS_APPOINTMENT: Compiled[Appointment] = Compiled(
     lambda pk, customer_id: (
@@ -458,9 +458,6 @@ def provider_appointments_picked(*, provider: Any, ids: list[str], now: datetime
         not_cancellable=[a for a in own if not a.cancellable_by_provider(now)],
         unknown=sum(1 for a in by_id.values() if a is None),
     )
-
-
-LONGEST_APPOINTMENT = timedelta(minutes=MAX_DURATION_MINUTES)
 
 
 _PROVIDER_DAY: Compiled[Appointment] = Compiled(

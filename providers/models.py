@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -172,7 +173,10 @@ CURRENCIES = [
 ]
 
 
-MAX_DURATION_MINUTES = 12 * 60  # the day view relies on it to bound its read (bookings.selectors)
+MAX_DURATION_MINUTES = 12 * 60
+# No appointment, claim or offer is longer: reads bound their index ranges by it (the day view,
+# the account page's upcoming list, a service's claims: docs/adr/0030).
+LONGEST_APPOINTMENT = timedelta(minutes=MAX_DURATION_MINUTES)
 MIN_DURATION_MINUTES = 5
 MAX_BUFFER_MINUTES = 240
 MAX_NOTICE_MINUTES = 60 * 24 * 14

@@ -208,7 +208,7 @@ def test_the_upcoming_list_reads_from_near_now_not_through_the_history(frozen_no
     from django.db import connection
     from django.utils import timezone
 
-    from bookings.selectors import LONGEST_APPOINTMENT
+    from providers.models import LONGEST_APPOINTMENT
 
     service = ServiceFactory()
     customer = UserFactory()

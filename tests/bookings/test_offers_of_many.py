@@ -70,8 +70,9 @@ def test_a_claim_as_long_as_the_longest_service_still_blocks_what_it_overlaps(fr
 
     from django.utils import timezone
 
-    from bookings.availability import LONGEST, is_offered, offered_days, offered_on
+    from bookings.availability import is_offered, offered_days, offered_on
     from bookings.models import Appointment, AppointmentStatus, TimeClaim
+    from providers.models import LONGEST_APPOINTMENT
 
     service = ServiceFactory(name="Short")
     other = ServiceFactory(provider=service.provider, name="Other")
@@ -80,7 +81,7 @@ def test_a_claim_as_long_as_the_longest_service_still_blocks_what_it_overlaps(fr
     assert is_offered(first, service, now=timezone.now())
     # When a claim as long as the longest service ends a minute into that time (it started
     # almost the longest service before it: the edge of the window the read bounds claims by)
-    start, end = first.start + timedelta(minutes=1) - LONGEST, first.start + timedelta(minutes=1)
+    start, end = first.start + timedelta(minutes=1) - LONGEST_APPOINTMENT, first.start + timedelta(minutes=1)
     appointment = Appointment.objects.create(
         customer=UserFactory(),
         provider=service.provider,
