@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from api.models import AccessToken, Scope
+from appointly.compiled import Compiled
 from appointly.core import DomainError
 
 TOKEN_START = "apt_"  # noqa: S105 (the tokens' visible start, not a secret)
@@ -71,15 +72,24 @@ def token_revoke(*, user: User, token_id: int) -> bool:
     )
 
 
+# The account page's list and every API request's lookup, compiled once (ADR 0029).
+_TOKENS_OF: Compiled[AccessToken] = Compiled(
+    lambda user_id: AccessToken.objects.filter(user_id=user_id).order_by("-created_at")[:50]
+)
+_BY_DIGEST: Compiled[AccessToken] = Compiled(
+    lambda digest: AccessToken.objects.select_related("user").filter(digest=digest).order_by("pk")[:1]
+)
+
+
 def tokens_for(*, user: User) -> list[AccessToken]:
-    return list(AccessToken.objects.filter(user=user).order_by("-created_at")[:50])
+    return _TOKENS_OF.list(user_id=user.pk)
 
 
 def token_authenticate(raw: str) -> AccessToken:
     """The live token for this raw value (looked up by its digest), its last use recorded."""
     if not raw.startswith(TOKEN_START) or len(raw) > 200:
         raise TokenInvalid("The access token is not valid.")
-    token = AccessToken.objects.select_related("user").filter(digest=_digest(raw)).first()
+    token = _BY_DIGEST.first(digest=_digest(raw))
     now = timezone.now()
     if token is None or not token.user.is_active:
         raise TokenInvalid("The access token is not valid.")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from appointly.compiled import Compiled
 from appointly.statements import Writes
 from appointly.telemetry import NOTIFICATIONS, span
 from notifications.channels import PhoneUnreachable, send_email, send_phone
@@ -281,11 +283,11 @@ def inbox(*, user: User, limit: int = 20) -> list[Message]:
     return list(_inbox(user).order_by("-created_at")[:limit])
 
 
-def _inbox(user: User) -> QuerySet[Message]:
+def _inbox(user: User | int) -> QuerySet[Message]:
     return Message.objects.filter(recipient=user, channel=Channel.IN_APP)
 
 
-def _history(recipient: User, scope: str = "") -> QuerySet[Message]:
+def _history(recipient: User | int, scope: str = "") -> QuerySet[Message]:
     condition = Q(recipient=recipient)
     if scope:
         condition |= Q(scope=scope)
@@ -296,14 +298,24 @@ def inbox_and_history(
     *, user: User, inbox_limit: int = 10, history_limit: int = 20
 ) -> tuple[list[Message], list[Message]]:
     """`inbox` and `message_history` of one person (the account page), in one query."""
-    newest_in_app = _inbox(user).order_by("-created_at").values("pk")[:inbox_limit]
-    newest_sent = _history(user).order_by("-created_at").values("pk")[:history_limit]
-    rows = list(
-        Message.objects.filter(Q(pk__in=newest_in_app) | Q(pk__in=newest_sent))
-        .select_related("recipient")
-        .order_by("-created_at")
-    )
+    rows = _inbox_and_history(inbox_limit, history_limit).list(user_id=user.pk)
     return [m for m in rows if m.channel == Channel.IN_APP], [m for m in rows if m.channel != Channel.IN_APP]
+
+
+@lru_cache(maxsize=16)
+def _inbox_and_history(inbox_limit: int, history_limit: int) -> Compiled[Message]:
+    """The read for these limits, compiled once (ADR 0029: the limits are part of its SQL)."""
+
+    def build(user_id: int) -> QuerySet[Message]:
+        newest_in_app = _inbox(user_id).order_by("-created_at").values("pk")[:inbox_limit]
+        newest_sent = _history(user_id).order_by("-created_at").values("pk")[:history_limit]
+        return (
+            Message.objects.filter(Q(pk__in=newest_in_app) | Q(pk__in=newest_sent))
+            .select_related("recipient")
+            .order_by("-created_at")
+        )
+
+    return Compiled(build)
 
 
 @transaction.atomic
