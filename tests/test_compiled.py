@@ -179,3 +179,23 @@ def test_threads_each_run_it_on_their_own_connection() -> None:
     for got, expected in answers.values():
         assert got == expected
         assert got
+
+
+def test_values_come_back_through_their_fields_converters() -> None:
+    # Given appointment events whose data is JSON (a field whose converter decodes it)
+    from bookings.models import AppointmentEvent
+    from tests.factories import UserFactory, book_confirmed
+
+    service = ServiceFactory()
+    slots = list(Slot.objects.filter(service=service).order_by("start")[:2])
+    for slot in slots:
+        book_confirmed(UserFactory(), slot)
+    events = list(AppointmentEvent.objects.order_by("pk"))
+    data_of = Compiled(lambda pk: AppointmentEvent.objects.filter(pk=pk).values_list("data", flat=True))
+    # When each is read through one compiled shape (its converters worked out once)
+    # Then each comes back decoded, as the queryset gives it
+    for event in events:
+        assert data_of.list(pk=event.pk) == list(
+            AppointmentEvent.objects.filter(pk=event.pk).values_list("data", flat=True)
+        )
+        assert isinstance(data_of.list(pk=event.pk)[0], dict)
