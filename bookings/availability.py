@@ -78,32 +78,29 @@ def offers_of(
     service's own notice, window and per-day limit (for one service, its values; for several,
     chosen by the slot's service). A page of services is counted with one query built once,
     not one definition per service (ADR 0022)."""
-    terms = _terms(services, now or timezone.now())
+    now = now or timezone.now()
+    terms = _terms(services, now)
     if terms is None:
         return Slot.objects.none()
+    if len(terms[0]) == 1:
+        (service,) = (s for s in services if s.pk in terms[0])
+        one = _service_terms(service, now, ignoring)
+        return _one_service(Slot.objects.filter(service_id=service.pk), one) if one else Slot.objects.none()
+    return _offers_of_many(**_as_lists(terms), ignoring_id=ignoring.pk if ignoring is not None else None)
+
+
+def _as_lists(terms: Terms) -> dict[str, Any]:
+    """Several services' terms as `_offers_of_many` takes them: one list per term, in the
+    order of `service_ids`, and the lowest earliest start."""
     earliest, last_day, limit = terms
-    ignoring_id = ignoring.pk if ignoring is not None else None
-    if len(earliest) == 1:
-        (pk,) = earliest
-        (service,) = (s for s in services if s.pk == pk)
-        return _offers(
-            Slot.objects.filter(service_id=pk),
-            earliest=earliest[pk],
-            last_day=last_day[pk],
-            limit=limit[pk],
-            lowest=earliest[pk],
-            ignoring_id=ignoring_id,
-            near=_claims_near(service, earliest[pk], last_day[pk]),
-        )
     ids = list(earliest)
-    return _offers_of_many(
-        ids,
-        [earliest[pk] for pk in ids],
-        [last_day[pk] for pk in ids],
-        [limit[pk] for pk in ids],
-        min(earliest.values()),
-        ignoring_id,
-    )
+    return {
+        "service_ids": ids,
+        "earliest": [earliest[pk] for pk in ids],
+        "last_day": [last_day[pk] for pk in ids],
+        "limit": [limit[pk] for pk in ids],
+        "lowest": min(earliest.values()),
+    }
 
 
 def is_offered(slot: Slot, service: Service, *, now: datetime, ignoring: Appointment | None = None) -> bool:
@@ -349,17 +346,7 @@ def services_free_slots(services: list[Service], *, now: datetime | None = None)
     counts: dict[Any, int] = {}
     terms = _terms(services, now or timezone.now())
     if terms is not None:
-        earliest, last_day, limit = terms
-        ids = list(earliest)
-        counts = dict(
-            _FREE_COUNTS.list(
-                service_ids=ids,
-                earliest=[earliest[pk] for pk in ids],
-                last_day=[last_day[pk] for pk in ids],
-                limit=[limit[pk] for pk in ids],
-                lowest=min(earliest.values()),
-            )
-        )
+        counts = dict(_FREE_COUNTS.list(**_as_lists(terms)))
     for service in services:
         service.free_slots = counts.get(service.pk, 0)  # type: ignore[attr-defined]
     return services

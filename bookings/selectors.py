@@ -567,28 +567,23 @@ def provider_weekly_counts(*, provider: Any, start: datetime, end: datetime, tz:
 
 OUTSIDE_HOURS_LIMIT = 200
 
-
-def _upcoming_times(provider_id: Any, now: datetime, limit: int = OUTSIDE_HOURS_LIMIT) -> QuerySet[Any]:
-    return (
+# Every dashboard page load reads these times (ADR 0029).
+_UPCOMING_TIMES: Compiled[Any] = Compiled(
+    lambda provider_id, now: (
         Appointment.objects.filter(provider_id=provider_id, status__in=ACTIVE_STATUSES, start__gt=now)
         .order_by("start")
-        .values_list("pk", "start", "end")[:limit]
+        .values_list("pk", "start", "end")[:OUTSIDE_HOURS_LIMIT]
     )
+)
 
 
-# Every dashboard page load reads these times (ADR 0029).
-_UPCOMING_TIMES: Compiled[Any] = Compiled(_upcoming_times)
-
-
-def provider_outside_hours(
-    *, provider: Any, now: datetime | None = None, limit: int = OUTSIDE_HOURS_LIMIT, hours: Any = None
-) -> list[Appointment]:
+def provider_outside_hours(*, provider: Any, now: datetime | None = None, hours: Any = None) -> list[Appointment]:
     """Upcoming active appointments that no longer fit the provider's hours (after an hours
     change): listed for the provider to handle, never cancelled silently.
 
-    The check reads only the times of the next `limit` appointments; the few that fall outside
-    are then loaded whole (no query at all when there are none). Pass `hours` when the caller
-    has them loaded already."""
+    The check reads only the times of the next OUTSIDE_HOURS_LIMIT appointments; the few that
+    fall outside are then loaded whole (no query at all when there are none). Pass `hours` when
+    the caller has them loaded already."""
     from zoneinfo import ZoneInfo
 
     from providers.services import ProviderHours
@@ -597,10 +592,7 @@ def provider_outside_hours(
     now = now or timezone.now()
     hours = hours or ProviderHours.load(provider)
     zone = ZoneInfo(provider.timezone)
-    if limit == OUTSIDE_HOURS_LIMIT:
-        upcoming = _UPCOMING_TIMES.list(provider_id=provider.pk, now=now)
-    else:
-        upcoming = list(_upcoming_times(provider.pk, now, limit))
+    upcoming = _UPCOMING_TIMES.list(provider_id=provider.pk, now=now)
     runs_by_day: dict[date, list[tuple[datetime, datetime]]] = {}
     outside = []
     for pk, start, end in upcoming:
