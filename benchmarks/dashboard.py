@@ -220,8 +220,9 @@ def main() -> None:
                 "dashboard": timed(lambda: ok("/dashboard"), args.renders),
                 "week view": timed(lambda: ok("/dashboard?view=week", HX_Request="true"), args.renders),
                 "account page (customer of all of them)": timed(lambda: ok("/account/", customer_client), args.renders),
-                "account page 50 (past 981-1,000)": timed(
-                    lambda: ok("/account/?page=50", customer_client), args.renders
+                "account page, past list": timed(lambda: ok("/account/?show=past", customer_client), args.renders),
+                "account page, past 50 (981-1,000)": timed(
+                    lambda: ok("/account/?show=past&page=50", customer_client), args.renders
                 ),
                 "dashboard services (1,000 services, 25 a page)": timed(
                     lambda: ok("/dashboard/services?page=7"), args.renders

@@ -219,13 +219,25 @@ _PENDING_OF: Compiled[RescheduleRequest] = Compiled(
 )
 
 
+def _shows_receipt(appointment: Appointment, refunds: list[Refund]) -> bool:
+    """Whether a card links the receipt: the price was paid through the gateway (not at the
+    venue, not an unpaid or lapsed hold), and a cancelled one only when money went back."""
+    return bool(
+        appointment.price_minor
+        and not appointment.pay_at_venue
+        and appointment.status not in (AppointmentStatus.HELD, AppointmentStatus.EXPIRED)
+        and (appointment.status != AppointmentStatus.CANCELLED or refunds)
+    )
+
+
 def _with_refunds(appointments: list[Appointment]) -> list[Appointment]:
-    """Attach `refunds` (the ledger rows) to each appointment in one query."""
+    """Attach `refunds` (the ledger rows) and `shows_receipt` to each appointment in one query."""
     by_ref: dict[str, list[Refund]] = defaultdict(list)
     for refund in _REFUNDS_OF.list(refs=[str(a.pk) for a in appointments]):
         by_ref[refund.payment.reference].append(refund)
     for a in appointments:
         a.refunds = by_ref.get(str(a.pk), [])  # type: ignore[attr-defined]
+        a.shows_receipt = _shows_receipt(a, a.refunds)  # type: ignore[attr-defined]
     return appointments
 
 
@@ -248,6 +260,16 @@ def _customer_rows(customer_id: Any) -> QuerySet[Appointment]:
     )
 
 
+# What the account page's cards and its "Next appointment" show, the rest of the four rows'
+# ~60 columns left unread (~0.8 ms a page of 20). A field read that is not here costs a query
+# per card: test_account_costs_nine_queries_whatever_the_history counts them.
+_CARD_FIELDS = (
+    *("customer_id", "provider_id", "service_id", "start", "end", "status", "price_minor", "currency", "pay_at_venue"),
+    *("service__name", "service__slug", "service__location", "service__is_online", "service__provider__address"),
+    *("provider__timezone", "provider__business_name"),
+)
+
+
 def _customer_appointments(customer: User) -> QuerySet[Appointment]:
     return _customer_rows(customer.pk).prefetch_related(
         Prefetch(
@@ -262,11 +284,6 @@ def _upcoming(now: datetime) -> Q:
     return Q(end__gt=now, status__in=ACTIVE_STATUSES)
 
 
-def _is_upcoming(appointment: Appointment, now: datetime) -> bool:
-    """`_upcoming` asked of a row already read."""
-    return appointment.end > now and appointment.status in ACTIVE_STATUSES
-
-
 def appointments_upcoming(*, customer: User, now: datetime | None = None, limit: int = 50) -> list[Appointment]:
     now = now or timezone.now()
     qs = _customer_appointments(customer).filter(_upcoming(now)).order_by("start")
@@ -279,96 +296,94 @@ def appointments_past(*, customer: User, now: datetime | None = None, limit: int
     return _with_refunds(list(qs[:limit]))
 
 
-PAST_PER_PAGE = 20
-UPCOMING_PER_PAGE = 20
+PER_PAGE = 20
 
 
 @dataclass(frozen=True)
 class AccountAppointments:
-    upcoming: list[Appointment]  # one page, soonest first
-    upcoming_page: int
-    has_later: bool
-    past: list[Appointment]  # one page, newest first
+    """One page of one of the account page's two lists (docs/adr/0031)."""
+
+    past: bool  # which list: upcoming (soonest first) or past and cancelled (newest first)
+    rows: list[Appointment]  # one page of it
     page: int
-    has_older: bool
-    next_appointment: Appointment | None  # the soonest booked one, whichever page is shown
+    has_more: bool  # a later page (upcoming) or an older one (past) exists
+    next_appointment: Appointment | None  # the soonest booked one, whichever list and page is shown
 
 
 def _account_rows(
-    customer_id: Any, now: datetime, earliest: datetime, *, pages: tuple[int, int]
+    customer_id: Any, now: datetime, earliest: datetime | None = None, *, shown: tuple[bool, int]
 ) -> QuerySet[Appointment]:
-    """One page of upcoming appointments, one of past ones and the next booked one, in one
-    query (`pages`: the past page, the upcoming page; their offsets are written into the SQL).
-    `earliest` is `now` less the longest appointment (see below)."""
-    page, upcoming_page = pages
+    """One page of the upcoming or of the past appointments and the next booked one, in one
+    query (`shown`: past or not, the page; the page's offset is written into the SQL).
+    `earliest`, which the upcoming list needs, is `now` less the longest appointment (see below)."""
+    past, page = shown
     mine = Appointment.objects.filter(customer_id=customer_id).exclude(status=AppointmentStatus.EXPIRED)
-    offset = (upcoming_page - 1) * UPCOMING_PER_PAGE
-    # `start > now - the longest appointment` follows from `end > now` and bounds the (customer,
-    # start) index scan from below: without it a prepared statement's generic plan walked the
-    # customer's whole history up to now (22 ms at 100,000 appointments, against 0.7).
-    upcoming_ids = (
-        mine.filter(_upcoming(now), start__gt=earliest)
-        .order_by("start", "pk")
-        .values("pk")[offset : offset + UPCOMING_PER_PAGE + 1]
-    )
-    offset = (page - 1) * PAST_PER_PAGE
-    past_ids = mine.exclude(_upcoming(now)).order_by("-start").values("pk")[offset : offset + PAST_PER_PAGE + 1]
+    offset = (page - 1) * PER_PAGE
+    if past:
+        listed_ids = mine.exclude(_upcoming(now)).order_by("-start", "-pk").values("pk")
+    else:
+        # `start > now - the longest appointment` follows from `end > now` and bounds the
+        # (customer, start) index scan from below: without it a prepared statement's generic
+        # plan walked the customer's whole history up to now (22 ms at 100,000 appointments,
+        # against 0.7).
+        listed_ids = mine.filter(_upcoming(now), start__gt=earliest).order_by("start", "pk").values("pk")
+    listed_ids = listed_ids[offset : offset + PER_PAGE + 1]
     next_id = mine.filter(status=AppointmentStatus.CONFIRMED, start__gt=now).order_by("start", "pk").values("pk")[:1]
     if connection.features.supports_slicing_ordering_in_compound:
         # PostgreSQL: the short id lists joined, then each row fetched by its key. With the OR
         # of them, it tested every appointment of the customer against each list (~45 ms at
         # 100,000 appointments against ~2).
-        chosen = Q(pk__in=upcoming_ids.union(past_ids, next_id, all=True))
+        chosen = Q(pk__in=listed_ids.union(next_id, all=True))
     else:  # SQLite cannot limit inside a UNION
-        chosen = Q(pk__in=upcoming_ids) | Q(pk__in=past_ids) | Q(pk__in=next_id)
-    # The next appointment is read with the pages but listed only where its page is.
-    listed = ExpressionWrapper(Q(pk__in=upcoming_ids) | Q(pk__in=past_ids), BooleanField())
-    return _customer_rows(customer_id).filter(chosen).annotate(listed=listed)
+        chosen = Q(pk__in=listed_ids) | Q(pk__in=next_id)
+    # The next appointment is read with the page but listed only where its page is.
+    listed = ExpressionWrapper(Q(pk__in=listed_ids), BooleanField())
+    return _customer_rows(customer_id).filter(chosen).annotate(listed=listed).only(*_CARD_FIELDS)
 
 
-# The first pages' reads compiled once each (ADR 0029): a page's offsets are part of its SQL,
-# so each pair of pages is its own shape; pages past these run as built.
+# The first pages' reads compiled once each (ADR 0029): a page's offset is part of its SQL, so
+# each page of each list is its own shape; pages past these run as built.
 _COMPILED_PAGES = 10
-_ACCOUNT_PAGES: dict[tuple[int, int], Compiled[Appointment]] = {}
+_ACCOUNT_PAGES: dict[tuple[bool, int], Compiled[Appointment]] = {}
 
 
-def _account_pages(page: int, upcoming_page: int) -> Compiled[Appointment] | None:
-    if page > _COMPILED_PAGES or upcoming_page > _COMPILED_PAGES:
+def _account_page(past: bool, page: int) -> Compiled[Appointment] | None:
+    if page > _COMPILED_PAGES:
         return None
-    pages = (page, upcoming_page)
-    read = _ACCOUNT_PAGES.get(pages)
+    shown = (past, page)
+    read = _ACCOUNT_PAGES.get(shown)
     if read is None:
-        read = _ACCOUNT_PAGES.setdefault(pages, Compiled(partial(_account_rows, pages=pages)))
+        read = _ACCOUNT_PAGES.setdefault(shown, Compiled(partial(_account_rows, shown=shown)))
     return read
 
 
 def account_appointments(
-    *, customer: User, now: datetime | None = None, page: int = 1, upcoming_page: int = 1
+    *, customer: User, now: datetime | None = None, past: bool = False, page: int = 1
 ) -> AccountAppointments:
-    """One page of the customer's upcoming appointments (UPCOMING_PER_PAGE, soonest first), one
-    page of their past and cancelled ones (PAST_PER_PAGE, newest first) and their next booked
-    appointment (the account page's first card, on every page), read in one query, with their
-    pending requests and refunds (one query each): three whatever the history length or the
-    pages."""
+    """One page (PER_PAGE) of the customer's upcoming appointments (soonest first) or of their
+    past and cancelled ones (`past`, newest first), and their next booked appointment (the
+    account page's first card, on every page), read in one query, with their pending requests
+    and refunds (one query each): three whatever the history length or the page."""
     now = now or timezone.now()
-    page, upcoming_page = max(page, 1), max(upcoming_page, 1)
-    values: dict[str, Any] = {"customer_id": customer.pk, "now": now, "earliest": now - LONGEST_APPOINTMENT}
-    read = _account_pages(page, upcoming_page)
+    page = max(page, 1)
+    values: dict[str, Any] = {"customer_id": customer.pk, "now": now}
+    if not past:
+        values["earliest"] = now - LONGEST_APPOINTMENT
+    read = _account_page(past, page)
     rows = _with_pending_requests(
-        _with_refunds(
-            read.list(**values) if read is not None else list(_account_rows(**values, pages=(page, upcoming_page)))
-        )
+        _with_refunds(read.list(**values) if read is not None else list(_account_rows(**values, shown=(past, page))))
     )
-    upcoming = sorted((a for a in rows if a.listed and _is_upcoming(a, now)), key=lambda a: (a.start, a.pk))  # type: ignore[attr-defined]
-    past = sorted((a for a in rows if not _is_upcoming(a, now)), key=lambda a: a.start, reverse=True)
+    listed = [a for a in rows if a.listed]  # type: ignore[attr-defined]
+    if past:
+        listed.sort(key=lambda a: (a.start, a.pk), reverse=True)
+    else:
+        listed.sort(key=lambda a: (a.start, a.pk))
     booked = [a for a in rows if a.status == AppointmentStatus.CONFIRMED and a.start > now]
     return AccountAppointments(
-        upcoming=upcoming[:UPCOMING_PER_PAGE],
-        upcoming_page=upcoming_page,
-        has_later=len(upcoming) > UPCOMING_PER_PAGE,
-        past=past[:PAST_PER_PAGE],
+        past=past,
+        rows=listed[:PER_PAGE],
         page=page,
-        has_older=len(past) > PAST_PER_PAGE,
+        has_more=len(listed) > PER_PAGE,
         next_appointment=min(booked, key=lambda a: (a.start, a.pk), default=None),
     )
 

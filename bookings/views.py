@@ -417,26 +417,22 @@ def account(request: HttpRequest) -> HttpResponse:
         return denied
     customer = request.user
     now = timezone.now()
+    past = request.GET.get("show") == "past"
     mine = selectors.account_appointments(
         customer=customer,  # type: ignore[arg-type]
         now=now,
+        past=past,
         page=_page_number(request, "page"),
-        upcoming_page=_page_number(request, "upcoming"),
     )
-    changeable = {a.pk for a in mine.upcoming if a.changeable_by_customer(now)}
+    changeable = {a.pk for a in mine.rows if a.changeable_by_customer(now)}
     messages_in, messages_sent = inbox_and_history(user=customer, inbox_limit=10, history_limit=20)  # type: ignore[arg-type]
     return render(
         request,
         "bookings/account.html",
         {
             "summary": selectors.account_summary(customer=customer, next_appointment=mine.next_appointment, now=now),  # type: ignore[arg-type]
-            "upcoming": mine.upcoming,
-            "upcoming_page": mine.upcoming_page,
-            "upcoming_has_later": mine.has_later,
+            "shown": mine,
             "changeable": changeable,
-            "past": mine.past,
-            "past_page": mine.page,
-            "past_has_older": mine.has_older,
             "inbox": messages_in,
             "history": messages_sent,
             "history_tz": visitor_zone(request) or "UTC",

@@ -9,7 +9,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString
 
 from appointly.zones import city
@@ -54,19 +54,17 @@ def when(context: template.Context, start: datetime, end: datetime, provider_tz:
     """Date and time range: `{% when a.start a.end a.provider.timezone %}`."""
     shown, other = _zones(context, provider_tz)
     s, e = start.astimezone(shown), end.astimezone(shown)
-    main = format_html('<time datetime="{}">{}–{}</time>', start.isoformat(), _long_day(s), _hm_zone(e))
+    # Only the zone names come from outside this function (IANA keys, but escaped all the same);
+    # the times are digits and the C locale's day and month names. An f-string, not
+    # format_html: it escaped each of the six parts again (~10 µs a row).
+    main = f'<time datetime="{start.isoformat()}">{_long_day(s)}–{_hm_zone(e)}</time>'
     if other is None:
-        return format_html('{} <span class="muted">({})</span>', main, provider_tz)
+        return SafeString(f'{main} <span class="muted">({escape(provider_tz)})</span>')
     ps, pe = start.astimezone(other), end.astimezone(other)
     day = "" if ps.date() == s.date() else _short_day(ps)
-    return format_html(
-        '{} <span class="zone-note">in {} · {}{}–{} in {}</span>',
-        main,
-        city(shown.key),
-        day,
-        _hm(ps),
-        _hm_zone(pe),
-        city(provider_tz),
+    return SafeString(
+        f'{main} <span class="zone-note">in {escape(city(shown.key))} · {day}{_hm(ps)}–{_hm_zone(pe)}'
+        f" in {escape(city(provider_tz))}</span>"
     )
 
 

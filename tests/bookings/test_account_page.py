@@ -38,7 +38,9 @@ def test_cards_show_exact_figures(
     assert '<span class="label">Refunds</span><strong class="figure">€40.00</strong>' in body
     assert "received · 0 pending" in body
     assert '<span class="label">Attended</span><strong class="figure">1</strong>' in body
-    assert "refund €40.00 · refunded" in body
+    # ... and the cancelled one, with its refund, is in the past list
+    assert "refund €40.00 · refunded" not in body
+    assert "refund €40.00 · refunded" in client.get("/account/?show=past").content.decode()
 
 
 def test_empty_account(client: Client) -> None:
@@ -111,14 +113,19 @@ def test_account_costs_nine_queries_whatever_the_history(client: Client, frozen_
     _history(customer, service, 2_495)
     with CaptureQueriesContext(connection) as large:
         response = client.get("/account/")
-        older = client.get("/account/?page=40")
-    # Then the page, and a page deep in the history, cost the same 9 queries: session, user,
-    # both lists in one read with their pending requests and refunds, the cards in one
-    # statement, inbox and history in one, preferences, access tokens
+        past = client.get("/account/?show=past")
+        older = client.get("/account/?show=past&page=40")
+    # Then the page, its past list, and a page deep in the history, cost the same 9 queries:
+    # session, user, the list's page and the next appointment in one read, their pending
+    # requests and refunds, the cards in one statement, inbox and history in one,
+    # preferences, access tokens (every field a card shows is read with it: one it did not
+    # would cost a query per card)
     assert len(small.captured_queries) == 9
-    assert len(large.captured_queries) == 18
+    assert len(large.captured_queries) == 27
     assert response.status_code == 200
-    assert older.status_code == 200
+    assert (past.status_code, older.status_code) == (200, 200)
+    assert past.content.decode().count('class="appointment-card"') == 20
+    assert older.content.decode().count('class="appointment-card"') == 20
     assert "€25,035.00" in response.content.decode()  # 2,500 × €10 paid, and the upcoming €35
 
 
@@ -129,25 +136,33 @@ def test_past_appointments_come_twenty_a_page_newest_first(client: Client, froze
     client.force_login(customer)
     _history(customer, service, 250)
     newest_first = list(Appointment.objects.filter(customer=customer).order_by("-start"))
-    # When the customer opens the account page and goes to older pages
+    # When the customer opens the past list and goes to older pages
     numbers = (1, 2, 3, 10, 11, 12, 13)
-    pages = {n: client.get(f"/account/?page={n}").content.decode() for n in numbers}
+    pages = {n: client.get(f"/account/?show=past&page={n}").content.decode() for n in numbers}
     # Then each page holds the next 20, newest first, with links both ways
     for n, body in pages.items():
         shown = [a for a in newest_first if f'href="/appointments/{a.pk}/"' in body]
         assert shown == newest_first[(n - 1) * 20 : n * 20], n
+        assert '<a href="?show=past#appointments" aria-current="page">Past and cancelled</a>' in body
     assert len(newest_first[240:260]) == 10
-    assert 'href="?page=2#past">Older' in pages[1]
+    assert 'href="?show=past&amp;page=2#appointments">Older' in pages[1]
     assert "Newer" not in pages[1]
-    assert 'href="?page=1#past">← Newer' in pages[2]
-    assert 'href="?page=3#past">Older' in pages[2]
-    assert 'href="?page=12#past">Older' in pages[11]
+    assert 'href="?show=past&amp;page=1#appointments">← Newer' in pages[2]
+    assert 'href="?show=past&amp;page=3#appointments">Older' in pages[2]
+    assert 'href="?show=past&amp;page=12#appointments">Older' in pages[11]
     assert "Older" not in pages[13]
-    # ... and a page number that is not one shows the first page, never an error
-    for bad in ("abc", "-3", "0", "99999999999"):
-        response = client.get(f"/account/?page={bad}")
+    # ... the upcoming list (the page's first) has none of them
+    assert "No upcoming appointments." in client.get("/account/").content.decode()
+    # ... and a page number that is not one shows the first page, one past the end an empty
+    # list, never an error
+    for bad in ("abc", "-3", "0"):
+        response = client.get(f"/account/?show=past&page={bad}")
         assert response.status_code == 200
-    assert "Nothing here yet." in client.get("/account/?page=500").content.decode()
+        assert [a for a in newest_first if f'href="/appointments/{a.pk}/"' in response.content.decode()] == (
+            newest_first[:20]
+        )
+    for beyond in ("500", "99999999999"):
+        assert "Nothing here yet." in client.get(f"/account/?show=past&page={beyond}").content.decode()
 
 
 def test_upcoming_appointments_come_twenty_a_page_soonest_first(client: Client, frozen_now: object) -> None:
@@ -156,11 +171,10 @@ def test_upcoming_appointments_come_twenty_a_page_soonest_first(client: Client, 
     customer = UserFactory()
     client.force_login(customer)
     soonest_first = _history(customer, service, 45, upcoming=True)
-    _history(customer, service, 25)
-    # When the customer pages through the upcoming ones, the past list on its second page
-    pages = [client.get(f"/account/?upcoming={n}&page=2").content.decode() for n in (1, 2, 3)]
-    # Then each page holds the next 20 by start, every one of the 45 is reachable, and the
-    # links keep the past list's page (and the past list's links keep the upcoming page)
+    past = _history(customer, service, 25)
+    # When the customer pages through the upcoming ones (the account page's first list)
+    pages = [client.get(f"/account/?page={n}").content.decode() for n in (1, 2, 3)]
+    # Then each page holds the next 20 by start and every one of the 45 is reachable
     for n, body in enumerate(pages):
         shown = [a for a in soonest_first if f'href="/appointments/{a.pk}/"' in body]
         # the soonest is also the "Next appointment" card on every page
@@ -168,20 +182,21 @@ def test_upcoming_appointments_come_twenty_a_page_soonest_first(client: Client, 
         card = body.split('<span class="label">Next appointment</span>')[1].split("</li>")[0]
         assert f'href="/appointments/{soonest_first[0].pk}/"' in card
         assert '<span class="label">Upcoming</span><strong class="figure">45</strong>' in body
+        assert '<a href="/account/#appointments" aria-current="page">Upcoming</a>' in body
+        # ... and none of the past ones: they have their own list
+        assert not any(f'href="/appointments/{a.pk}/"' in body for a in past)
     # "Book again" belongs to the past list only (the upcoming one once showed it too)
-    upcoming_part = pages[0].split('id="upcoming"')[1].split('id="past"')[0]
-    assert "Book again" not in upcoming_part
-    assert "Book again" in pages[0].split('id="past"')[1]
-    assert 'href="?upcoming=2&amp;page=2#upcoming">Later' in pages[0]
+    assert "Book again" not in pages[0]
+    assert "Book again" in client.get("/account/?show=past").content.decode()
+    assert 'href="?page=2#appointments">Later' in pages[0]
     assert "Sooner" not in pages[0]
-    assert 'href="?upcoming=1&amp;page=2#upcoming">← Sooner' in pages[1]
-    assert 'href="?upcoming=3&amp;page=2#upcoming">Later' in pages[1]
+    assert 'href="?page=1#appointments">← Sooner' in pages[1]
+    assert 'href="?page=3#appointments">Later' in pages[1]
     assert "Later →" not in pages[2]
-    assert 'href="?page=1&amp;upcoming=3#past">← Newer' in pages[2]
     # ... and a page past the end, or not a number, is never an error
-    assert "No upcoming appointments." in client.get("/account/?upcoming=9").content.decode()
+    assert "No upcoming appointments." in client.get("/account/?page=9").content.decode()
     for bad in ("abc", "-1", "99999999999"):
-        assert client.get(f"/account/?upcoming={bad}").status_code == 200
+        assert client.get(f"/account/?page={bad}").status_code == 200
 
 
 def test_next_appointment_is_the_soonest_booked_one_even_behind_a_page_of_holds(
@@ -200,7 +215,7 @@ def test_next_appointment_is_the_soonest_booked_one_even_behind_a_page_of_holds(
     card = body.split('<span class="label">Next appointment</span>')[1].split("</li>")[0]
     assert f'href="/appointments/{booked.pk}/"' in card
     assert body.count(f'href="/appointments/{booked.pk}/"') == 1
-    assert f'href="/appointments/{booked.pk}/"' in client.get("/account/?upcoming=2").content.decode()
+    assert f'href="/appointments/{booked.pk}/"' in client.get("/account/?page=2").content.decode()
 
 
 def test_the_upcoming_list_reads_from_near_now_not_through_the_history(frozen_now: Any, client: Client) -> None:
@@ -222,7 +237,7 @@ def test_the_upcoming_list_reads_from_near_now_not_through_the_history(frozen_no
             seen.append((sql, params))
         return execute(sql, params, many, context)
 
-    # When the account page reads its lists
+    # When the account page reads its upcoming list
     with connection.execute_wrapper(keep):
         assert client.get("/account/").status_code == 200
     # Then the upcoming read is bounded below on `start` (nothing ending after now starts

@@ -237,29 +237,35 @@ def test_appointments_page_through_twenty_at_a_time(live_server: Any, open_page:
     journey = Journey(page, width)
     sign_in(page, f"{base}/accounts/login/?next=/account/", customer.email)
     page.wait_for_url(re.compile(r".*/account/$"))
-    # When they page back through them, and forward again
+    # When they page through the upcoming ones (the page opens on them), then the past ones
     journey.check("account-page-1")
-    cards = page.locator("#past ~ .appointment-list .appointment-card")
+    cards = page.locator(".appointment-list .appointment-card")
     assert cards.count() == 20
-    older = page.get_by_role("link", name="Older →")
-    assert older.bounding_box()["height"] >= 44  # a thumb's tap target
-    older.click()
-    page.wait_for_url(re.compile(r".*page=2.*"))
+    later = page.get_by_role("link", name="Later →")
+    assert later.bounding_box()["height"] >= 44  # a thumb's tap target
+    later.click()
+    page.wait_for_url(re.compile(r".*\?page=2#appointments$"))
+    journey.check("account-upcoming-page-2")
+    assert cards.count() == 5
+    assert page.get_by_role("link", name="Later →").count() == 0
+    past_tab = page.get_by_role("link", name="Past and cancelled")
+    assert past_tab.bounding_box()["height"] >= 44
+    past_tab.click()
+    page.wait_for_url(re.compile(r".*\?show=past#appointments$"))
+    assert page.get_by_role("link", name="Past and cancelled").get_attribute("aria-current") == "page"
+    assert cards.count() == 20
+    page.get_by_role("link", name="Older →").click()
+    page.wait_for_url(re.compile(r".*show=past&page=2.*"))
     journey.check("account-page-2")
     page.get_by_role("link", name="Older →").click()
-    page.wait_for_url(re.compile(r".*page=3.*"))
-    # Then the last page holds the 5 oldest, and Newer leads back
-    assert page.locator("#past ~ .appointment-list .appointment-card").count() == 5
+    page.wait_for_url(re.compile(r".*show=past&page=3.*"))
+    # Then the last page holds the 5 oldest, Newer leads back, and Upcoming to the first list
+    assert cards.count() == 5
     assert page.get_by_role("link", name="Older →").count() == 0
     page.get_by_role("link", name="← Newer").click()
-    page.wait_for_url(re.compile(r".*page=2.*"))
-    assert page.locator("#past ~ .appointment-list .appointment-card").count() == 20
-    # ... and the upcoming ones page the same way, keeping the past list's page
-    upcoming = page.locator("#upcoming ~ .appointment-list .appointment-card")
-    assert upcoming.count() == 20
-    page.get_by_role("link", name="Later →").click()
-    page.wait_for_url(re.compile(r".*upcoming=2&page=2#upcoming$"))
-    journey.check("account-upcoming-page-2")
-    assert upcoming.count() == 5
-    assert page.locator("#past ~ .appointment-list .appointment-card").count() == 20
-    assert page.get_by_role("link", name="Later →").count() == 0
+    page.wait_for_url(re.compile(r".*show=past&page=2.*"))
+    assert cards.count() == 20
+    page.get_by_role("link", name="Upcoming", exact=True).click()
+    page.wait_for_url(re.compile(r".*/account/#appointments$"))
+    assert cards.count() == 20
+    assert page.get_by_role("link", name="Book again").count() == 0

@@ -48,10 +48,21 @@ def test_inbox_on_the_account_page_and_the_dashboard(client: Client, frozen_now:
 def test_choosing_sms_with_a_valid_number(client: Client) -> None:
     user = UserFactory()
     client.force_login(user)
+    # Given the form as a new customer sees it: email, no number
+    form = client.get("/account/").content.decode()
+    assert '<option value="email" selected>Email</option>' in form
+    assert '<input type="tel" name="phone" value="" maxlength="32"' in form
+    # When they choose SMS with their number
     response = client.post("/notifications/preferences", {"channel": "sms", "phone": "+49 151 12345678"}, follow=True)
-    assert "Saved" in response.content.decode()
+    # Then it is saved in E.164, and the form they come back to shows their choice
+    body = response.content.decode()
+    assert "Saved" in body
     pref = Preference.objects.get(user=user)
     assert (pref.channel, pref.phone) == ("sms", "+4915112345678")
+    assert '<option value="sms" selected>SMS</option>' in body
+    assert '<option value="email">Email</option>' in body
+    assert 'value="+4915112345678"' in body
+    assert '<label for="id_phone">Mobile number:</label>' in body
 
 
 @pytest.mark.parametrize(
