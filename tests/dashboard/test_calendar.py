@@ -105,6 +105,12 @@ def test_day_view_places_appointments_on_the_grid_with_checkboxes(client: Client
     # Each upcoming confirmed appointment has a checkbox for the bulk-cancel form; the cancelled one not
     boxes = re.findall(r'<input type="checkbox" name="ids" value="([^"]+)" form="cancel-picked"', grid)
     assert boxes == [str(first.pk), str(second.pk)]
+    # ... each labelled with what it picks, its time in the provider's zone (CET, not UTC)
+    assert (
+        f'<input type="checkbox" name="ids" value="{first.pk}" form="cancel-picked" id="pick-day-{first.pk}" '
+        f'hx-preserve="true" class="pick" aria-label="Select {first.service.name} with c0@example.com on '
+        'Mon 30 Nov 09:00 CET">'
+    ) in grid
     assert grid.count("€40.00 paid") == 2  # the cancelled one's money is on its own page
     assert '<form method="post" action="/dashboard/appointments/cancel" id="cancel-picked"' in grid
 
@@ -114,6 +120,9 @@ def test_week_view_has_the_same_checkboxes(client: Client, setup: dict[str, Any]
     fragment = client.get("/dashboard?view=week&day=2026-12-03", headers={"HX-Request": "true"}).content.decode()
     boxes = re.findall(r'name="ids" value="([^"]+)" form="cancel-picked"', fragment)
     assert boxes == [str(a.pk) for a in setup["booked"]]
+    first = setup["booked"][0]
+    label = f'id="pick-week-{first.pk}" hx-preserve="true" class="pick" aria-label="Select {first.service.name}'
+    assert label in fragment
     assert 'id="cancel-picked"' in fragment
     assert 'name="back" value="/dashboard?view=week&amp;day=2026-12-03"' in fragment
 
