@@ -33,6 +33,9 @@ sys.path.insert(0, str(ROOT))
 DB_URL = os.environ.get("DATABASE_URL_BENCH_DASHBOARD", "postgres://postgres@127.0.0.1:5432/appointly_bench_dashboard")
 
 
+BLOCK = 5  # runs of one request in a row before the next request's turn (see `timed`)
+
+
 def p95(values: list[float]) -> float:
     values = sorted(values)
     return values[max(int(len(values) * 0.95) - 1, 0)]
@@ -172,26 +175,43 @@ def main() -> None:
 
     clock = Clock()
 
-    def timed(fn: Any, runs: int) -> tuple[list[float], int, tuple[float, float]]:
-        """Each run's ms; the query count; the median ms in SQL and in templates."""
-        fn()  # warm
-        connection.queries_log.clear()  # a full log (9,000 entries) would make every count 0
-        with CaptureQueriesContext(connection) as ctx:
-            fn()
-        # Counted now: every request clears the log (Django's `reset_queries` on request_started).
-        queries = len(ctx.captured_queries)
-        timings: list[float] = []
-        sql: list[float] = []
-        templates: list[float] = []
-        with clock.running():
-            for _ in range(runs):
-                clock.reset()
-                t0 = time.perf_counter()
+    def timed(requests: dict[str, tuple[Any, int]]) -> dict[str, tuple[list[float], int, tuple[float, float]]]:
+        """For each request (a function and how many runs): each run's ms, the query count and
+        the median ms in SQL and in templates. The requests take turns in blocks of BLOCK runs,
+        each block after one unmeasured run, so that a machine slowing down or speeding up during
+        the run weighs on all of them alike, the bare view too (measured one after the other, the
+        baseline moved 0.6-1.0 ms between sizes on a busy machine); within a block a request
+        runs warm, as it did measured all in a row (one run of each per round instead cools
+        every cache in between, the bare view's most: 0.6 -> 1.0 ms)."""
+        queries: dict[str, int] = {}
+        for name, (fn, _) in requests.items():
+            fn()  # warm
+            connection.queries_log.clear()  # a full log (9,000 entries) would make every count 0
+            with CaptureQueriesContext(connection) as ctx:
                 fn()
-                timings.append((time.perf_counter() - t0) * 1000)
-                sql.append(clock.sql * 1000)
-                templates.append(clock.template_only * 1000)
-        return timings, queries, (statistics.median(sql), statistics.median(templates))
+            # Counted now: every request clears the log (Django's `reset_queries` on request_started).
+            queries[name] = len(ctx.captured_queries)
+        timings: dict[str, list[float]] = {name: [] for name in requests}
+        sql: dict[str, list[float]] = {name: [] for name in requests}
+        templates: dict[str, list[float]] = {name: [] for name in requests}
+        with clock.running():
+            while any(len(timings[name]) < runs for name, (_, runs) in requests.items()):
+                for name, (fn, runs) in requests.items():
+                    block = min(BLOCK, runs - len(timings[name]))
+                    if block <= 0:
+                        continue
+                    fn()
+                    for _ in range(block):
+                        clock.reset()
+                        t0 = time.perf_counter()
+                        fn()
+                        timings[name].append((time.perf_counter() - t0) * 1000)
+                        sql[name].append(clock.sql * 1000)
+                        templates[name].append(clock.template_only * 1000)
+        return {
+            name: (timings[name], queries[name], (statistics.median(sql[name]), statistics.median(templates[name])))
+            for name in requests
+        }
 
     def cancel(ids: list[str]) -> None:
         with transaction.atomic():
@@ -216,24 +236,32 @@ def main() -> None:
         for n in (int(size) for size in args.sizes.split(",")):
             batch = seed(n)
             cursor = AppointmentEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-            figures = {
-                "dashboard": timed(lambda: ok("/dashboard"), args.renders),
-                "week view": timed(lambda: ok("/dashboard?view=week", HX_Request="true"), args.renders),
-                "account page (customer of all of them)": timed(lambda: ok("/account/", customer_client), args.renders),
-                "account page, past list": timed(lambda: ok("/account/?show=past", customer_client), args.renders),
-                "account page, past 50 (981-1,000)": timed(
-                    lambda: ok("/account/?show=past&page=50", customer_client), args.renders
-                ),
-                "dashboard services (1,000 services, 25 a page)": timed(
-                    lambda: ok("/dashboard/services?page=7"), args.renders
-                ),
-                "browse (1,000 services, 24 a page)": timed(lambda: ok("/?page=7", visitor), args.renders),
-                "service page": timed(lambda: ok(f"/services/{service.slug}/", visitor), args.renders),
-                "cancel 1": timed(lambda batch=batch: cancel(batch[:1]), max(args.renders // 3, 3)),
-                "bulk cancel 50": timed(lambda batch=batch: cancel(batch), max(args.renders // 3, 3)),
-                "live poll, nothing new (204)": timed(quiet_poll, args.renders),
-                "/healthz (baseline)": timed(lambda: ok("/healthz"), args.renders),
-            }
+            few = max(args.renders // 3, 3)
+            figures = timed(
+                {
+                    "dashboard": (lambda: ok("/dashboard"), args.renders),
+                    "week view": (lambda: ok("/dashboard?view=week", HX_Request="true"), args.renders),
+                    "account page (customer of all of them)": (
+                        lambda: ok("/account/", customer_client),
+                        args.renders,
+                    ),
+                    "account page, past list": (lambda: ok("/account/?show=past", customer_client), args.renders),
+                    "account page, past 50 (981-1,000)": (
+                        lambda: ok("/account/?show=past&page=50", customer_client),
+                        args.renders,
+                    ),
+                    "dashboard services (1,000 services, 25 a page)": (
+                        lambda: ok("/dashboard/services?page=7"),
+                        args.renders,
+                    ),
+                    "browse (1,000 services, 24 a page)": (lambda: ok("/?page=7", visitor), args.renders),
+                    "service page": (lambda: ok(f"/services/{service.slug}/", visitor), args.renders),
+                    "cancel 1": (lambda batch=batch: cancel(batch[:1]), few),
+                    "bulk cancel 50": (lambda batch=batch: cancel(batch), few),
+                    "live poll, nothing new (204)": (quiet_poll, args.renders),
+                    "/healthz (baseline)": (lambda: ok("/healthz"), args.renders),
+                }
+            )
             base = statistics.median(figures["/healthz (baseline)"][0])
             one, fifty = (statistics.median(figures[k][0]) for k in ("cancel 1", "bulk cancel 50"))
             cancel_ratios.append(f"{n:,}: {fifty / one:.1f}x ({fifty:.0f} ms / {one:.0f} ms)")
@@ -275,8 +303,9 @@ def main() -> None:
         drop_database(DB_URL)
     report = "\n".join(
         [
-            f"Each measured {args.renders} times per size ({max(args.renders // 3, 3)} for the bulk cancel) "
-            "through the test client on PostgreSQL, 2 cores; baseline = the bare `/healthz` view in the same run. "
+            f"Each measured {args.renders} times per size ({max(args.renders // 3, 3)} for the cancels) "
+            f"through the test client on PostgreSQL, 2 cores, the requests taking turns, {BLOCK} runs each after one "
+            "unmeasured; baseline = the bare `/healthz` view in the same turns. "
             "Appointments spread over 3 years: the last 35 days hold 350 at every size (10 a day), so each page shows "
             "the same rows and only the history behind them grows; plus 150 upcoming. SQL ms = median time inside "
             "the database driver (round trips included); templates ms = rendering less the SQL run inside it; Python "
