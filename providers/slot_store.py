@@ -1,10 +1,10 @@
 """Fast writes of generated slots (thousands per service; hundreds of thousands per top-up).
 
 Model instances and `bulk_create` cost more than computing the slots, so new slots go in as
-plain tuples: PostgreSQL through COPY into a temporary table and one
-`INSERT ... ON CONFLICT DO NOTHING`; other databases through one executemany. Either way the
-`slot_service_start_unique` constraint decides what already exists, so a concurrent or
-repeated run adds nothing twice. See docs/adr/0001.
+plain tuples: PostgreSQL through COPY into a temporary table and one `INSERT ... SELECT` of
+those not there yet, under the services' row locks; other databases through one executemany
+with `ON CONFLICT DO NOTHING`. A repeated run adds nothing, and `slot_service_start_unique`
+stands behind both. See docs/adr/0001 and 0032.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def _table() -> str:
 def slots_insert(rows: Sequence[NewSlot]) -> int:
     """Insert offers, skipping any (service, start) that exists. Returns how many were new.
 
-    Must run inside a transaction (the PostgreSQL staging table empties on commit).
+    Must run inside a transaction holding the services' row locks (the PostgreSQL staging table
+    empties on commit; see `_insert_staged` for the locks).
     """
     if not rows:
         return 0
@@ -108,12 +109,29 @@ def _stage(cursor: Any, rows: Sequence[NewSlot]) -> None:
             copy.write("".join(lines))
 
 
+# A UUID of version 7 (RFC 9562): the first 48 bits the time in milliseconds, then 74 random
+# bits (version and variant bits set over gen_random_uuid's). New offers' keys then land at
+# the right edge of the primary key's index instead of on random pages of it: an offer is
+# inserted ~10 % faster at 400,000 offers (docs/adr/0032). 74 random bits stay unguessable;
+# what the id gives away is when the offer was made, which the page shows anyway.
+_UUID7 = (
+    "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing "
+    "substring(int8send(floor(extract(epoch from clock_timestamp()) * 1000)::bigint) from 3) "
+    "from 1 for 6), 52, 1), 53, 1), 'hex')::uuid"
+)
+
+
 def _insert_staged(cursor: Any) -> int:
+    """Insert the staged offers that do not exist yet. The callers hold the services' row locks
+    (top-up and regeneration alike), so nobody inserts these services' offers meanwhile: a
+    plain INSERT of those not there (one index probe each) is enough, where `ON CONFLICT DO
+    NOTHING`'s speculative insertion cost ~20 % more a row. Were the lock ever missing, a
+    concurrent run would fail on `slot_service_start_unique`, never add an offer twice."""
     # Only quoted identifiers are interpolated; values go as parameters.
-    columns, staged = _quoted(COLUMNS), _quoted(STAGED)
+    columns, staged, table = _quoted(COLUMNS), _quoted(STAGED), _table()
     cursor.execute(
-        f"INSERT INTO {_table()} ({columns}) SELECT gen_random_uuid(), {staged}, %s FROM slot_staging "  # noqa: S608
-        "ON CONFLICT (service_id, start) DO NOTHING",
+        f"INSERT INTO {table} ({columns}) SELECT {_UUID7}, {staged}, %s FROM slot_staging w "  # noqa: S608
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} s WHERE s.service_id = w.service_id AND s.start = w.start)",
         [timezone.now()],
     )
     return int(cursor.rowcount)
