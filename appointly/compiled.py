@@ -16,9 +16,11 @@ What makes it safe, checked on first use of each shape (the names and types of t
 a process; every call then runs on its own thread's connection:
 - `build` runs twice with different stand-in values; the two SQL texts must be the same, each
   value must appear among the parameters, and every other parameter must be the same in both.
-  A value that changes the SQL (a slice bound, a branch in `build`), or a parameter computed
-  from a value (`now + timedelta(...)`) would make one of these differ: the read is refused
-  with ValueError, in the first test that runs it.
+  A value that changes the SQL (a branch in `build`), or a parameter computed from a value
+  (`now + timedelta(...)`) would make one of these differ: the read is refused with
+  ValueError, in the first test that runs it. The exception: an int value used as a slice
+  bound (`qs[offset : offset + 20]`), which Django writes into the SQL as a number, is bound
+  as a parameter of `LIMIT`/`OFFSET` instead (`_bind_slices`).
 - Values are UUIDs, strings, ints, datetimes, dates and timedeltas (each can stand in uniquely),
   and non-empty lists of one of them; anything else is a TypeError. None changes the SQL
   (`IS NULL`), and so does an empty list: a call with either runs the queryset as built,
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 import secrets
 import threading
 import uuid
@@ -167,6 +170,8 @@ class Compiled[M: Model]:
             sql, params = compiler.as_sql()
             runs.append((stand_ins, template, compiler, sql, list(params)))
         (first, template, compiler, sql, params), (second, _, _, sql_2, params_2) = runs
+        sql, params = _bind_slices(sql, params, first)
+        sql_2, params_2 = _bind_slices(sql_2, params_2, second)
         if sql != sql_2 or len(params) != len(params_2):
             raise ValueError(f"Compiled: the SQL depends on the values ({sql} / {sql_2})")
         slots, seen = [], set()
@@ -202,6 +207,32 @@ def _converters(shape: _Shape, work_out: Callable[[Any], Any], expressions: Any)
     ):
         return shape.converters
     return work_out(expressions)
+
+
+_SLICE = re.compile(r"\b(?:LIMIT|OFFSET) (\d+)\b")
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
+def _bind_slices(sql: str, params: list[Any], stand_ins: dict[str, Any]) -> tuple[str, list[Any]]:
+    """A slice's bounds are written into the SQL as numbers (`LIMIT 21 OFFSET 40`): where such
+    a number is an int value's stand-in, it becomes a placeholder with the stand-in as its
+    parameter, which the slots then find like any other value's. So `qs[offset : offset + 21]`
+    is one shape for every offset (the LIMIT, 21, stays written in)."""
+    numbers = {str(v): v for v in stand_ins.values() if type(v) is int}
+    pieces: list[str] = []
+    params = list(params)
+    done, bound = 0, 0
+    for match in _SLICE.finditer(sql):
+        value = numbers.get(match.group(1))
+        if value is None:
+            continue
+        # The parameter's position: the placeholders before it (`%%` is a literal percent sign).
+        before = sum(1 for p in _PLACEHOLDER.findall(sql, 0, match.start(1)) if p == "%s")
+        params.insert(before + bound, value)
+        pieces.append(sql[done : match.start(1)] + "%s")
+        done = match.end(1)
+        bound += 1
+    return "".join(pieces) + sql[done:], params
 
 
 def _name_of(param: Any, stand_ins: dict[str, Any]) -> str | None:

@@ -311,14 +311,12 @@ class AccountAppointments:
 
 
 def _account_rows(
-    customer_id: Any, now: datetime, earliest: datetime | None = None, *, shown: tuple[bool, int]
+    customer_id: Any, now: datetime, offset: int, earliest: datetime | None = None, *, past: bool
 ) -> QuerySet[Appointment]:
-    """One page of the upcoming or of the past appointments and the next booked one, in one
-    query (`shown`: past or not, the page; the page's offset is written into the SQL).
-    `earliest`, which the upcoming list needs, is `now` less the longest appointment (see below)."""
-    past, page = shown
+    """One page of the upcoming or (`past`) of the past appointments, from `offset` on, and the
+    next booked one, in one query. `earliest`, which the upcoming list needs, is `now` less the
+    longest appointment (see below)."""
     mine = Appointment.objects.filter(customer_id=customer_id).exclude(status=AppointmentStatus.EXPIRED)
-    offset = (page - 1) * PER_PAGE
     if past:
         listed_ids = mine.exclude(_upcoming(now)).order_by("-start", "-pk").values("pk")
     else:
@@ -341,20 +339,11 @@ def _account_rows(
     return _customer_rows(customer_id).filter(chosen).annotate(listed=listed).only(*_CARD_FIELDS)
 
 
-# The first pages' reads compiled once each (ADR 0029): a page's offset is part of its SQL, so
-# each page of each list is its own shape; pages past these run as built.
-_COMPILED_PAGES = 10
-_ACCOUNT_PAGES: dict[tuple[bool, int], Compiled[Appointment]] = {}
-
-
-def _account_page(past: bool, page: int) -> Compiled[Appointment] | None:
-    if page > _COMPILED_PAGES:
-        return None
-    shown = (past, page)
-    read = _ACCOUNT_PAGES.get(shown)
-    if read is None:
-        read = _ACCOUNT_PAGES.setdefault(shown, Compiled(partial(_account_rows, shown=shown)))
-    return read
+# Each list's read compiled once (ADR 0029), its offset bound as a parameter: every page of a
+# list is the same read.
+_ACCOUNT_LISTS: dict[bool, Compiled[Appointment]] = {
+    past: Compiled(partial(_account_rows, past=past)) for past in (False, True)
+}
 
 
 def account_appointments(
@@ -369,10 +358,8 @@ def account_appointments(
     values: dict[str, Any] = {"customer_id": customer.pk, "now": now}
     if not past:
         values["earliest"] = now - LONGEST_APPOINTMENT
-    read = _account_page(past, page)
-    rows = _with_pending_requests(
-        _with_refunds(read.list(**values) if read is not None else list(_account_rows(**values, shown=(past, page))))
-    )
+    values["offset"] = (page - 1) * PER_PAGE
+    rows = _with_pending_requests(_with_refunds(_ACCOUNT_LISTS[past].list(**values)))
     listed = [a for a in rows if a.listed]  # type: ignore[attr-defined]
     if past:
         listed.sort(key=lambda a: (a.start, a.pk), reverse=True)

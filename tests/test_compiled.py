@@ -104,6 +104,39 @@ def test_a_list_binds_as_one_value_whatever_its_length() -> None:
         assert len(later._shapes) == 1
 
 
+def test_a_slice_bound_binds_as_one_value_whatever_the_page() -> None:
+    # Given 30 offers of a service, and a read of 3 of them from an offset, inside a subquery
+    # with values before and after it in the SQL (the account page's pages read like this)
+    service = ServiceFactory()
+    after = Slot.objects.filter(service=service).order_by("start").values_list("start", flat=True)[0]
+    everything = list(Slot.objects.filter(service=service, start__gt=after).order_by("start", "pk"))
+    page = Compiled(
+        lambda service_id, offset, after: Slot.objects.filter(
+            pk__in=Slot.objects.filter(service_id=service_id).order_by("start", "pk").values("pk")[offset : offset + 3],
+            start__gt=after,
+        ).order_by("start", "pk")
+    )
+    # When it is read at several offsets, the first page (no OFFSET in Django's SQL) too
+    for offset in (0, 1, 4, 10):
+        expected = list(
+            Slot.objects.filter(
+                pk__in=Slot.objects.filter(service_id=service.pk)
+                .order_by("start", "pk")
+                .values("pk")[offset : offset + 3],
+                start__gt=after,
+            ).order_by("start", "pk")
+        )
+        # Then each answers as its own queryset does
+        assert page.list(service_id=service.pk, offset=offset, after=after) == expected
+        assert expected == [s for s in everything if s in expected]
+    assert len(page.list(service_id=service.pk, offset=4, after=after)) == 3
+    if PG:
+        # ... from one compiled shape: the offset a parameter, the page's length written in
+        (shape,) = page._shapes.values()
+        assert "LIMIT 3 OFFSET %s" in shape.sql
+        assert [name for _, name in shape.slots] == ["service_id", "offset", "after"]
+
+
 def test_none_runs_the_queryset_as_built() -> None:
     # Given appointments none of which was cancelled (cancelled_at IS NULL)
     cancelled_at = Compiled(lambda at: Appointment.objects.filter(cancelled_at=at))
@@ -117,9 +150,9 @@ def test_none_runs_the_queryset_as_built() -> None:
 def test_a_value_that_shapes_the_sql_is_refused() -> None:
     service = ServiceFactory()
     start = Slot.objects.filter(service=service).values_list("start", flat=True)[0]
-    # A slice bound is written into the SQL
+    # A slice bound computed from a value is written into the SQL as that number
     with pytest.raises(ValueError, match="SQL depends on the values"):
-        Compiled(lambda n: Slot.objects.order_by("start")[:n]).list(n=3)
+        Compiled(lambda n: Slot.objects.order_by("start")[: n * 2]).list(n=3)
     # A parameter computed from a value would be kept as the first call's
     with pytest.raises(ValueError, match="computed from the values"):
         Compiled(lambda after: Slot.objects.filter(start__gt=after + timedelta(days=1))).list(after=start)

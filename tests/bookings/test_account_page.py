@@ -130,7 +130,7 @@ def test_account_costs_nine_queries_whatever_the_history(client: Client, frozen_
 
 
 def test_past_appointments_come_twenty_a_page_newest_first(client: Client, frozen_now: object) -> None:
-    # Given 250 past appointments (13 pages: the first ten are compiled reads, ADR 0029)
+    # Given 250 past appointments (13 pages, all one compiled read: the offset is bound, ADR 0029)
     service = ServiceFactory()
     customer = UserFactory()
     client.force_login(customer)
