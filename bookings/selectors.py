@@ -478,8 +478,12 @@ def provider_day(*, provider: Any, start: datetime, end: datetime) -> list[Appoi
     The lower bound on `start` is what lets the `(provider, start)` index bound the read from
     both sides: no appointment is longer than a service may be, so nothing that starts
     earlier than the longest service can reach into the range. Without it the scan ran over all of the
-    provider's history before `end`. Compiled once (ADR 0029): the dashboard and its poll."""
-    return _PROVIDER_DAY.list(provider_id=provider.pk, earliest=start - LONGEST_APPOINTMENT, start=start, end=end)
+    provider's history before `end`. Compiled once (ADR 0029): the dashboard and its poll.
+    Each row's `provider` is the one asked about (no query per row for it)."""
+    rows = _PROVIDER_DAY.list(provider_id=provider.pk, earliest=start - LONGEST_APPOINTMENT, start=start, end=end)
+    for a in rows:
+        a.provider = provider
+    return rows
 
 
 _LAST_EVENT: Compiled[Any] = Compiled(

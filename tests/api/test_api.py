@@ -241,6 +241,31 @@ def test_a_provider_token_lists_cancels_and_marks_attendance(shop: dict[str, Any
     assert agent.post("/api/v1/bookings", {}, content_type="application/json").status_code in (403, 422)
 
 
+def test_a_providers_day_costs_the_same_queries_for_two_appointments_or_four(
+    shop: dict[str, Any], frozen_now: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # Given a provider's token and two appointments on their day
+    provider = shop["service"].provider
+    agent = Client(headers=bearer(token_for(provider.user, "read", "provider")))
+    for s in shop["slots"][2:4]:
+        book_confirmed(UserFactory(), s)
+    agent.get("/api/v1/provider/appointments", {"start": "2026-11-30"})  # the token's first use writes
+    with CaptureQueriesContext(connection) as two:
+        assert len(agent.get("/api/v1/provider/appointments", {"start": "2026-11-30"}).json()) == 2
+    # When two more are booked
+    for s in shop["slots"][4:6]:
+        book_confirmed(UserFactory(), s)
+    with CaptureQueriesContext(connection) as four:
+        listed = agent.get("/api/v1/provider/appointments", {"start": "2026-11-30"}).json()
+    # Then the list costs no query more: each row's provider, service and customer come with it
+    assert len(listed) == 4
+    assert {a["provider"] for a in listed} == {provider.business_name}
+    assert len(four.captured_queries) == len(two.captured_queries)
+
+
 def test_the_openapi_document_and_docs_are_served_without_a_cdn(client: Client) -> None:
     schema = client.get("/api/v1/openapi.json").json()
     assert schema["openapi"].startswith("3.1")
