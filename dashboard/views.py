@@ -65,6 +65,10 @@ def _calendar(
     range_start = datetime.combine(first, time(0), tzinfo=tz)
     range_end = datetime.combine(first + timedelta(days=span), time(0), tzinfo=tz)
     schedule = booking_selectors.provider_day(provider=provider, start=range_start, end=range_end)
+    by_day: dict[date, list[Any]] = {}
+    if view == "week":  # each appointment's local day worked out once, not once per day of the week
+        for a in schedule:
+            by_day.setdefault(a.start.astimezone(tz).date(), []).append(a)
     return {
         "provider": provider,
         "view": view,
@@ -73,10 +77,7 @@ def _calendar(
         "prev_day": day - timedelta(days=span),
         "next_day": day + timedelta(days=span),
         "schedule": schedule,
-        "week_days": [
-            {"day": d, "items": [a for a in schedule if a.start.astimezone(tz).date() == d]}
-            for d in (first + timedelta(days=i) for i in range(7))
-        ]
+        "week_days": [{"day": d, "items": by_day.get(d, [])} for d in (first + timedelta(days=i) for i in range(7))]
         if view == "week"
         else [],
         "grid": day_grid(day=day, tz=tz, appointments=schedule, open_intervals=hours.intervals_for(day), now=now)
