@@ -14,6 +14,16 @@ from tests.e2e.error_urls import FAILING_PATH
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A browser test that fails on a Playwright timeout runs once more, and only then (ADR
+    0033): about one full browser run in seven or eight, here and in CI, a navigation after a
+    click never reached `load` within 30 s, never twice in a row, never reproduced on demand.
+    Any other failure, and a second timeout, fail as before; pytest reports each rerun."""
+    for item in items:
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.flaky(reruns=1, only_rerun=["TimeoutError"]))
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if CHROMIUM is None:
